@@ -1,0 +1,38 @@
+# ferpipe: the obvious targets. `make repro` and `make test` set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# DVC stage commands call `python`: make it the project's interpreter.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test lint format mlflow plots clean
+
+$(BIN)/ferpipe: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/ferpipe ## create .venv and install ferpipe with its dependencies
+
+repro: setup ## run the whole DVC pipeline on the built-in data
+	dvc repro
+
+test: setup ## run the test suite and the linter
+	pytest
+	ruff check .
+
+lint: setup
+	ruff check .
+
+format: setup
+	ruff format .
+
+mlflow: setup ## open the MLflow UI on 127.0.0.1:5000
+	ferpipe ui
+
+plots: setup ## render dvc plots to dvc_plots/index.html
+	dvc plots show
+
+clean: ## remove stage outputs and the local MLflow store (keeps .venv)
+	rm -rf data mlflow.db mlruns dvc_plots

@@ -1,0 +1,72 @@
+"""One params loader for every stage, and the repository paths derived from DVC_ROOT.
+
+DVC runs queued experiments in a temporary copy of the repo but always sets ``DVC_ROOT``;
+building paths from it keeps every stage, queued or not, pointed at the same places.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """PyYAML that reads ``1e-3`` as a float, as DVC's ruamel does, so both agree on params."""
+
+
+_ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def repo_root() -> Path:
+    """The project root: DVC_ROOT inside a stage, else the nearest folder holding dvc.yaml."""
+    if env := os.environ.get("DVC_ROOT"):
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    return here
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML file with the params loader; the error names the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=_ParamsLoader)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    return data or {}
+
+
+def load_params(path: Path | None = None) -> dict[str, Any]:
+    """Load ``params.yaml`` from the project root (or the given file)."""
+    return load_yaml(path or repo_root() / "params.yaml")
+
+
+class Paths:
+    """Where every stage reads and writes, relative to one project root."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else repo_root()
+        self.data = self.root / "data"
+        self.raw = self.data / "raw"
+        self.prepared = self.data / "prepared"
+        self.balanced = self.data / "balanced"
+        self.models = self.data / "models"
+        self.predictions = self.data / "predictions"
+        self.metrics = self.root / "metrics"
