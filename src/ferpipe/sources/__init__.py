@@ -1,0 +1,33 @@
+"""How raw data arrives: each source kind materialises one source into ``data/raw/<name>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ferpipe.config import Paths
+from ferpipe.io import atomic_dir
+from ferpipe.sources.local import materialise_path
+from ferpipe.sources.synthetic import materialise_synthetic
+
+KINDS = ("synthetic", "path")
+
+
+def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> int:
+    """Materialise source ``name`` into ``raw_dir/name`` atomically; returns the number of items."""
+    kind = fetch.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"source {name!r}: unknown kind {kind!r}; choose one of {list(KINDS)}")
+    with atomic_dir(raw_dir / name) as tmp:
+        if kind == "synthetic":
+            return materialise_synthetic(tmp, fetch)
+        return materialise_path(tmp, fetch, root)
+
+
+def run_download(name: str, params: dict[str, Any], paths: Paths) -> None:
+    """The ``download@<source>`` stage: materialise one configured source."""
+    sources = params.get("sources", {})
+    if name not in sources:
+        raise ValueError(f"params: no source {name!r} under 'sources' (have: {', '.join(sources)})")
+    n = materialise(name, sources[name].get("fetch", {}), paths.raw, paths.root)
+    print(f"source {name}: {n} items in data/raw/{name}")

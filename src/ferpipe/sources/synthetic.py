@@ -1,0 +1,146 @@
+"""The built-in data: synthetic faces written in the real on-disk formats ferpipe reads.
+
+Three layouts mirror the sources of the published reports, so the readers are exercised on
+built-in data exactly as on the real files:
+
+- ``fer2013_csv``: ``emotion,pixels,Usage`` rows (Training / PublicTest / PrivateTest), dirtied
+  like the real file with blank images and exact duplicates;
+- ``ckplus``: 48x48 grey PNGs in CK+'s class folders (``anger``, ``contempt``, ...), named
+  ``S<subject>_<sequence>_<frame>.png`` with three near-identical frames per sequence;
+- ``imagefolder``: larger RGB JPEGs in class folders, with contempt, like Google FER.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces, sample_identities
+
+# FER2013's class balance (Training counts), with disgust rare; contempt is absent there.
+FER2013_SHARES = {
+    "angry": 3995,
+    "disgust": 436,
+    "fear": 4097,
+    "happy": 7215,
+    "sad": 4830,
+    "surprise": 3171,
+    "neutral": 4965,
+}
+# CK+48's folders and their sizes; it has no neutral class.
+CKPLUS_SHARES = {"anger": 135, "contempt": 54, "disgust": 177, "fear": 75, "happy": 207, "sadness": 84, "surprise": 249}
+CKPLUS_TO_EXPRESSION = {"anger": "angry", "sadness": "sad"}
+# Google-FER-like folders, contempt included.
+IMAGEFOLDER_SHARES = {
+    "angry": 10,
+    "contempt": 3,
+    "disgust": 4,
+    "fear": 9,
+    "happy": 18,
+    "neutral": 14,
+    "sad": 12,
+    "surprise": 10,
+}
+
+
+def _draw_classes(rng: np.random.Generator, shares: Mapping[str, int], n: int) -> np.ndarray:
+    """Class names for ``n`` samples, in proportion to ``shares`` (rounded, then shuffled)."""
+    names = list(shares)
+    weights = np.array([shares[k] for k in names], dtype=float)
+    counts = np.floor(weights / weights.sum() * n).astype(int)
+    counts[np.argsort(-weights)[: n - counts.sum()]] += 1
+    labels = np.repeat(np.array(names), counts)
+    rng.shuffle(labels)
+    return labels
+
+
+def _expression_index(name: str) -> int:
+    return EXPRESSIONS.index(CKPLUS_TO_EXPRESSION.get(name, name))
+
+
+def _noisy_labels(rng: np.random.Generator, labels: np.ndarray, rate: float, choices: list[str]) -> np.ndarray:
+    """Flip a share of labels at random, as annotators do; keeps any model below 100%."""
+    flip = rng.uniform(size=len(labels)) < rate
+    noisy = labels.copy()
+    noisy[flip] = rng.choice(choices, flip.sum())
+    return noisy
+
+
+def write_fer2013_csv(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+    """Write ``fer2013.csv`` with the configured rows per Usage; returns the row count."""
+    rng = np.random.default_rng(cfg["seed"])
+    rows: list[tuple[int, np.ndarray, str]] = []
+    for usage, n in cfg["counts"].items():
+        names = _draw_classes(rng, FER2013_SHARES, int(n))
+        images = render_faces(rng, np.array([_expression_index(k) for k in names]), options)
+        noisy = _noisy_labels(rng, names, cfg.get("label_noise", 0.0), list(FER2013_SHARES))
+        rows += [(list(FER2013_SHARES).index(k), img, usage) for k, img in zip(noisy, images, strict=True)]
+    # dirty it like the real file: blank frames and exact copies within the training rows
+    training = [i for i, r in enumerate(rows) if r[2] == "Training"]
+    for i in rng.choice(training, min(cfg.get("blank", 0), len(training)), replace=False):
+        rows[i] = (rows[i][0], np.zeros_like(rows[i][1]), rows[i][2])
+    for i in rng.choice(training, min(cfg.get("duplicates", 0), len(training)), replace=False):
+        rows.append(rows[i])
+    with open(dest / "fer2013.csv", "w", newline="", encoding="ascii") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["emotion", "pixels", "Usage"])
+        for label, img, usage in tqdm(rows, desc="fer2013.csv", unit="row", leave=False):
+            writer.writerow([label, " ".join(map(str, img.ravel().tolist())), usage])
+    return len(rows)
+
+
+def write_ckplus(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+    """Write CK+-style sequences: three frames of rising intensity per (subject, sequence)."""
+    rng = np.random.default_rng(cfg["seed"])
+    n_sequences = int(cfg["sequences"])
+    folders = _draw_classes(rng, CKPLUS_SHARES, n_sequences)
+    n_subjects = max(1, int(cfg.get("subjects", n_sequences // 3)))
+    subjects = rng.integers(0, n_subjects, n_sequences)
+    people = sample_identities(rng, n_subjects)
+    frames = 3
+    identities = {k: np.repeat(v[subjects], frames, axis=0) for k, v in people.items()}
+    expressions = np.repeat([_expression_index(k) for k in folders], frames)
+    intensity = np.tile(np.linspace(0.8, 1.0, frames), n_sequences)
+    images = render_faces(rng, expressions, options, identities=identities, intensity=intensity)
+    for folder in CKPLUS_SHARES:
+        (dest / "CK+48" / folder).mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(tqdm(images, desc="ckplus", unit="img", leave=False)):
+        seq = i // frames
+        name = f"S{subjects[seq] + 1:03d}_{seq + 1:03d}_{i % frames + 1:08d}.png"
+        Image.fromarray(img).save(dest / "CK+48" / folders[seq] / name)
+    return len(images)
+
+
+def write_imagefolder(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+    """Write RGB JPEGs into class folders (contempt included)."""
+    rng = np.random.default_rng(cfg["seed"])
+    names = _draw_classes(rng, IMAGEFOLDER_SHARES, int(cfg["count"]))
+    images = render_faces(rng, np.array([_expression_index(k) for k in names]), options)
+    for folder in IMAGEFOLDER_SHARES:
+        (dest / folder).mkdir(parents=True, exist_ok=True)
+    for i, (name, img) in enumerate(tqdm(list(zip(names, images, strict=True)), desc="imagefolder", leave=False)):
+        Image.fromarray(img).save(dest / name / f"{name}_{i:05d}.jpg", quality=90)
+    return len(images)
+
+
+LAYOUTS = {
+    "fer2013_csv": (write_fer2013_csv, False),
+    "ckplus": (write_ckplus, False),
+    "imagefolder": (write_imagefolder, True),
+}
+
+
+def materialise_synthetic(dest: Path, cfg: Mapping[str, Any]) -> int:
+    """Generate one synthetic source into ``dest`` following ``cfg['layout']``."""
+    layout = cfg.get("layout")
+    if layout not in LAYOUTS:
+        raise ValueError(f"synthetic source: unknown layout {layout!r}; choose one of {sorted(LAYOUTS)}")
+    writer, rgb = LAYOUTS[layout]
+    options = RenderOptions(size=int(cfg.get("size", 48)), rgb=rgb)
+    return writer(dest, cfg, options)

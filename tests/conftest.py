@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny synthetic sources written in the real formats, and shared data paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferpipe.sources import materialise
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+
+TINY_SOURCES = {
+    "fer2013": {
+        "fetch": {
+            "kind": "synthetic",
+            "layout": "fer2013_csv",
+            "seed": 1,
+            "counts": {"Training": 420, "PublicTest": 140, "PrivateTest": 140},
+            "label_noise": 0.0,
+            "blank": 3,
+            "duplicates": 5,
+        },
+        "read": {"format": "fer2013_csv", "role": "primary"},
+    },
+    "ckplus": {
+        "fetch": {"kind": "synthetic", "layout": "ckplus", "seed": 2, "sequences": 30, "subjects": 10},
+        "read": {"format": "ckplus", "role": "extra"},
+    },
+    "googlefer": {
+        "fetch": {"kind": "synthetic", "layout": "imagefolder", "seed": 3, "count": 80, "size": 96},
+        "read": {"format": "image_folder", "role": "extra"},
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``data/raw`` with the three tiny synthetic sources materialised (built once per session)."""
+    raw = tmp_path_factory.mktemp("raw")
+    for name, cfg in TINY_SOURCES.items():
+        materialise(name, cfg["fetch"], raw, raw)
+    return raw
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

@@ -1,0 +1,128 @@
+"""The synthetic source, the local path source, and safe archive extraction."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferpipe.sources import materialise
+from ferpipe.sources.archive import UnsafeArchiveError, extract_archive
+from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces
+
+
+def test_renderer_is_seeded_and_shaped() -> None:
+    labels = np.arange(len(EXPRESSIONS))
+    a = render_faces(np.random.default_rng(5), labels, RenderOptions())
+    b = render_faces(np.random.default_rng(5), labels, RenderOptions())
+    c = render_faces(np.random.default_rng(6), labels, RenderOptions(size=96, rgb=True))
+    assert a.shape == (8, 48, 48) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert c.shape == (8, 96, 96, 3)
+    assert a.std() > 10  # real pictures, not flat frames
+
+
+def test_fer2013_layout_is_the_kaggle_csv(tiny_raw: Path) -> None:
+    with open(tiny_raw / "fer2013" / "fer2013.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["emotion", "pixels", "Usage"]
+    usages = {r[2] for r in rows[1:]}
+    assert usages == {"Training", "PublicTest", "PrivateTest"}
+    assert all(len(r[1].split()) == 48 * 48 for r in rows[1:])
+    assert len(rows) - 1 == 420 + 140 + 140 + 5  # plus the duplicated rows
+
+
+def test_fer2013_layout_is_imbalanced_like_fer2013(tiny_raw: Path) -> None:
+    with open(tiny_raw / "fer2013" / "fer2013.csv", newline="") as handle:
+        labels = [int(r["emotion"]) for r in csv.DictReader(handle)]
+    counts = np.bincount(labels, minlength=7)
+    assert counts[1] == counts.min()  # disgust is the rare class
+    assert counts[3] == counts.max()  # happy is the common one
+
+
+def test_ckplus_layout_has_contempt_and_subject_names(tiny_raw: Path) -> None:
+    folders = sorted(p.name for p in (tiny_raw / "ckplus" / "CK+48").iterdir())
+    assert folders == ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
+    files = list((tiny_raw / "ckplus").rglob("*.png"))
+    assert len(files) == 90
+    assert all(f.name.startswith("S") and f.name.count("_") == 2 for f in files)
+    with Image.open(files[0]) as img:
+        assert img.mode == "L" and img.size == (48, 48)
+
+
+def test_imagefolder_layout_is_rgb_jpeg(tiny_raw: Path) -> None:
+    folders = {p.name for p in (tiny_raw / "googlefer").iterdir()}
+    assert "contempt" in folders and "neutral" in folders
+    with Image.open(next((tiny_raw / "googlefer").rglob("*.jpg"))) as img:
+        assert img.mode == "RGB" and img.size == (96, 96)
+
+
+def test_unknown_kind_and_layout_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown kind 'ftp'"):
+        materialise("x", {"kind": "ftp"}, tmp_path, tmp_path)
+    with pytest.raises(ValueError, match="unknown layout 'kdef'"):
+        materialise("x", {"kind": "synthetic", "layout": "kdef", "seed": 0}, tmp_path, tmp_path)
+    assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def _tar(path: Path, members: dict[str, bytes], link: str | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        if link:
+            info = tarfile.TarInfo("link")
+            info.type = tarfile.SYMTYPE
+            info.linkname = link
+            tf.addfile(info)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".tar.gz", ".zip"])
+def test_path_source_unpacks_archives(tmp_path: Path, suffix: str) -> None:
+    archive = tmp_path / f"data{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("happy/a.png", b"x")
+    else:
+        _tar(archive, {"happy/a.png": b"x"})
+    n = materialise("src", {"kind": "path", "path": archive.name}, tmp_path / "raw", tmp_path)
+    assert n == 1 and (tmp_path / "raw" / "src" / "happy" / "a.png").read_bytes() == b"x"
+
+
+def test_path_source_copies_csv_gz_and_folders(tmp_path: Path) -> None:
+    (tmp_path / "f.csv.gz").write_bytes(b"gz")
+    (tmp_path / "tree" / "sad").mkdir(parents=True)
+    (tmp_path / "tree" / "sad" / "b.png").write_bytes(b"p")
+    assert materialise("a", {"kind": "path", "path": "f.csv.gz"}, tmp_path / "raw", tmp_path) == 1
+    assert materialise("b", {"kind": "path", "path": "tree"}, tmp_path / "raw", tmp_path) == 1
+    with pytest.raises(FileNotFoundError, match=r"missing\.zip"):
+        materialise("c", {"kind": "path", "path": "missing.zip"}, tmp_path / "raw", tmp_path)
+
+
+def test_tar_slip_and_links_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnsafeArchiveError, match="escape"):
+        extract_archive(_tar(tmp_path / "slip.tar.gz", {"../evil": b"x"}), tmp_path / "out")
+    with pytest.raises(UnsafeArchiveError, match="link"):
+        extract_archive(_tar(tmp_path / "link.tar.gz", {}, link="/etc/passwd"), tmp_path / "out")
+    assert not (tmp_path / "evil").exists()
+
+
+def test_zip_slip_and_absurd_sizes_are_refused(tmp_path: Path) -> None:
+    slip = tmp_path / "slip.zip"
+    with zipfile.ZipFile(slip, "w") as zf:
+        zf.writestr("../../evil", b"x")
+    with pytest.raises(UnsafeArchiveError, match="escape"):
+        extract_archive(slip, tmp_path / "out")
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros", b"\0" * 10_000)
+    with pytest.raises(UnsafeArchiveError, match="more than 1000 bytes"):
+        extract_archive(big, tmp_path / "out", max_bytes=1000)
