@@ -1,0 +1,1 @@
+"""Datasets: merging and cleaning, balancing, and the on-disk format the stages hand over."""

@@ -1,0 +1,187 @@
+"""Merge and clean: every source into one 48x48 grey dataset with a manifest and a report.
+
+Order matters for honesty: splits are fixed first (the official split of the primary source;
+extra sources go to training only; validation is carved from the primary training rows),
+and only then are exact duplicates resolved, always in favour of the evaluation side, so no
+test or validation image survives in training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from ferpipe.config import Paths
+from ferpipe.data.dataset import save_prepared
+from ferpipe.io import write_json
+from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
+from ferpipe.readers import SourceError, read_source
+
+SPLITS = ("train", "val", "test")
+# When copies of one image sit in several splits, the copy in the first split listed wins.
+SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2}
+
+
+@dataclass
+class Prepared:
+    """The merged dataset: images (n, 48, 48) uint8, a manifest row per image, and a report."""
+
+    images: np.ndarray
+    manifest: pd.DataFrame
+    report: dict[str, Any]
+
+
+def _source_frame(
+    name: str, source_cfg: dict[str, Any], raw_dir: Path, usage_map: dict[str, str], dropped: Counter
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Read one source, map labels and splits, and count what was left out."""
+    read_cfg = source_cfg.get("read", {})
+    fmt = read_cfg.get("format")
+    records = read_source(fmt, raw_dir / name, read_cfg)
+    for skip in records.skipped:
+        dropped[(name, skip.reason)] += 1
+    role = read_cfg.get("role", "extra")
+    label_map = read_cfg.get("label_map")
+    keep, indices, splits = [], [], []
+    for i, raw_label in enumerate(records.labels):
+        try:
+            index = canonical_index(raw_label, label_map)
+        except UnknownLabelError as exc:
+            if read_cfg.get("on_error", "skip") == "fail":
+                raise SourceError(f"{raw_dir / name / records.files[i]}: row {records.rows[i]}: {exc}") from exc
+            dropped[(name, f"unknown label {raw_label!r}")] += 1
+            continue
+        if index is None:
+            dropped[(name, f"label {raw_label!r} is not one of the 7 classes")] += 1
+            continue
+        if role == "primary":
+            split = usage_map.get(records.usages[i])
+            if split is None:
+                dropped[(name, f"usage {records.usages[i]!r} is not mapped to a split")] += 1
+                continue
+        else:
+            split = "train"  # extra data never reaches validation or test
+        keep.append(i)
+        indices.append(index)
+        splits.append(split)
+    frame = pd.DataFrame(
+        {
+            "source": name,
+            "role": role,
+            "file": [records.files[i] for i in keep],
+            "row": [records.rows[i] for i in keep],
+            "subject": [records.subjects[i] for i in keep],
+            "label": np.array(indices, dtype=np.int64),
+            "split": splits,
+        }
+    )
+    return frame, [records.images[i] for i in keep]
+
+
+def _carve_validation(frame: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """Move a stratified share of the primary source's training rows to validation."""
+    pool = frame.index[(frame["split"] == "train") & (frame["role"] == "primary")]
+    if fraction <= 0 or len(pool) == 0:
+        return frame
+    _, val_index = train_test_split(pool, test_size=fraction, random_state=seed, stratify=frame.loc[pool, "label"])
+    frame.loc[val_index, "split"] = "val"
+    return frame
+
+
+def _resolve_duplicates(frame: pd.DataFrame) -> pd.Series:
+    """A reason to drop each row, or "" to keep it: one copy per image, on the evaluation side.
+
+    Copies in a lower-priority split than the best copy are dropped (no test image trains a
+    model); within the best split, copies that disagree on the label are all dropped, and
+    agreeing copies keep only the first.
+    """
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    priority = frame["split"].map(SPLIT_PRIORITY)
+    for _, group in frame.groupby("sha1", sort=False):
+        if len(group) < 2:
+            continue
+        best = priority[group.index].min()
+        best_rows = group.index[priority[group.index] == best]
+        best_split = frame.at[best_rows[0], "split"]
+        for row in group.index.difference(best_rows):
+            reasons[row] = f"exact copy of a {best_split} image"
+        if frame.loc[best_rows, "label"].nunique() > 1:
+            reasons[best_rows] = "exact duplicates with conflicting labels"
+        else:
+            reasons[best_rows[1:]] = "exact duplicate"
+    return reasons
+
+
+def _counts(frame: pd.DataFrame) -> dict[str, Any]:
+    """Counts per source, split and class name."""
+    out: dict[str, Any] = {}
+    for (source, split), group in frame.groupby(["source", "split"]):
+        by_class = Counter(CLASSES[i] for i in group["label"])
+        out.setdefault(source, {})[split] = {name: by_class.get(name, 0) for name in CLASSES}
+    return out
+
+
+def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prepared:
+    """Read, label, split, clean and merge every configured source."""
+    if not sources:
+        raise SourceError("params: no sources configured")
+    usage_map = cfg.get("usage_map", {})
+    unknown = set(usage_map.values()) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"params prepare.usage_map: unknown splits {sorted(unknown)}; use {SPLITS}")
+    dropped: Counter = Counter()
+    frames, images = [], []
+    for name, source_cfg in sources.items():
+        frame, imgs = _source_frame(name, source_cfg, raw_dir, usage_map, dropped)
+        if frame.empty:
+            raise SourceError(f"{raw_dir / name}: no usable images in source {name!r}")
+        frames.append(frame)
+        images.extend(imgs)
+    frame = pd.concat(frames, ignore_index=True)
+    stack = np.stack(images).astype(np.uint8)
+    frame["sha1"] = [hashlib.sha1(img.tobytes()).hexdigest() for img in stack]
+
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    blank = np.ptp(stack.reshape(len(stack), -1), axis=1) <= int(cfg.get("blank_max_range", 0))
+    reasons[blank] = "blank image"
+    frame = _carve_validation(frame, float(cfg.get("val_fraction", 0.0)), int(cfg.get("seed", 0)))
+    kept_so_far = reasons == ""
+    reasons[kept_so_far] = _resolve_duplicates(frame[kept_so_far])
+    for (source, reason), n in Counter(zip(frame["source"], reasons, strict=True)).items():
+        if reason:
+            dropped[(source, reason)] += n
+
+    keep = (reasons == "").to_numpy()
+    manifest = frame[keep].reset_index(drop=True)
+    manifest.insert(0, "index", np.arange(len(manifest)))
+    manifest["label_name"] = [CLASSES[i] for i in manifest["label"]]
+    missing = [s for s in SPLITS if s not in set(manifest["split"])]
+    if missing:
+        raise SourceError(f"params: no images left in split(s) {missing}; check prepare.usage_map and val_fraction")
+    train_labels = set(manifest.loc[manifest["split"] == "train", "label"])
+    empty_classes = [name for i, name in enumerate(CLASSES) if i not in train_labels]
+    report = {
+        "total": len(manifest),
+        "splits": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
+        "counts": _counts(manifest),
+        "dropped": {f"{source}: {reason}": n for (source, reason), n in sorted(dropped.items())},
+        "empty_train_classes": empty_classes,
+    }
+    return Prepared(stack[keep], manifest, report)
+
+
+def run_prepare(params: dict[str, Any], paths: Paths) -> None:
+    """The ``prepare`` stage: write the merged dataset and its data report."""
+    result = prepare(params.get("sources", {}), paths.raw, params.get("prepare", {}))
+    save_prepared(paths.prepared, result.images, result.manifest)
+    write_json(paths.metrics / "data_report.json", result.report)
+    print(f"prepared {result.report['total']} images: {result.report['splits']}")
+    for what, n in result.report["dropped"].items():
+        print(f"  dropped {n:>6}  {what}")

@@ -1,0 +1,57 @@
+"""Labels, the params loader and atomic writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ferpipe.config import Paths, load_yaml, repo_root
+from ferpipe.io import atomic_path, write_json
+from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
+
+
+def test_aliases_map_to_canonical_classes() -> None:
+    assert canonical_index("anger") == CLASSES.index("angry")
+    assert canonical_index("Sadness") == CLASSES.index("sad")
+    assert canonical_index("SU") == CLASSES.index("surprise")
+
+
+def test_contempt_is_dropped_and_typos_are_errors() -> None:
+    assert canonical_index("contempt") is None
+    with pytest.raises(UnknownLabelError, match="happpy"):
+        canonical_index("happpy")
+
+
+def test_source_label_map_overrides_and_is_checked() -> None:
+    assert canonical_index("joy", {"joy": "happy"}) == CLASSES.index("happy")
+    assert canonical_index("other", {"other": None}) is None
+    with pytest.raises(UnknownLabelError, match="bored"):
+        canonical_index("x", {"x": "bored"})
+
+
+def test_params_loader_reads_exponents_as_floats(tmp_path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("lr: 1e-3\nwd: 1.0e-4\nn: 3\n")
+    assert load_yaml(path) == {"lr": 0.001, "wd": 0.0001, "n": 3}
+
+
+def test_bad_yaml_error_names_the_file(tmp_path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("a: [1, 2\n")
+    with pytest.raises(ValueError, match=r"params\.yaml"):
+        load_yaml(path)
+
+
+def test_repo_root_follows_dvc_root(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert repo_root() == tmp_path.resolve()
+    assert Paths().metrics == tmp_path.resolve() / "metrics"
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    write_json(target, {"b": 1, "a": 2})
+    assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'

@@ -1,0 +1,95 @@
+"""Merge and clean: labels, splits, blanks and duplicates, resolved in favour of evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferpipe.data.prepare import prepare
+from ferpipe.readers import SourceError
+from tests.conftest import TINY_SOURCES
+
+OFFICIAL = {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
+FER = {"read": {"format": "fer2013_csv", "role": "primary"}}
+
+
+def _image(seed: int) -> str:
+    return " ".join(map(str, np.random.default_rng(seed).integers(0, 256, 2304)))
+
+
+def _write(raw: Path, rows: list[tuple[int, int, str]]) -> None:
+    """Rows of (label, image seed, usage); seed -1 is a blank image."""
+    folder = raw / "fer2013"
+    folder.mkdir(parents=True)
+    lines = ["emotion,pixels,Usage"] + [
+        f"{label},{' '.join(['0'] * 2304) if seed < 0 else _image(seed)},{usage}" for label, seed, usage in rows
+    ]
+    (folder / "fer2013.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_tiny_sources_merge_with_contempt_dropped(tiny_raw: Path) -> None:
+    result = prepare(TINY_SOURCES, tiny_raw, OFFICIAL)
+    m = result.manifest
+    assert len(result.images) == len(m) and result.images.shape[1:] == (48, 48)
+    assert set(m.loc[m["source"] != "fer2013", "split"]) == {"train"}  # extras train only
+    assert result.report["splits"]["val"] == 140 and result.report["splits"]["test"] == 140
+    dropped = result.report["dropped"]
+    assert dropped["ckplus: label 'contempt' is not one of the 7 classes"] > 0
+    assert dropped["fer2013: blank image"] == 3
+    assert dropped["fer2013: exact duplicate"] == 5
+    assert m["sha1"].is_unique
+
+
+def test_copies_of_test_images_leave_training(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        [
+            (3, 1, "Training"),
+            (3, 1, "PrivateTest"),
+            (4, 2, "Training"),
+            (5, 3, "PublicTest"),
+            (0, 4, "Training"),
+            (1, 4, "Training"),
+            (6, 5, "Training"),
+            (6, -1, "Training"),
+        ],
+    )
+    result = prepare({"fer2013": FER}, tmp_path, OFFICIAL)
+    m = result.manifest
+    assert list(m["split"]) == ["test", "train", "val", "train"]
+    assert result.report["dropped"] == {
+        "fer2013: exact copy of a test image": 1,
+        "fer2013: exact duplicates with conflicting labels": 2,
+        "fer2013: blank image": 1,
+    }
+
+
+def test_validation_is_carved_stratified_from_primary_training(tmp_path: Path) -> None:
+    _write(tmp_path, [(i % 2 * 3, i, "Training") for i in range(40)] + [(3, 100, "PublicTest")])
+    cfg = {"usage_map": {"Training": "train", "PublicTest": "test"}, "val_fraction": 0.25, "seed": 0}
+    m = prepare({"fer2013": FER}, tmp_path, cfg).manifest
+    val = m[m["split"] == "val"]
+    assert len(val) == 10 and sorted(val["label"].value_counts().tolist()) == [5, 5]
+
+
+def test_unmapped_usage_is_reported(tmp_path: Path) -> None:
+    _write(tmp_path, [(3, 1, "Training"), (3, 2, "PublicTest"), (3, 3, "PrivateTest"), (3, 4, "Elsewhere")])
+    result = prepare({"fer2013": FER}, tmp_path, OFFICIAL)
+    assert result.report["dropped"] == {"fer2013: usage 'Elsewhere' is not mapped to a split": 1}
+
+
+def test_unknown_labels_skip_or_fail(tmp_path: Path) -> None:
+    _write(tmp_path, [(3, 1, "Training"), (9, 2, "Training"), (3, 3, "PublicTest"), (3, 4, "PrivateTest")])
+    result = prepare({"fer2013": FER}, tmp_path, OFFICIAL)
+    assert result.report["dropped"] == {"fer2013: unknown label '9'": 1}
+    strict = {"read": {**FER["read"], "on_error": "fail"}}
+    with pytest.raises(SourceError, match=r"fer2013.csv: row 3: unknown label '9'"):
+        prepare({"fer2013": strict}, tmp_path, OFFICIAL)
+
+
+def test_an_empty_split_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path, [(3, 1, "Training"), (3, 2, "PublicTest")])
+    with pytest.raises(SourceError, match=r"no images left in split\(s\) \['test'\]"):
+        prepare({"fer2013": FER}, tmp_path, OFFICIAL)

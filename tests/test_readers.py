@@ -1,0 +1,89 @@
+"""Readers: FER2013 CSV and image folders, with bad input named by file and row."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferpipe.readers import SourceError, read_source
+from ferpipe.readers.base import to_grey
+
+GOOD = " ".join(["7"] * 2304)
+
+
+def _csv(folder: Path, text: str, gz: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ("fer2013.csv.gz" if gz else "fer2013.csv")
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_fer2013_csv_reads_labels_and_usage(tmp_path: Path, gz: bool) -> None:
+    _csv(tmp_path, f"emotion,pixels,Usage\n3,{GOOD},Training\n0,{GOOD},PublicTest\n", gz)
+    records = read_source("fer2013_csv", tmp_path, {})
+    assert records.labels == ["happy", "angry"]
+    assert records.usages == ["Training", "PublicTest"]
+    assert records.images[0].shape == (48, 48) and records.images[0][0, 0] == 7
+
+
+def test_bad_rows_are_skipped_with_their_row_number(tmp_path: Path) -> None:
+    _csv(tmp_path, f"emotion,pixels,Usage\n3,{GOOD},Training\n3,1 2 3,Training\n3,{GOOD[:-1]}x,Training\n")
+    records = read_source("fer2013_csv", tmp_path, {})
+    assert len(records) == 1
+    assert [(s.row, s.reason) for s in records.skipped] == [
+        (3, "3 pixel values, expected 2304"),
+        (4, "pixels are not integers"),
+    ]
+
+
+def test_bad_rows_fail_when_asked(tmp_path: Path) -> None:
+    _csv(tmp_path, "emotion,pixels,Usage\n3,1 2 3,Training\n")
+    with pytest.raises(SourceError, match=r"fer2013.csv: row 2: 3 pixel values"):
+        read_source("fer2013_csv", tmp_path, {"on_error": "fail"})
+
+
+def test_wrong_header_names_the_file(tmp_path: Path) -> None:
+    _csv(tmp_path, f"label,pixels,Usage\n3,{GOOD},Training\n")
+    with pytest.raises(SourceError, match=r"fer2013.csv: header is"):
+        read_source("fer2013_csv", tmp_path, {})
+
+
+def test_image_folder_reads_modes_and_skips_broken_files(tmp_path: Path) -> None:
+    (tmp_path / "happy").mkdir()
+    Image.new("RGBA", (64, 80), (200, 10, 10, 128)).save(tmp_path / "happy" / "rgba.png")
+    Image.new("P", (48, 48), 3).save(tmp_path / "happy" / "palette.png")
+    Image.fromarray(np.full((50, 50), 40000, dtype=np.uint16)).save(tmp_path / "happy" / "deep.png")
+    (tmp_path / "happy" / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "happy" / "empty.jpg").write_bytes(b"")
+    records = read_source("image_folder", tmp_path, {})
+    assert len(records) == 3 and set(records.labels) == {"happy"}
+    assert all(img.shape == (48, 48) and img.dtype == np.uint8 for img in records.images)
+    assert sorted(s.file for s in records.skipped) == ["happy/broken.png", "happy/empty.jpg"]
+    with pytest.raises(SourceError, match=r"broken\.png"):
+        read_source("image_folder", tmp_path, {"on_error": "fail"})
+
+
+def test_ckplus_reader_keeps_subjects(tiny_raw: Path) -> None:
+    records = read_source("ckplus", tiny_raw / "ckplus", {})
+    assert len(records) == 90
+    assert all(s.startswith("S") for s in records.subjects)
+    assert "contempt" in records.labels  # dropped later, by prepare's label mapping
+
+
+def test_to_grey_crops_to_square() -> None:
+    image = Image.new("L", (100, 50), 0)
+    image.paste(255, (25, 0, 75, 50))  # a white centre square
+    grey = to_grey(image)
+    assert grey.shape == (48, 48) and grey.mean() > 240
+
+
+def test_unknown_format_and_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="unknown format 'kdef2'"):
+        read_source("kdef2", tmp_path, {})
+    with pytest.raises(SourceError, match="run the download stage"):
+        read_source("fer2013_csv", tmp_path / "nope", {})
