@@ -1,0 +1,72 @@
+"""Balancing: every method, on the training split only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferpipe.config import Paths
+from ferpipe.data.balance import METHODS, balance, class_counts, run_balance
+from ferpipe.data.dataset import Split, load_saved_split, load_split, save_prepared
+from ferpipe.data.prepare import prepare
+from tests.conftest import TINY_SOURCES
+
+
+@pytest.fixture
+def skewed(rng: np.random.Generator) -> Split:
+    labels = np.repeat([0, 1, 3], [40, 10, 60])
+    centres = rng.integers(0, 256, (7, 48, 48))
+    images = np.clip(centres[labels] + rng.normal(0, 20, (len(labels), 48, 48)), 0, 255).astype(np.uint8)
+    return Split(images, labels)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_returns_valid_images(skewed: Split, method: str) -> None:
+    out = balance(skewed, method, seed=0)
+    assert out.images.dtype == np.uint8 and out.images.shape[1:] == (48, 48)
+    assert len(out.images) == len(out.labels)
+    assert set(out.labels.tolist()) <= {0, 1, 3}
+
+
+@pytest.mark.parametrize("method", ["ros", "smote", "augment"])
+def test_oversamplers_equalise_the_classes(skewed: Split, method: str) -> None:
+    counts = class_counts(balance(skewed, method, seed=0).labels)
+    assert counts["angry"] == counts["disgust"] == counts["happy"] == 60
+
+
+def test_undersampling_shrinks_to_the_smallest(skewed: Split) -> None:
+    counts = class_counts(balance(skewed, "rus", seed=0).labels)
+    assert counts["angry"] == counts["disgust"] == counts["happy"] == 10
+
+
+def test_augment_follows_a_dict_strategy_and_keeps_originals(skewed: Split) -> None:
+    out = balance(skewed, "augment", strategy={1: 25}, seed=0)
+    assert class_counts(out.labels)["disgust"] == 25
+    assert np.array_equal(out.images[: len(skewed)], skewed.images)
+
+
+def test_smote_needs_enough_neighbours(skewed: Split) -> None:
+    tiny = Split(skewed.images[35:45], skewed.labels[35:45])  # 5 angry, 5 disgust
+    with pytest.raises(ValueError, match="k_neighbors=5"):
+        balance(tiny, "smote")
+
+
+def test_unknown_method_is_named(skewed: Split) -> None:
+    with pytest.raises(ValueError, match="'smoteish'"):
+        balance(skewed, "smoteish")
+
+
+def test_balance_stage_touches_training_only(tiny_raw, tmp_path) -> None:
+    paths = Paths(tmp_path)
+    result = prepare(
+        TINY_SOURCES, tiny_raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
+    )
+    save_prepared(paths.prepared, result.images, result.manifest)
+    run_balance({"balance": {"method": "ros"}}, paths)
+    balanced = load_saved_split(paths.balanced)
+    train = load_split(paths.prepared, "train")
+    assert len(balanced) > len(train)
+    assert len(set(class_counts(balanced.labels).values())) == 1
+    # validation and test are untouched: same files, same counts as before balancing
+    for split in ("val", "test"):
+        assert len(load_split(paths.prepared, split)) == result.report["splits"][split]
