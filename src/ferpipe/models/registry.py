@@ -1,0 +1,53 @@
+"""The model registry: add a model by writing one function decorated with ``@register``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+ModelFn = Callable[..., nn.Module]
+_MODELS: dict[str, ModelFn] = {}
+
+
+def register(fn: ModelFn) -> ModelFn:
+    """Register a model-building function under its own name."""
+    if fn.__name__ in _MODELS:
+        raise ValueError(f"model {fn.__name__!r} is registered twice")
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+class Standardize(nn.Module):
+    """Map pixels in [0, 1] to roughly zero mean and unit spread, inside the model.
+
+    Keeping it in the model means a saved or served model takes plain [0, 1] images.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - 0.5) / 0.25
+
+
+def create_model(arch: str, num_classes: int = 7, in_chans: int = 1, **kwargs: Any) -> nn.Module:
+    """Build a registered model by name, taking [0, 1] images; unknown names list what exists."""
+    if arch not in _MODELS:
+        raise ValueError(f"unknown model {arch!r}; registered: {', '.join(sorted(_MODELS))}")
+    net = _MODELS[arch](num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return nn.Sequential(Standardize(), net)
+
+
+def list_models() -> list[str]:
+    """Names of every registered model."""
+    return sorted(_MODELS)
+
+
+def describe(arch: str) -> str:
+    """The first line of a model function's docstring."""
+    return (_MODELS[arch].__doc__ or "").strip().splitlines()[0]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of a model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,45 @@
+"""Small baselines: logistic regression on pixels and a compact CNN."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from ferpipe.models.registry import register
+
+
+@register
+def logreg(num_classes: int = 7, in_chans: int = 1, image_size: int = 48) -> nn.Module:
+    """Logistic regression on raw pixels: the floor any CNN must clear."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_chans * image_size * image_size, num_classes))
+
+
+def _conv_block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+@register
+def simple_cnn(
+    num_classes: int = 7, in_chans: int = 1, widths: Sequence[int] = (32, 64, 128), dropout: float = 0.3
+) -> nn.Module:
+    """A compact VGG-style CNN: blocks of two 3x3 conv+BN+ReLU and max-pooling, then GAP."""
+    layers, cin = [], in_chans
+    for width in widths:
+        layers.append(_conv_block(cin, width))
+        cin = width
+    return nn.Sequential(
+        *layers,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(cin, num_classes),
+    )

@@ -1,0 +1,116 @@
+"""MLflow plumbing: the tracking URI, the experiment, tags, and run ids handed between stages.
+
+mlflow is imported inside the functions, so the training code stays importable on a GPU box
+that has only a stock PyTorch environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+RUN_ID_FILE = "mlflow_run_id"
+
+
+def tracking_uri(root: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else a sqlite store in the project root (never a temp copy)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def configure(experiment: str, root: Path) -> str:
+    """Point MLflow at the store and experiment; returns the experiment id.
+
+    A new experiment stores its artifacts under ``<root>/mlruns`` (for a local store), so a
+    run started from DVC's temporary experiment copy still lands in the real repo.
+    """
+    import mlflow
+
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
+    else:
+        location = (Path(root).resolve() / "mlruns").as_uri() if uri.startswith("sqlite:") else None
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def git_commit(root: Path) -> str:
+    """The checked-out commit, or ``unknown`` outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def file_hash(*paths: Path) -> str:
+    """A short md5 over files' bytes: the identity of the data a run saw."""
+    digest = hashlib.md5()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def run_tags(root: Path, experiment: str, data_hash: str) -> dict[str, str]:
+    """Tags that tie a run to its DVC stage, DVC experiment, commit and data."""
+    tags = {
+        "ferpipe.experiment": experiment,
+        "git.commit": git_commit(root),
+        "data.hash": data_hash,
+    }
+    for env, tag in (
+        ("DVC_STAGE", "dvc.stage"),
+        ("DVC_EXP_NAME", "dvc.exp_name"),
+        ("DVC_EXP_BASELINE_REV", "dvc.exp_baseline_rev"),
+    ):
+        if os.environ.get(env):
+            tags[tag] = os.environ[env]
+    return tags
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as dotted keys, the way the MLflow compare view lines them up."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextmanager
+def open_run(
+    run_id: str | None = None, run_name: str | None = None, tags: Mapping[str, str] | None = None
+) -> Iterator[Any]:
+    """Start a new run (with system metrics), or reopen ``run_id`` if the store still has it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if run_id:
+        try:
+            mlflow.get_run(run_id)
+        except MlflowException:
+            print(f"MLflow run {run_id} is not in {mlflow.get_tracking_uri()}; starting a new run")
+            run_id = None
+    with mlflow.start_run(
+        run_id=run_id, run_name=None if run_id else run_name, tags=dict(tags or {}), log_system_metrics=run_id is None
+    ) as run:
+        yield run
+
+
+def read_run_id(model_dir: Path) -> str | None:
+    """The MLflow run id a train stage left beside its weights."""
+    path = Path(model_dir) / RUN_ID_FILE
+    return path.read_text().strip() if path.exists() else None
