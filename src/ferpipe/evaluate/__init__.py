@@ -1,0 +1,1 @@
+"""Evaluation: metrics, ensembles, plots, and the evaluate and ensemble stages."""

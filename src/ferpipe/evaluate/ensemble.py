@@ -1,0 +1,48 @@
+"""Ensembles of member probabilities: average, weighted average, majority vote.
+
+Weights are fitted on the validation split only; the test split is only ever scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import softmax
+
+METHODS = ("average", "weighted", "vote")
+
+
+def average(probs: Sequence[np.ndarray]) -> np.ndarray:
+    """The mean of the members' class probabilities."""
+    return np.mean(np.stack(probs), axis=0)
+
+
+def weighted_average(probs: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Members' probabilities mixed with non-negative weights that sum to one."""
+    return np.tensordot(weights, np.stack(probs), axes=1)
+
+
+def fit_weights(val_probs: Sequence[np.ndarray], val_labels: np.ndarray) -> np.ndarray:
+    """Weights minimising the validation log loss of the mixture (softmax-parameterised)."""
+    stack = np.stack(val_probs)
+    picked = stack[:, np.arange(len(val_labels)), val_labels]  # (members, n)
+
+    def loss(z: np.ndarray) -> float:
+        return float(-np.mean(np.log(softmax(z) @ picked + 1e-12)))
+
+    result = minimize(loss, np.zeros(len(stack)), method="L-BFGS-B")
+    return softmax(result.x)
+
+
+def majority_vote(probs: Sequence[np.ndarray]) -> np.ndarray:
+    """Vote shares per class; ties go to the class with the higher mean probability.
+
+    Returned as scores that sum to one per row, so top-k metrics still apply.
+    """
+    stack = np.stack(probs)
+    n_classes = stack.shape[2]
+    votes = np.stack([np.bincount(row, minlength=n_classes) for row in stack.argmax(axis=2).T])
+    scores = votes / len(stack) + 1e-3 * stack.mean(axis=0)  # mean prob < 1 vote: only breaks ties
+    return scores / scores.sum(axis=1, keepdims=True)
