@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ferpipe.config import Paths, load_yaml, repo_root
-from ferpipe.io import atomic_path, write_json
+from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
 
 
@@ -55,3 +55,11 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
     write_json(target, {"b": 1, "a": 2})
     assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path) -> None:
+    write_json(tmp_path / "m.json", {})
+    with atomic_dir(tmp_path / "d") as folder:
+        (folder / "f").write_text("x")
+    assert (tmp_path / "m.json").stat().st_mode & 0o044  # readable by others, as open() makes it
+    assert (tmp_path / "d").stat().st_mode & 0o055

@@ -14,6 +14,16 @@ from typing import Any
 import numpy as np
 
 
+def _default_mode(directory: bool) -> int:
+    """The permissions a plain open() or mkdir() would give under the current umask.
+
+    mkstemp and mkdtemp create private (0600/0700) entries; outputs should not be.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it into place only on success."""
@@ -24,6 +34,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _default_mode(directory=False))
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -37,6 +48,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         yield tmp
+        os.chmod(tmp, _default_mode(directory=True))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
