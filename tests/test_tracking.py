@@ -37,10 +37,14 @@ def test_runs_reopen_by_id_and_artifacts_stay_in_the_root(tmp_path: Path, monkey
     with tracking.open_run(run_name="m", tags={"k": "v"}) as run:
         mlflow.log_metric("train/loss", 1.0)
         run_id = run.info.run_id
-    with tracking.open_run(run_id=run_id):
+    with tracking.open_run(run_id=run_id, tags={"k": "overwritten?", "new": "added"}):
         mlflow.log_metric("test/accuracy", 0.5)
     with tracking.open_run(run_id="0" * 32, run_name="fresh") as other:  # unknown id: a new run
         assert other.info.run_id != run_id
     data = mlflow.get_run(run_id).data
-    assert data.metrics == {"train/loss": 1.0, "test/accuracy": 0.5} and data.tags["k"] == "v"
+    assert (
+        data.metrics == {"train/loss": 1.0, "test/accuracy": 0.5}
+        and data.tags["k"] == "v"
+        and data.tags["new"] == "added"
+    )
     assert (tmp_path / "mlflow.db").exists()

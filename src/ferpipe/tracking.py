@@ -94,18 +94,24 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def open_run(
     run_id: str | None = None, run_name: str | None = None, tags: Mapping[str, str] | None = None
 ) -> Iterator[Any]:
-    """Start a new run (with system metrics), or reopen ``run_id`` if the store still has it."""
+    """Start a new run (with system metrics), or reopen ``run_id`` if the store still has it.
+
+    A reopened run keeps the tags it was created with (its DVC stage, say); only new tag
+    names are added.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    tags = dict(tags or {})
     if run_id:
         try:
-            mlflow.get_run(run_id)
+            existing = mlflow.get_run(run_id).data.tags
+            tags = {k: v for k, v in tags.items() if k not in existing}
         except MlflowException:
             print(f"MLflow run {run_id} is not in {mlflow.get_tracking_uri()}; starting a new run")
             run_id = None
     with mlflow.start_run(
-        run_id=run_id, run_name=None if run_id else run_name, tags=dict(tags or {}), log_system_metrics=run_id is None
+        run_id=run_id, run_name=None if run_id else run_name, tags=tags, log_system_metrics=run_id is None
     ) as run:
         yield run
 
