@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from ferpipe.data.dataset import Split
@@ -10,6 +11,7 @@ from ferpipe.models import create_model
 from ferpipe.sources.faces import RenderOptions, render_faces
 from ferpipe.train.augment import AugmentConfig, augment_batch
 from ferpipe.train.loop import TrainConfig, fit, predict_logits
+from ferpipe.train.optim import OPTIMIZERS, Schedule, build_optimizer, scaled_epochs
 
 NO_AUGMENT = AugmentConfig(flip=False, max_rotation_deg=0.0, max_shift=0.0, scale_range=(1.0, 1.0))
 
@@ -72,3 +74,146 @@ def test_augment_batch_warps_but_keeps_shape() -> None:
     out = augment_batch(x, AugmentConfig(), generator)
     assert out.shape == x.shape and not torch.equal(out, x)
     assert torch.equal(augment_batch(x, NO_AUGMENT, generator), x)
+
+
+class Interrupted(Exception):
+    """Stands in for a kill between epochs."""
+
+
+def test_interrupted_training_resumes_from_the_last_checkpoint(tmp_path, capsys) -> None:
+    train, val = _faces(0, 96), _faces(1, 32)
+    cfg = _cfg(epochs=4, augment=AugmentConfig(), schedule={"name": "step", "milestones": [2], "gamma": 0.5})
+    whole = _small_cnn()
+    expected = fit(whole, train, val, cfg, device=torch.device("cpu"))
+
+    def stop_after_two(epoch: int, row: dict) -> None:
+        if epoch == 2:
+            raise Interrupted
+
+    checkpoint = tmp_path / "last.pt"
+    with pytest.raises(Interrupted):
+        fit(
+            _small_cnn(),
+            train,
+            val,
+            cfg,
+            on_epoch=stop_after_two,
+            device=torch.device("cpu"),
+            checkpoint=checkpoint,
+            fingerprint="run-a",
+        )
+    epochs_seen = []
+    resumed = _small_cnn()
+    result = fit(
+        resumed,
+        train,
+        val,
+        cfg,
+        on_epoch=lambda e, r: epochs_seen.append(e),
+        device=torch.device("cpu"),
+        checkpoint=checkpoint,
+        fingerprint="run-a",
+    )
+    assert "resuming from epoch 2" in capsys.readouterr().out
+    assert epochs_seen == [3, 4]  # epochs 1-2 were not trained again
+    assert [r["val_loss"] for r in result.history] == [r["val_loss"] for r in expected.history]
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_checkpoint_of_other_params_is_ignored(tmp_path, capsys) -> None:
+    train, val = _faces(0, 32), _faces(1, 16)
+    checkpoint = tmp_path / "last.pt"
+    fit(_small_cnn(), train, val, _cfg(epochs=1), device=torch.device("cpu"), checkpoint=checkpoint, fingerprint="old")
+    epochs_seen = []
+    fit(
+        _small_cnn(),
+        train,
+        val,
+        _cfg(epochs=1),
+        on_epoch=lambda e, r: epochs_seen.append(e),
+        device=torch.device("cpu"),
+        checkpoint=checkpoint,
+        fingerprint="new",
+    )
+    assert "ignoring checkpoint" in capsys.readouterr().out and epochs_seen == [1]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_trains(optimizer: str) -> None:
+    result = fit(
+        _small_cnn(), _faces(0, 64), _faces(1, 16), _cfg(epochs=1, optimizer=optimizer), device=torch.device("cpu")
+    )
+    assert np.isfinite(result.history[0]["train_loss"])
+
+
+def test_sgd_is_nesterov_by_default() -> None:
+    sgd = build_optimizer(torch.nn.Linear(2, 2).parameters(), "sgd", 0.01, 1.0e-4)
+    assert sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9
+    with pytest.raises(ValueError, match="'lamb'"):
+        build_optimizer(torch.nn.Linear(2, 2).parameters(), "lamb", 0.01, 0.0)
+
+
+def _lrs(cfg: dict, epochs: int, steps: int, metric: list[float] | None = None, scale: float = 1.0) -> list[float]:
+    """The lr at the start of each epoch under a schedule."""
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=1.0)
+    schedule = Schedule(optimizer, cfg, epochs, steps, scale)
+    seen = []
+    for epoch in range(epochs):
+        seen.append(optimizer.param_groups[0]["lr"])
+        for _ in range(steps):
+            optimizer.step()
+            schedule.after_batch()
+        schedule.after_epoch(metric[epoch] if metric else 0.0)
+    return seen
+
+
+def test_schedules_follow_the_recipes() -> None:
+    # Xception: 1e-3 for 100 epochs, then 1e-4, then 1e-5; scaled to 10% of the epochs
+    step = _lrs({"name": "step", "milestones": [100, 130], "gamma": 0.1}, 15, 1, scale=0.1)
+    assert step[9] == 1.0 and step[10] == pytest.approx(0.1) and step[13] == pytest.approx(0.01)
+    # Keras ExponentialDecay: x0.98 every 1000 steps
+    assert _lrs({"name": "exponential", "rate": 0.98, "every_steps": 1000}, 3, 500)[2] == pytest.approx(0.98)
+    plateau = _lrs({"name": "plateau", "factor": 0.75, "patience": 1}, 5, 1, metric=[0.5, 0.5, 0.5, 0.5, 0.5])
+    assert plateau[0] == 1.0 and plateau[-1] < 1.0
+    cosine = _lrs({"name": "cosine"}, 4, 1)
+    assert cosine[0] == 1.0 and cosine[1] > cosine[2] > cosine[3]
+    onecycle = _lrs({"name": "onecycle"}, 4, 10)
+    assert onecycle[0] < max(onecycle)
+    with pytest.raises(ValueError, match="'warmup'"):
+        _lrs({"name": "warmup"}, 1, 1)
+
+
+def test_scaled_epochs_keep_at_least_one() -> None:
+    assert scaled_epochs(300, 0.01) == 3 and scaled_epochs(50, 0.001) == 1 and scaled_epochs(12, 1.0) == 12
+
+
+def test_mixup_cutmix_label_smoothing_and_class_weights_train() -> None:
+    cfg = _cfg(epochs=1, mixup=0.2, cutmix=1.0, label_smoothing=0.1, class_weights="balanced")
+    result = fit(_small_cnn(), _faces(0, 64), _faces(1, 16), cfg, device=torch.device("cpu"))
+    assert np.isfinite(result.history[0]["train_loss"])
+
+
+def test_hinge_models_refuse_mixup() -> None:
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="hinge"):
+        fit(
+            create_model("hog_svm"), _faces(0, 32), _faces(1, 16), _cfg(epochs=1, mixup=0.2), device=torch.device("cpu")
+        )
+
+
+def test_hog_svm_trains_with_its_hinge_loss() -> None:
+    torch.manual_seed(0)
+    result = fit(
+        create_model("hog_svm"), _faces(0, 128), _faces(1, 64), _cfg(epochs=3, lr=1.0e-2), device=torch.device("cpu")
+    )
+    assert result.best_val_accuracy > 0.7  # happy against surprised, from HOG alone
+
+
+def test_a_lone_last_image_does_not_break_batch_norm() -> None:
+    torch.manual_seed(0)
+    train = _faces(0, 33)  # 32 + 1: the last batch would hold one image
+    result = fit(
+        create_model("hog_svm"), train, _faces(1, 8), _cfg(epochs=1, batch_size=32), device=torch.device("cpu")
+    )
+    assert np.isfinite(result.history[0]["train_loss"])

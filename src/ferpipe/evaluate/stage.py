@@ -47,7 +47,7 @@ def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
         paths,
         tracking.read_run_id(paths.models / name),
         name,
-        {**flat_metrics(test_metrics, "test"), "val/accuracy": val_metrics["accuracy"]},
+        flat_metrics(test_metrics, "test"),
         [paths.metrics / f"{name}.json", png],
         {},
     )

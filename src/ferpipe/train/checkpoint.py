@@ -1,4 +1,4 @@
-"""Saved models: the architecture's name and arguments beside the weights, loaded safely."""
+"""Saved models and training checkpoints, written atomically and loaded with ``weights_only``."""
 
 from __future__ import annotations
 
@@ -27,3 +27,20 @@ def load_model(path: Path) -> nn.Module:
     model = create_model(payload["arch"], **payload["args"])
     model.load_state_dict(payload["state_dict"])
     return model.eval()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write a training checkpoint atomically: a kill mid-write leaves the previous one intact."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it exists and belongs to this run (same fingerprint), else None."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        print(f"ignoring checkpoint {path}: it was written for other params or data", flush=True)
+        return None
+    return state

@@ -1,4 +1,6 @@
-"""The training loop: AdamW, batch augmentation, early stopping with the best weights kept."""
+"""The training loop: optimizer and schedule from params, batch augmentation, mixup/cutmix,
+class weights, AMP on CUDA, a checkpoint every epoch (resumable), and early stopping that
+keeps the best validation weights."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +19,12 @@ from torch import nn
 from tqdm import tqdm
 
 from ferpipe.data.dataset import Split
+from ferpipe.labels import NUM_CLASSES
 from ferpipe.train.augment import AugmentConfig, augment_batch
+from ferpipe.train.checkpoint import load_checkpoint, save_checkpoint
+from ferpipe.train.optim import Schedule, build_optimizer, scaled_epochs
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -24,26 +32,42 @@ class TrainConfig:
     """Everything that shapes one training run; built from the ``train`` defaults and a model's params."""
 
     epochs: int = 10
+    epochs_scale: float = 1.0  # multiplies epochs and step milestones: recipes stay readable, CI stays fast
     lr: float = 1.0e-3
     weight_decay: float = 1.0e-4
     batch_size: int = 64
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    nesterov: bool = True
+    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "cosine"})
     patience: int = 5
     seed: int = 0
     label_smoothing: float = 0.0
-    scheduler: str = "cosine"  # "cosine" (per epoch, to zero at the last epoch) or "none"
+    mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0 turns it off
+    cutmix: float = 0.0  # Beta(alpha, alpha) cutmix; 0 turns it off
+    class_weights: str = "none"  # "none" or "balanced" (inverse class frequency)
+    amp: str = "bf16"  # autocast dtype on CUDA: "bf16", "fp16" or "none"; ignored on CPU
     channels_last: bool = True
+    compile: bool = False  # torch.compile on CUDA
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
     def from_params(cls, defaults: dict[str, Any], model: dict[str, Any]) -> TrainConfig:
-        """Merge shared defaults with one model's overrides; unknown keys are ignored here."""
+        """Merge shared defaults with one model's overrides; a misspelt key is an error, not ignored."""
         merged = {**defaults, **model}
         names = {f.name for f in fields(cls)} - {"augment"}
+        unknown = sorted(set(merged) - names - {"augment", "arch", "args"})
+        if unknown:
+            raise ValueError(f"params: unknown training keys {unknown}; known: {sorted(names | {'augment'})}")
         values = {k: merged[k] for k in names if k in merged}
         augment = {**defaults.get("augment", {}), **model.get("augment", {})}
         if "scale_range" in augment:
             augment["scale_range"] = tuple(augment["scale_range"])
         return cls(**values, augment=AugmentConfig(**augment))
+
+    @property
+    def total_epochs(self) -> int:
+        return scaled_epochs(self.epochs, self.epochs_scale)
 
 
 @dataclass
@@ -77,6 +101,16 @@ def to_input(images: torch.Tensor | np.ndarray, device: torch.device) -> torch.T
     return tensor.unsqueeze(1).float().div_(255.0).contiguous(memory_format=torch.channels_last)
 
 
+def model_option(model: nn.Module, name: str, default: Any) -> Any:
+    """A class-level option a model family declares (``criterion``, ``train_views``)."""
+    return next((getattr(m, name) for m in model.modules() if hasattr(m, name)), default)
+
+
+def penalty(model: nn.Module) -> torch.Tensor | float:
+    """Extra loss terms a model declares (Keras-style L2 on a classifier)."""
+    return sum((m.penalty() for m in model.modules() if hasattr(m, "penalty")), 0.0)
+
+
 @torch.no_grad()
 def predict_logits(
     model: nn.Module, images: np.ndarray, batch_size: int = 256, device: torch.device | None = None
@@ -85,24 +119,63 @@ def predict_logits(
     device = device or default_device()
     model.eval().to(device)
     out = [model(to_input(images[i : i + batch_size], device)).float().cpu() for i in range(0, len(images), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(out).numpy() if out else np.zeros((0, NUM_CLASSES), dtype=np.float32)
 
 
 def _evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
     logits = torch.from_numpy(predict_logits(model, split.images, batch_size, device))
     labels = torch.from_numpy(split.labels)
-    loss = F.cross_entropy(logits, labels).item()
-    accuracy = (logits.argmax(1) == labels).float().mean().item()
-    return loss, accuracy
+    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The learning-rate schedule named in params, stepped once per epoch."""
-    if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
-    if cfg.scheduler == "none":
+def _class_weights(cfg: TrainConfig, labels: np.ndarray, device: torch.device) -> torch.Tensor | None:
+    if cfg.class_weights == "none":
         return None
-    raise ValueError(f"params: unknown scheduler {cfg.scheduler!r}; use 'cosine' or 'none'")
+    if cfg.class_weights != "balanced":
+        raise ValueError(f"params: class_weights must be 'none' or 'balanced', got {cfg.class_weights!r}")
+    counts = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (NUM_CLASSES * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32, device=device)
+
+
+class _Criterion:
+    """The loss: cross-entropy (hard or mixed targets) or the multi-class hinge of a linear SVM."""
+
+    def __init__(self, kind: str, cfg: TrainConfig, weights: torch.Tensor | None) -> None:
+        if kind == "hinge" and (cfg.mixup or cfg.cutmix or cfg.label_smoothing):
+            raise ValueError("params: mixup, cutmix and label smoothing need cross-entropy, not the hinge loss")
+        self.kind, self.weights, self.smoothing = kind, weights, cfg.label_smoothing
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if self.kind == "hinge":
+            return F.multi_margin_loss(logits, target, weight=self.weights)
+        if target.dim() == 2:  # soft targets from mixup/cutmix
+            log_probs = F.log_softmax(logits, dim=1)
+            if self.weights is not None:
+                log_probs = log_probs * self.weights
+            return -(target * log_probs).sum(dim=1).mean()
+        return F.cross_entropy(logits, target, weight=self.weights, label_smoothing=self.smoothing)
+
+
+def _mixer(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
+    """timm's batch mixup/cutmix (soft targets, label smoothing folded in), or None."""
+    if not (cfg.mixup or cfg.cutmix):
+        return None
+    from timm.data import Mixup
+
+    return Mixup(
+        mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, label_smoothing=cfg.label_smoothing, num_classes=NUM_CLASSES
+    )
+
+
+def _batch_starts(n: int, batch_size: int) -> range:
+    """Batch offsets over a shuffled epoch, leaving out a final batch of one image.
+
+    Batch norm cannot train on a single image; the order is reshuffled every epoch, so the
+    image left out is a different one each time.
+    """
+    return range(0, n - 1 if n % batch_size == 1 else n, batch_size)
 
 
 def fit(
@@ -112,12 +185,13 @@ def fit(
     cfg: TrainConfig,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     device: torch.device | None = None,
+    checkpoint: Path | None = None,
+    fingerprint: str = "",
 ) -> FitResult:
-    """Train with AdamW and the configured schedule.
+    """Train ``model`` in place; it ends with the weights of its best validation epoch.
 
-    Stops after ``patience`` epochs without a better validation accuracy.
-
-    The model ends with the weights of its best validation epoch.
+    With ``checkpoint``, the full state is saved after every epoch and a run with the same
+    ``fingerprint`` resumes from it, bit for bit as if it had never stopped (on CPU).
     """
     device = device or default_device()
     seed_everything(cfg.seed)
@@ -125,37 +199,74 @@ def fit(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = _scheduler(optimizer, cfg)
+    trained = torch.compile(model) if cfg.compile and device.type == "cuda" else model
+    optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.nesterov)
+    steps = -(-len(train) // cfg.batch_size)
+    schedule = Schedule(optimizer, cfg.schedule, cfg.total_epochs, steps, cfg.epochs_scale)
+    amp = AMP_DTYPES.get(cfg.amp) if device.type == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda", enabled=amp is torch.float16)
+    criterion = _Criterion(
+        model_option(model, "criterion", "cross_entropy"), cfg, _class_weights(cfg, train.labels, device)
+    )
+    mixer = _mixer(cfg)
+    views = model_option(model, "train_views", 1)
     images = torch.from_numpy(np.ascontiguousarray(train.images))
     labels = torch.from_numpy(train.labels)
+
     history: list[dict[str, float]] = []
-    best_state, best_epoch, best_accuracy = copy.deepcopy(model.state_dict()), 0, -1.0
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        start = time.perf_counter()
+    best_state, best_epoch, best_accuracy, start = copy.deepcopy(model.state_dict()), 0, -1.0, 1
+    state = load_checkpoint(checkpoint, fingerprint) if checkpoint else None
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        generator.set_state(state["generator"])
+        _set_global_rng(state["rng"])
+        history, best_state = state["history"], state["best_state"]
+        best_epoch, best_accuracy, start = state["best_epoch"], state["best_accuracy"], state["epoch"] + 1
+        print(f"resuming from epoch {state['epoch']} checkpoint {checkpoint}", flush=True)
+
+    for epoch in range(start, cfg.total_epochs + 1):
+        if epoch - best_epoch > cfg.patience and best_epoch > 0:
+            break  # a resumed run that had already decided to stop
+        trained.train()
+        begin = time.perf_counter()
         order = torch.randperm(len(labels), generator=generator)
-        total_loss, correct = 0.0, 0
-        batches = range(0, len(order), cfg.batch_size)
-        for i in tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False):
+        total_loss, correct, seen = 0.0, 0, 0
+        for i in tqdm(
+            _batch_starts(len(order), cfg.batch_size),
+            desc=f"epoch {epoch}/{cfg.total_epochs}",
+            unit="batch",
+            leave=False,
+        ):
             index = order[i : i + cfg.batch_size]
             x = augment_batch(to_input(images[index], device), cfg.augment, generator)
             y = labels[index].to(device)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            target: torch.Tensor = y
+            if mixer is not None and len(index) % 2 == 0:
+                x, target = mixer(x, y)
+            with torch.autocast(device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                logits = trained(x)
+            if views > 1:  # multi-view models (ten-crop) return one row per view
+                target = target.repeat(views, *[1] * (target.dim() - 1))
+                y = y.repeat(views)
+            loss = criterion(logits, target) + penalty(model)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(index)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.after_batch()
+            total_loss += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
-        seconds = time.perf_counter() - start
+            seen += len(y)
+        seconds = time.perf_counter() - begin
         lr = optimizer.param_groups[0]["lr"]
-        if scheduler is not None:
-            scheduler.step()
         val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device)
+        schedule.after_epoch(val_accuracy)
         row = {
-            "train_loss": total_loss / len(labels),
-            "train_accuracy": correct / len(labels),
+            "train_loss": total_loss / seen,
+            "train_accuracy": correct / seen,
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
             "lr": lr,
@@ -165,15 +276,50 @@ def fit(
         history.append(row)
         print(
             f"epoch {epoch}: train_loss {row['train_loss']:.4f} val_loss {val_loss:.4f} "
-            f"val_acc {val_accuracy:.4f} ({row['images_per_second']:.0f} img/s)",
+            f"val_acc {val_accuracy:.4f} lr {lr:.2e} ({row['images_per_second']:.0f} img/s)",
             flush=True,
         )
-        if on_epoch:
-            on_epoch(epoch, row)
         if val_accuracy > best_accuracy:
             best_state, best_epoch, best_accuracy = copy.deepcopy(model.state_dict()), epoch, val_accuracy
-        elif epoch - best_epoch >= cfg.patience:
+        if checkpoint:
+            save_checkpoint(
+                checkpoint,
+                {
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "generator": generator.get_state(),
+                    "rng": _global_rng(),
+                    "history": history,
+                    "best_state": best_state,
+                    "best_epoch": best_epoch,
+                    "best_accuracy": best_accuracy,
+                    "fingerprint": fingerprint,
+                },
+            )
+        if on_epoch:
+            on_epoch(epoch, row)
+        if epoch - best_epoch >= cfg.patience:
             print(f"early stop: no better validation accuracy since epoch {best_epoch}", flush=True)
             break
     model.load_state_dict(best_state)
     return FitResult(history, best_epoch, best_accuracy)
+
+
+def _global_rng() -> dict[str, Any]:
+    """Python, numpy and torch RNG states in a form ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+    }
+
+
+def _set_global_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))

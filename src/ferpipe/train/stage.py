@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from dataclasses import asdict
 from typing import Any
 
@@ -14,14 +17,20 @@ from ferpipe.data.dataset import IMAGES, load_saved_split, load_split
 from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.models import count_parameters, create_model
 from ferpipe.train.checkpoint import MODEL_FILE, save_model
-from ferpipe.train.loop import TrainConfig, fit
+from ferpipe.train.loop import TrainConfig, fit, seed_everything
 
 # Per-epoch values worth committing: deterministic on CPU (timings go to MLflow only).
 CURVE_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+CHECKPOINT = "last.pt"
+RUN_META = "run.json"
 
 
 def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
-    """Train ``models.<name>`` on the balanced training split, validating on ``val``."""
+    """Train ``models.<name>`` on the balanced training split, validating on ``val``.
+
+    An interrupted run leaves ``data/checkpoints/<name>/``; rerunning the stage with the same
+    params and data resumes there and keeps logging to the same MLflow run.
+    """
     models = params.get("models", {})
     if name not in models:
         raise ValueError(f"params: no model {name!r} under 'models' (have: {', '.join(models)})")
@@ -30,6 +39,7 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     arch, args = model_cfg["arch"], dict(model_cfg.get("args") or {})
     train = load_saved_split(paths.balanced)
     val = load_split(paths.prepared, "val")
+    seed_everything(cfg.seed)  # the initial weights too: same seed, same model
     model = create_model(arch, **args)
 
     import mlflow
@@ -37,18 +47,26 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     experiment = params["mlflow"]["experiment"]
     tracking.configure(experiment, paths.root)
     data_hash = tracking.file_hash(paths.balanced / IMAGES, paths.prepared / IMAGES)
+    fingerprint = hashlib.md5(
+        json.dumps([arch, args, asdict(cfg), data_hash], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    checkpoints = paths.data / "checkpoints" / name
+    resumed_run = _resumable_run(checkpoints, fingerprint)
     tags = {**tracking.run_tags(paths.root, experiment, data_hash), "ferpipe.model": name, "ferpipe.kind": "model"}
-    with tracking.open_run(run_name=name, tags=tags) as run:
-        mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **asdict(cfg)}))
-        mlflow.log_params({"n_parameters": count_parameters(model), "n_train": len(train), "n_val": len(val)})
+    with tracking.open_run(run_id=resumed_run, run_name=name, tags=tags) as run:
+        write_json(checkpoints / RUN_META, {"fingerprint": fingerprint, "mlflow_run_id": run.info.run_id})
+        if resumed_run is None:
+            mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **asdict(cfg)}))
+            mlflow.log_params(
+                {
+                    "n_parameters": count_parameters(model),
+                    "n_train": len(train),
+                    "n_val": len(val),
+                    "epochs_effective": cfg.total_epochs,
+                }
+            )
         result = fit(
-            model,
-            train,
-            val,
-            cfg,
-            on_epoch=lambda epoch, row: mlflow.log_metrics(
-                {f"train/{k}" if k.startswith("train_") else k: v for k, v in row.items()}, step=epoch
-            ),
+            model, train, val, cfg, on_epoch=_log_epoch, checkpoint=checkpoints / CHECKPOINT, fingerprint=fingerprint
         )
         mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy})
         example = np.zeros((2, 1, 48, 48), dtype=np.float32)  # batch 2: keeps the batch dim dynamic
@@ -70,3 +88,21 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     curves = pd.DataFrame(result.history).assign(epoch=lambda f: np.arange(1, len(f) + 1))
     with atomic_path(paths.metrics / "curves" / f"{name}.csv") as tmp:
         curves[list(CURVE_COLUMNS)].round(6).to_csv(tmp, index=False)
+    shutil.rmtree(checkpoints)  # finished: a later run must start afresh, not resume
+
+
+def _resumable_run(checkpoints, fingerprint: str) -> str | None:
+    """The MLflow run of an interrupted run with the same fingerprint, if there is one."""
+    meta = checkpoints / RUN_META
+    if not (checkpoints / CHECKPOINT).exists() or not meta.exists():
+        return None
+    saved = json.loads(meta.read_text())
+    return saved["mlflow_run_id"] if saved.get("fingerprint") == fingerprint else None
+
+
+def _log_epoch(epoch: int, row: dict[str, float]) -> None:
+    """Per-epoch curves, timing and throughput to the active MLflow run."""
+    import mlflow
+
+    names = {k: k.replace("_", "/", 1) if k.startswith(("train_", "val_")) else k for k in row}
+    mlflow.log_metrics({names[k]: v for k, v in row.items()}, step=epoch)  # train/loss, val/accuracy, ...

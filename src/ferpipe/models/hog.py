@@ -1,0 +1,109 @@
+"""HOG features as a fixed torch layer, and the two HOG models of the reports.
+
+Written in torch rather than taken from scikit-image or OpenCV so that the HOG models train,
+checkpoint, log, serve and export like every other model, and so ``hog_cnn`` can compute its
+HOG input inside one graph (on the GPU when there is one).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ferpipe.models.registry import register
+
+
+class HOG(nn.Module):
+    """Histograms of oriented gradients (Dalal & Triggs): unsigned orientations, L2-Hys blocks."""
+
+    def __init__(self, image_size: int = 48, cell: int = 8, bins: int = 9, block: int = 2) -> None:
+        super().__init__()
+        self.cell, self.bins, self.block, self.eps = cell, bins, block, 1e-3
+        kernel = torch.tensor([[-1.0, 0.0, 1.0]])
+        self.register_buffer("kx", kernel.view(1, 1, 1, 3), persistent=False)
+        self.register_buffer("ky", kernel.view(1, 1, 3, 1), persistent=False)
+        self.register_buffer("centres", torch.arange(bins, dtype=torch.float32).view(1, bins, 1, 1), persistent=False)
+        cells = image_size // cell
+        self.out_features = bins * block * block * (cells - block + 1) ** 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float().mean(dim=1, keepdim=True)  # HOG of the grey image
+        gx = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), self.kx)
+        gy = F.conv2d(F.pad(x, (0, 0, 1, 1), mode="replicate"), self.ky)
+        magnitude = torch.sqrt(gx * gx + gy * gy)
+        position = torch.remainder(torch.atan2(gy, gx), math.pi) / (math.pi / self.bins) - 0.5
+        # soft (linear) assignment to the two nearest orientation bins, wrapping around
+        distance = torch.remainder(position - self.centres + self.bins / 2, self.bins) - self.bins / 2
+        votes = magnitude * torch.clamp(1 - distance.abs(), min=0)
+        cells = F.avg_pool2d(votes, self.cell) * self.cell**2  # summed votes: (n, bins, cells, cells)
+        blocks = F.unfold(cells, self.block).transpose(1, 2)  # (n, positions, bins * block^2)
+        # L2-Hys; eps keeps flat blocks (no gradient) at zero instead of blowing up noise
+        blocks = F.normalize(blocks, dim=2, eps=self.eps).clamp(max=0.2)
+        blocks = F.normalize(blocks, dim=2, eps=self.eps)
+        return blocks.flatten(1)
+
+
+class HOGLinear(nn.Module):
+    """HOG features, standardised, into one linear layer: with the hinge loss, a linear SVM.
+
+    The standardisation (batch norm without learned scale, frozen in evaluation) plays the
+    part of the StandardScaler in the usual HOG -> scaler -> LinearSVC pipeline.
+    """
+
+    criterion = "hinge"
+
+    def __init__(self, num_classes: int, image_size: int) -> None:
+        super().__init__()
+        self.hog = HOG(image_size)
+        self.scale = nn.BatchNorm1d(self.hog.out_features, affine=False)
+        self.classifier = nn.Linear(self.hog.out_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.scale(self.hog(x)))
+
+
+@register
+def hog_svm(num_classes: int = 7, in_chans: int = 1, image_size: int = 48) -> nn.Module:
+    """HOG features and a linear SVM (multi-class hinge loss): the classical baseline."""
+    return HOGLinear(num_classes, image_size)
+
+
+class HOGCNN(nn.Module):
+    """Two branches: a small CNN on the image and a dense layer on its HOG, joined before the classifier."""
+
+    def __init__(
+        self, num_classes: int, in_chans: int, image_size: int, widths: tuple[int, ...], hog_units: int, dropout: float
+    ) -> None:
+        super().__init__()
+        layers, cin = [], in_chans
+        for width in widths:
+            layers += [
+                nn.Conv2d(cin, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            cin = width
+        self.image = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.hog = HOG(image_size)
+        self.hog_dense = nn.Sequential(nn.Linear(self.hog.out_features, hog_units), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin + hog_units, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.image(x), self.hog_dense(self.hog(x))], dim=1))
+
+
+@register
+def hog_cnn(
+    num_classes: int = 7,
+    in_chans: int = 1,
+    image_size: int = 48,
+    widths: tuple[int, ...] = (32, 64, 128),
+    hog_units: int = 128,
+    dropout: float = 0.3,
+) -> nn.Module:
+    """A CNN fed with the image and its HOG features (the multi-pipeline report's HOG-CNN)."""
+    return HOGCNN(num_classes, in_chans, image_size, tuple(widths), hog_units, dropout)

@@ -1,0 +1,143 @@
+"""The Xception family on 48x48 grey faces: Regularized Xception, mini-Xception, Tiny-Xception.
+
+All three are stacks of the same pieces (depthwise-separable convolutions in residual
+blocks), so one builder makes them from a short description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ferpipe.models.registry import register
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise 3x3 then pointwise 1x1 convolution, followed by batch norm."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False),
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+
+
+class DownBlock(nn.Module):
+    """Two separable convs and a stride-2 max-pool, added to a 1x1 stride-2 projection."""
+
+    def __init__(self, cin: int, cout: int, relu_first: bool, widths: Sequence[int] | None = None) -> None:
+        super().__init__()
+        mid = (widths or (cout, cout))[0]
+        self.body = nn.Sequential(
+            nn.ReLU() if relu_first else nn.Identity(),
+            SeparableConv(cin, mid),
+            nn.ReLU(),
+            SeparableConv(mid, cout),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.skip(x)
+
+
+class MiddleBlock(nn.Module):
+    """Three ReLU-separable-conv steps at constant width; dropout before the residual add."""
+
+    def __init__(self, width: int, dropout: float) -> None:
+        super().__init__()
+        steps: list[nn.Module] = []
+        for _ in range(3):
+            steps += [nn.ReLU(), SeparableConv(width, width)]
+        self.body = nn.Sequential(*steps, nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+class Xception(nn.Module):
+    """Entry convs, residual down blocks, a middle flow, and a dense or convolutional head."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        entry: Sequence[int],
+        blocks: Sequence[int],
+        *,
+        entry_stride: int = 1,
+        middle: int = 0,
+        dropout: float = 0.0,
+        exit_widths: Sequence[int] = (),
+        conv_head: bool = False,
+        classifier_l2: float = 0.0,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_chans
+        for i, width in enumerate(entry):
+            layers += _conv_bn_relu(cin, width, entry_stride if i == 0 else 1)
+            cin = width
+        for i, width in enumerate(blocks):
+            layers.append(DownBlock(cin, width, relu_first=i > 0))
+            cin = width
+        layers += [MiddleBlock(cin, dropout) for _ in range(middle)]
+        if exit_widths:  # Xception's exit flow: a down block, then two wide separable convs
+            first, second, *wide = exit_widths
+            layers.append(DownBlock(cin, second, relu_first=True, widths=(first, second)))
+            cin = second
+            for width in wide:
+                layers += [SeparableConv(cin, width), nn.ReLU()]
+                cin = width
+        self.features = nn.Sequential(*layers)
+        self.classifier_l2 = classifier_l2
+        if conv_head:  # mini-Xception: a conv to one channel per class, then global average pooling
+            self.classifier = nn.Conv2d(cin, num_classes, 3, padding=1)
+            self.head = nn.Sequential(self.classifier, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        else:
+            self.classifier = nn.Linear(cin, num_classes)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), self.classifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def penalty(self) -> torch.Tensor:
+        """Keras-style L2 on the classifier weights, added to the training loss."""
+        return self.classifier_l2 * self.classifier.weight.pow(2).sum()
+
+
+@register
+def xception_reg(
+    num_classes: int = 7, in_chans: int = 1, dropout: float = 0.5, middle: int = 8, classifier_l2: float = 0.01
+) -> nn.Module:
+    """Regularized Xception: Keras Xception-like net with dropout in the middle flow, L2 on the classifier."""
+    return Xception(
+        num_classes,
+        in_chans,
+        entry=(32, 64),
+        blocks=(128, 256, 728),
+        entry_stride=2,
+        middle=middle,
+        dropout=dropout,
+        exit_widths=(728, 1024, 1536, 2048),
+        classifier_l2=classifier_l2,
+    )
+
+
+@register
+def mini_xception(num_classes: int = 7, in_chans: int = 1) -> nn.Module:
+    """mini-Xception (Arriaga et al. 2017): four residual separable modules, conv head, about 58k params."""
+    return Xception(num_classes, in_chans, entry=(8, 8), blocks=(16, 32, 64, 128), conv_head=True)
+
+
+@register
+def tiny_xception(num_classes: int = 7, in_chans: int = 1, dropout: float = 0.2) -> nn.Module:
+    """Tiny-Xception (multi-pipeline report): a narrow Xception with a short middle flow."""
+    return Xception(num_classes, in_chans, entry=(16, 32), blocks=(64, 128, 256), middle=2, dropout=dropout)

@@ -1,0 +1,47 @@
+"""The train stage end to end on tiny data: same seed, same model and curves; checkpoints cleaned up."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from ferpipe.config import Paths
+from ferpipe.data.balance import run_balance
+from ferpipe.data.dataset import save_prepared
+from ferpipe.data.prepare import prepare
+from ferpipe.train.stage import run_train
+from tests.conftest import TINY_SOURCES
+
+PARAMS = {
+    "mlflow": {"experiment": "stage-test"},
+    "balance": {"method": "none"},
+    "train": {"epochs_scale": 1.0, "batch_size": 32, "patience": 5},
+    "models": {"net": {"arch": "simple_cnn", "epochs": 2, "lr": 3.0e-3, "args": {"widths": [8, 8, 8]}}},
+}
+
+
+@pytest.fixture
+def project(tiny_raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    paths = Paths(tmp_path / "a")
+    usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+    result = prepare(TINY_SOURCES, tiny_raw, {"usage_map": usage})
+    save_prepared(paths.prepared, result.images, result.manifest)
+    save_prepared(paths.audited, result.images, result.manifest)
+    run_balance(PARAMS, paths)
+    return paths
+
+
+def test_same_seed_same_model_and_curves(project: Path) -> None:
+    twin = Paths(project.root.parent / "b")
+    shutil.copytree(project.data, twin.data)
+    run_train("net", PARAMS, project)
+    run_train("net", PARAMS, twin)
+    assert (project.metrics / "curves" / "net.csv").read_text() == (twin.metrics / "curves" / "net.csv").read_text()
+    a = torch.load(project.models / "net" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(twin.models / "net" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (project.data / "checkpoints" / "net").exists()  # finished runs leave no checkpoint behind
