@@ -25,6 +25,23 @@ def models() -> None:
 
 
 @app.command()
+def preset(name: str = typer.Argument(None, help="Preset to write into params.yaml; omit to list them.")) -> None:
+    """Write a preset (presets/NAME.yaml) into params.yaml, then run `dvc repro` or `dvc exp run`."""
+    from ferpipe.presets import apply_preset, available
+
+    root = repo_root()
+    if name is None:
+        typer.echo("\n".join(available(root)))
+        return
+    try:
+        keys = apply_preset(name, root)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"params.yaml: replaced {', '.join(keys)} from presets/{name}.yaml (undo: git checkout params.yaml)")
+
+
+@app.command()
 def ui(
     port: int = typer.Option(5000, help="Port to listen on (127.0.0.1 only)."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind; keep it local."),

@@ -1,0 +1,36 @@
+"""Presets: named sets of params (``presets/<name>.yaml``) written into ``params.yaml``.
+
+Each top-level key of the preset replaces the same key of params.yaml wholesale; the rest of
+params.yaml, comments included, is kept (ruamel round-trips it), so ``git diff params.yaml``
+shows exactly what the preset changed and ``git checkout params.yaml`` undoes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ferpipe.io import atomic_path
+
+
+def available(root: Path) -> list[str]:
+    """Names of the presets in ``presets/``."""
+    return sorted(p.stem for p in (root / "presets").glob("*.yaml"))
+
+
+def apply_preset(name: str, root: Path) -> list[str]:
+    """Write preset ``name`` into ``params.yaml``; returns the top-level keys it replaced."""
+    from ruamel.yaml import YAML
+
+    source = root / "presets" / f"{name}.yaml"
+    if not source.exists():
+        raise ValueError(f"{source}: no such preset; available: {', '.join(available(root)) or 'none'}")
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    preset = yaml.load(source.read_text(encoding="utf-8")) or {}
+    params_path = root / "params.yaml"
+    params = yaml.load(params_path.read_text(encoding="utf-8"))
+    for key, value in preset.items():
+        params[key] = value
+    with atomic_path(params_path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        yaml.dump(params, handle)
+    return list(preset)

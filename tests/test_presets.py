@@ -1,0 +1,47 @@
+"""Presets: written into params.yaml with comments kept; the zoo preset is a valid recipe set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ferpipe.config import load_yaml
+from ferpipe.models import create_model
+from ferpipe.presets import apply_preset, available
+from ferpipe.train.loop import TrainConfig
+from ferpipe.train.optim import Schedule, build_optimizer
+from tests.conftest import REPO
+
+
+def test_a_preset_replaces_its_keys_and_keeps_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "small.yaml").write_text("models:\n  a:\n    arch: logreg\n")
+    (tmp_path / "params.yaml").write_text("# keep me\ntrain:\n  lr: 1.0e-3  # and me\nmodels:\n  b: {arch: x}\n")
+    assert available(tmp_path) == ["small"]
+    assert apply_preset("small", tmp_path) == ["models"]
+    text = (tmp_path / "params.yaml").read_text()
+    assert "# keep me" in text and "# and me" in text
+    assert load_yaml(tmp_path / "params.yaml") == {"train": {"lr": 0.001}, "models": {"a": {"arch": "logreg"}}}
+    with pytest.raises(ValueError, match="available: small"):
+        apply_preset("nope", tmp_path)
+
+
+@pytest.mark.parametrize("source", ["params.yaml", "presets/zoo.yaml"])
+def test_every_shipped_model_recipe_builds(source: str) -> None:
+    train = load_yaml(REPO / "params.yaml")["train"]
+    preset = load_yaml(REPO / source)
+    assert set(preset["ensemble"]["members"]) <= set(preset["models"])
+    for name, model_cfg in preset["models"].items():
+        cfg = TrainConfig.from_params(train, model_cfg)
+        model = create_model(model_cfg["arch"], **(model_cfg.get("args") or {}))
+        optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+        Schedule(optimizer, cfg.schedule, cfg.total_epochs, 10, cfg.epochs_scale)
+        assert cfg.total_epochs >= 1, name
+        assert isinstance(model, torch.nn.Module)
+
+
+def test_misspelt_training_keys_are_errors() -> None:
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig.from_params({}, {"arch": "logreg", "learning_rate": 0.1})
