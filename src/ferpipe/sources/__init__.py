@@ -8,19 +8,28 @@ from typing import Any
 from ferpipe.config import Paths
 from ferpipe.io import atomic_dir
 from ferpipe.sources.local import materialise_path
+from ferpipe.sources.remote import materialise_kaggle, materialise_url
 from ferpipe.sources.synthetic import materialise_synthetic
 
-KINDS = ("synthetic", "path")
+KINDS = ("synthetic", "path", "url", "kaggle")
 
 
 def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> int:
-    """Materialise source ``name`` into ``raw_dir/name`` atomically; returns the number of items."""
+    """Materialise source ``name`` into ``raw_dir/name`` atomically; returns the number of items.
+
+    Downloads are cached in ``<raw_dir>/../downloads/<name>`` (not a DVC output), so a failed
+    or interrupted stage resumes its download instead of starting over.
+    """
     kind = fetch.get("kind")
     if kind not in KINDS:
         raise ValueError(f"source {name!r}: unknown kind {kind!r}; choose one of {list(KINDS)}")
     with atomic_dir(raw_dir / name) as tmp:
         if kind == "synthetic":
             return materialise_synthetic(tmp, fetch)
+        if kind == "url":
+            return materialise_url(tmp, fetch, raw_dir.parent / "downloads" / name)
+        if kind == "kaggle":
+            return materialise_kaggle(tmp, fetch)
         return materialise_path(tmp, fetch, root)
 
 

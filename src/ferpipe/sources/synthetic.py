@@ -81,12 +81,16 @@ def write_fer2013_csv(dest: Path, cfg: Mapping[str, Any], options: RenderOptions
         images = render_faces(rng, np.array([_expression_index(k) for k in names]), options)
         noisy = _noisy_labels(rng, names, cfg.get("label_noise", 0.0), list(FER2013_SHARES))
         rows += [(list(FER2013_SHARES).index(k), img, usage) for k, img in zip(noisy, images, strict=True)]
-    # dirty it like the real file: blank frames and exact copies within the training rows
+    # dirty it like the real file: blank frames, exact copies within Training, and held-out
+    # images that also sit in Training (the leak the audit stage must catch)
     training = [i for i, r in enumerate(rows) if r[2] == "Training"]
+    held_out = [i for i, r in enumerate(rows) if r[2] != "Training"]
     for i in rng.choice(training, min(cfg.get("blank", 0), len(training)), replace=False):
         rows[i] = (rows[i][0], np.zeros_like(rows[i][1]), rows[i][2])
     for i in rng.choice(training, min(cfg.get("duplicates", 0), len(training)), replace=False):
         rows.append(rows[i])
+    for i in rng.choice(held_out, min(cfg.get("test_copies", 0), len(held_out)), replace=False):
+        rows.append((rows[i][0], rows[i][1], "Training"))
     with open(dest / "fer2013.csv", "w", newline="", encoding="ascii") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["emotion", "pixels", "Usage"])
