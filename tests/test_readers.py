@@ -87,3 +87,40 @@ def test_unknown_format_and_missing_folder(tmp_path: Path) -> None:
         read_source("kdef2", tmp_path, {})
     with pytest.raises(SourceError, match="run the download stage"):
         read_source("fer2013_csv", tmp_path / "nope", {})
+
+
+def _png(path: Path, value: int = 100, size: tuple[int, int] = (60, 60)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", size, value).save(path)
+
+
+def test_fer2013_image_release_takes_usage_from_the_file_name(tmp_path: Path) -> None:
+    _png(tmp_path / "train" / "happy" / "Training_10.png")
+    _png(tmp_path / "test" / "sad" / "PublicTest_3.png")
+    _png(tmp_path / "test" / "sad" / "PrivateTest_4.png")
+    _png(tmp_path / "test" / "sad" / "stray.png")
+    records = read_source("fer2013_folders", tmp_path, {})
+    assert sorted(zip(records.labels, records.usages, strict=True)) == [
+        ("happy", "Training"),
+        ("sad", "PrivateTest"),
+        ("sad", "PublicTest"),
+    ]
+    assert [s.file for s in records.skipped] == ["test/sad/stray.png"]
+
+
+def test_kdef_names_give_label_subject_and_angle(tmp_path: Path) -> None:
+    for name in ("AF01AFS.JPG", "AF01HAS.JPG", "BM12SUS.JPG", "AF01HAHL.JPG"):
+        _png(tmp_path / name[:4] / name.replace(".JPG", ".png"))
+    records = read_source("kdef", tmp_path, {"face_crop": False})
+    assert sorted(zip(records.labels, records.subjects, strict=True)) == [
+        ("fear", "F01"),
+        ("happy", "F01"),
+        ("surprise", "M12"),
+    ]  # the half-left profile is left out
+
+
+def test_jaffe_names_give_label_and_subject(tmp_path: Path) -> None:
+    for name in ("KA.AN1.39.tiff", "NA.SU2.81.tiff"):
+        _png(tmp_path / "JAFFE" / name, size=(256, 256))  # PIL writes TIFF by the suffix
+    records = read_source("jaffe", tmp_path, {"face_crop": False})
+    assert sorted(zip(records.labels, records.subjects, strict=True)) == [("AN", "KA"), ("SU", "NA")]

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ferpipe.readers.base import Records, Skipped, SourceError
 from ferpipe.readers.fer2013_csv import read_fer2013_csv
-from ferpipe.readers.image_folder import read_image_folder
+from ferpipe.readers.image_folder import LAYOUTS, read_tree
 
 Reader = Callable[[Path, dict[str, Any]], Records]
 
-
-def _read_ckplus(folder: Path, cfg: dict[str, Any]) -> Records:
-    """CK+48: class folders, subject id from ``S<subject>_<sequence>_<frame>.png``."""
-    return read_image_folder(folder, {"subject_pattern": r"^(S\d+)_", **cfg})
-
-
 READERS: dict[str, Reader] = {
     "fer2013_csv": read_fer2013_csv,
-    "ckplus": _read_ckplus,
-    "image_folder": read_image_folder,
+    **{name: partial(read_tree, layout=layout) for name, layout in LAYOUTS.items()},
 }
 
 

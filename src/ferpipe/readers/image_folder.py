@@ -1,53 +1,101 @@
-"""Image trees with one folder per class: CK+48, Google-FER-style sets, generic image folders."""
+"""Image trees: one reader walks them, the label comes from the class folder or the file name.
+
+- ``image_folder``: ``.../<class>/<image>`` (CK+48, Google-FER-style sets, generic folders);
+- ``fer2013_folders``: FER2013's image release, ``{train,test}/<class>/<Usage>_<n>.jpg``;
+- ``ckplus``: class folders, subject from ``S<subject>_<sequence>_<frame>.png``;
+- ``jaffe``: ``<subject>.<EXPR><n>.<id>.tiff``, face cropped with OpenCV's Haar cascade;
+- ``kdef``: ``<session><gender><id><EXPR><angle>.JPG`` (e.g. ``AF01ANS.JPG``), frontal by default.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ferpipe.readers.base import Records, Skipped, SourceError, to_grey
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+KDEF_CODES = {
+    "AF": "fear",
+    "AN": "angry",
+    "DI": "disgust",
+    "HA": "happy",
+    "NE": "neutral",
+    "SA": "sad",
+    "SU": "surprise",
+}
 
 
-def _unwrap(folder: Path) -> Path:
-    """Step into lone wrapper folders (``CK+48/`` inside the source) that hold only folders."""
-    while True:
-        children = [p for p in folder.iterdir() if not p.name.startswith(".")]
-        if len(children) == 1 and children[0].is_dir() and all(p.is_dir() for p in children[0].iterdir()):
-            folder = children[0]
-        else:
-            return folder
+@dataclass(frozen=True)
+class Layout:
+    """Where a tree keeps labels, subjects and usage. ``name_pattern`` groups: label, subject, usage."""
+
+    name_pattern: str | None = None  # a regex on the file name; without it the label is the folder
+    code_map: dict[str, str] | None = None  # file-name label codes to class names (KDEF's AF, ...)
+    face_crop: bool = False
+    angles: tuple[str, ...] | None = None  # KDEF: keep only these camera angles
 
 
-def read_image_folder(folder: Path, cfg: dict[str, Any]) -> Records:
-    """Read ``<class>/<...>/<image>``; the class folder may sit below a single wrapper folder.
+LAYOUTS = {
+    "image_folder": Layout(),
+    "fer2013_folders": Layout(name_pattern=r"^(?P<usage>Training|PublicTest|PrivateTest)_"),
+    "ckplus": Layout(name_pattern=r"^(?P<subject>S\d+)_"),
+    "jaffe": Layout(name_pattern=r"^(?P<subject>[A-Z]{2})\.(?P<label>[A-Z]{2})\d*\.\d+\.tiff?$", face_crop=True),
+    "kdef": Layout(
+        name_pattern=r"^[AB](?P<subject>[FM]\d{2})(?P<label>AF|AN|DI|HA|NE|SA|SU)(?P<angle>S|HL|HR|FL|FR)\.",
+        code_map=KDEF_CODES,
+        face_crop=True,
+        angles=("S",),
+    ),
+}
 
-    ``subject_pattern`` (a regex with one group) pulls a subject id out of each file name, so
-    later splits can keep one person's frames on one side.
-    """
-    root = _unwrap(folder)
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise SourceError(f"{root}: no class folders found")
-    pattern = re.compile(cfg["subject_pattern"]) if cfg.get("subject_pattern") else None
+
+def face_crop(grey: np.ndarray) -> np.ndarray:
+    """The largest face OpenCV's bundled frontal-face Haar cascade finds, or the whole image."""
+    import cv2
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    faces = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(48, 48))
+    if len(faces) == 0:
+        return grey
+    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+    return grey[y : y + h, x : x + w]
+
+
+def read_tree(folder: Path, cfg: dict[str, Any], layout: Layout) -> Records:
+    """Every image below ``folder``, in a stable order; unreadable or unnamed files are skipped
+    (or raise, with ``on_error: fail``) with the file named."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SourceError(f"{folder}: no images found")
+    pattern = re.compile(layout.name_pattern, re.IGNORECASE) if layout.name_pattern else None
+    crop = cfg.get("face_crop", layout.face_crop)
     records = Records()
-    for class_dir in class_dirs:
-        for path in sorted(class_dir.rglob("*")):
-            if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+    for path in files:
+        relative = str(path.relative_to(folder))
+        match = pattern.search(path.name) if pattern else None
+        try:
+            if pattern and match is None:
+                raise ValueError(f"file name does not match {layout.name_pattern}")
+            fields = match.groupdict() if match else {}
+            if layout.angles and fields.get("angle", "").upper() not in layout.angles:
                 continue
-            relative = str(path.relative_to(folder))
-            try:
-                with Image.open(path) as image:
-                    array = to_grey(image)
-            except (OSError, UnidentifiedImageError, ValueError) as exc:
-                if cfg.get("on_error", "skip") == "fail":
-                    raise SourceError(f"{path}: cannot read image: {exc}") from exc
-                records.skipped.append(Skipped(relative, -1, f"unreadable image: {exc}"))
-                continue
-            match = pattern.search(path.name) if pattern else None
-            records.add(array, class_dir.name, relative, subject=match.group(1) if match else "")
+            with Image.open(path) as image:
+                image.load()
+                grey = image if not crop else Image.fromarray(face_crop(np.asarray(image.convert("L"))))
+                array = to_grey(grey)
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            if cfg.get("on_error", "skip") == "fail":
+                raise SourceError(f"{path}: {exc}") from exc
+            records.skipped.append(Skipped(relative, -1, f"unreadable: {exc}"))
+            continue
+        label = fields.get("label") or path.parent.name
+        if layout.code_map:
+            label = layout.code_map.get(label.upper(), label)
+        records.add(array, label, relative, usage=fields.get("usage") or "", subject=fields.get("subject") or "")
     return records
