@@ -61,12 +61,12 @@ def test_balance_stage_touches_training_only(tiny_raw, tmp_path) -> None:
     result = prepare(
         TINY_SOURCES, tiny_raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
     )
-    save_prepared(paths.prepared, result.images, result.manifest)
+    save_prepared(paths.audited, result.images, result.manifest)
     run_balance({"balance": {"method": "ros"}}, paths)
     balanced = load_saved_split(paths.balanced)
-    train = load_split(paths.prepared, "train")
+    train = load_split(paths.audited, "train")
     assert len(balanced) > len(train)
     assert len(set(class_counts(balanced.labels).values())) == 1
     # validation and test are untouched: same files, same counts as before balancing
     for split in ("val", "test"):
-        assert len(load_split(paths.prepared, split)) == result.report["splits"][split]
+        assert len(load_split(paths.audited, split)) == result.report["splits"][split]

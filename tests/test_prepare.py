@@ -42,12 +42,13 @@ def test_tiny_sources_merge_with_contempt_dropped(tiny_raw: Path) -> None:
     assert m["sha1"].is_unique
 
 
-def test_copies_of_test_images_leave_training(tmp_path: Path) -> None:
+def test_duplicates_are_resolved_within_splits_and_left_to_the_audit_across(tmp_path: Path) -> None:
     _write(
         tmp_path,
         [
             (3, 1, "Training"),
             (3, 1, "PrivateTest"),
+            (4, 2, "Training"),
             (4, 2, "Training"),
             (5, 3, "PublicTest"),
             (0, 4, "Training"),
@@ -58,9 +59,9 @@ def test_copies_of_test_images_leave_training(tmp_path: Path) -> None:
     )
     result = prepare({"fer2013": FER}, tmp_path, OFFICIAL)
     m = result.manifest
-    assert list(m["split"]) == ["test", "train", "val", "train"]
+    assert list(m["split"]) == ["train", "test", "train", "val", "train"]  # the cross-split copy stays
     assert result.report["dropped"] == {
-        "fer2013: exact copy of a test image": 1,
+        "fer2013: exact duplicate": 1,
         "fer2013: exact duplicates with conflicting labels": 2,
         "fer2013: blank image": 1,
     }
@@ -93,3 +94,12 @@ def test_an_empty_split_is_an_error(tmp_path: Path) -> None:
     _write(tmp_path, [(3, 1, "Training"), (3, 2, "PublicTest")])
     with pytest.raises(SourceError, match=r"no images left in split\(s\) \['test'\]"):
         prepare({"fer2013": FER}, tmp_path, OFFICIAL)
+
+
+def test_sources_without_usage_are_split_by_subject(tiny_raw: Path) -> None:
+    ckplus = {"ckplus": {"read": {"format": "ckplus", "role": "primary"}}}
+    cfg = {"test_fraction": 0.3, "val_fraction": 0.2, "seed": 0}
+    m = prepare(ckplus, tiny_raw, cfg).manifest
+    sides = m.groupby("subject")["split"].nunique()
+    assert set(m["split"]) == {"train", "val", "test"}
+    assert (sides == 1).all()  # every subject's frames sit on one side only

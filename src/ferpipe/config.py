@@ -66,6 +66,7 @@ class Paths:
         self.data = self.root / "data"
         self.raw = self.data / "raw"
         self.prepared = self.data / "prepared"
+        self.audited = self.data / "audited"
         self.balanced = self.data / "balanced"
         self.models = self.data / "models"
         self.predictions = self.data / "predictions"

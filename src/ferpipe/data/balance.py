@@ -108,9 +108,9 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
 
 
 def run_balance(params: dict[str, Any], paths: Paths) -> None:
-    """The ``balance`` stage: rebalance the training split; validation and test are only counted."""
+    """The ``balance`` stage: rebalance the audited training split; validation and test are only counted."""
     cfg = params.get("balance", {})
-    train = load_split(paths.prepared, "train")
+    train = load_split(paths.audited, "train")
     balanced = balance(
         train,
         cfg.get("method", "none"),
@@ -123,7 +123,7 @@ def run_balance(params: dict[str, Any], paths: Paths) -> None:
         "method": cfg.get("method", "none"),
         "train_before": class_counts(train.labels),
         "train_after": class_counts(balanced.labels),
-        **{f"{split}_untouched": class_counts(load_split(paths.prepared, split).labels) for split in ("val", "test")},
+        **{f"{split}_untouched": class_counts(load_split(paths.audited, split).labels) for split in ("val", "test")},
     }
     write_json(paths.metrics / "balance.json", report)
     print(f"balance ({report['method']}): {len(train)} -> {len(balanced)} training images")

@@ -1,9 +1,9 @@
 """Merge and clean: every source into one 48x48 grey dataset with a manifest and a report.
 
 Order matters for honesty: splits are fixed first (the official split of the primary source;
-extra sources go to training only; validation is carved from the primary training rows),
-and only then are exact duplicates resolved, always in favour of the evaluation side, so no
-test or validation image survives in training.
+extra sources go to training only; validation is carved from the primary training rows), and
+only then are exact duplicates resolved within each split. Copies across splits are left to
+the ``audit`` stage, which finds exact and near copies and keeps them out of training.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import save_prepared
@@ -25,8 +25,6 @@ from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
 from ferpipe.readers import SourceError, read_source
 
 SPLITS = ("train", "val", "test")
-# When copies of one image sit in several splits, the copy in the first split listed wins.
-SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2}
 
 
 @dataclass
@@ -62,7 +60,8 @@ def _source_frame(
             dropped[(name, f"label {raw_label!r} is not one of the 7 classes")] += 1
             continue
         if role == "primary":
-            split = usage_map.get(records.usages[i])
+            # no Usage at all (JAFFE, KDEF as primary): training, until test/val_fraction carve it
+            split = usage_map.get(records.usages[i]) if records.usages[i] else "train"
             if split is None:
                 dropped[(name, f"usage {records.usages[i]!r} is not mapped to a split")] += 1
                 continue
@@ -85,37 +84,41 @@ def _source_frame(
     return frame, [records.images[i] for i in keep]
 
 
-def _carve_validation(frame: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
-    """Move a stratified share of the primary source's training rows to validation."""
+def _carve(frame: pd.DataFrame, fraction: float, seed: int, to_split: str) -> pd.DataFrame:
+    """Move a share of the primary sources' training rows to ``to_split``.
+
+    Where every row knows its subject (CK+, JAFFE, KDEF), whole subjects move, so one person's
+    frames never sit on both sides; otherwise the share is stratified by class.
+    """
     pool = frame.index[(frame["split"] == "train") & (frame["role"] == "primary")]
     if fraction <= 0 or len(pool) == 0:
         return frame
-    _, val_index = train_test_split(pool, test_size=fraction, random_state=seed, stratify=frame.loc[pool, "label"])
-    frame.loc[val_index, "split"] = "val"
+    subjects = frame.loc[pool, "subject"]
+    if (subjects != "").all():
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        _, picked = next(splitter.split(pool, groups=subjects))
+        chosen = pool[picked]
+    else:
+        _, chosen = train_test_split(pool, test_size=fraction, random_state=seed, stratify=frame.loc[pool, "label"])
+    frame.loc[chosen, "split"] = to_split
     return frame
 
 
 def _resolve_duplicates(frame: pd.DataFrame) -> pd.Series:
-    """A reason to drop each row, or "" to keep it: one copy per image, on the evaluation side.
+    """A reason to drop each row, or "" to keep it: one copy per image within each split.
 
-    Copies in a lower-priority split than the best copy are dropped (no test image trains a
-    model); within the best split, copies that disagree on the label are all dropped, and
-    agreeing copies keep only the first.
+    Copies that disagree on the label are all dropped; agreeing copies keep the first. Copies
+    across splits are the leakage audit's business (the next stage), which keeps the
+    evaluation side and applies the audit policy.
     """
     reasons = pd.Series("", index=frame.index, dtype=object)
-    priority = frame["split"].map(SPLIT_PRIORITY)
-    for _, group in frame.groupby("sha1", sort=False):
+    for _, group in frame.groupby(["sha1", "split"], sort=False):
         if len(group) < 2:
             continue
-        best = priority[group.index].min()
-        best_rows = group.index[priority[group.index] == best]
-        best_split = frame.at[best_rows[0], "split"]
-        for row in group.index.difference(best_rows):
-            reasons[row] = f"exact copy of a {best_split} image"
-        if frame.loc[best_rows, "label"].nunique() > 1:
-            reasons[best_rows] = "exact duplicates with conflicting labels"
+        if group["label"].nunique() > 1:
+            reasons[group.index] = "exact duplicates with conflicting labels"
         else:
-            reasons[best_rows[1:]] = "exact duplicate"
+            reasons[group.index[1:]] = "exact duplicate"
     return reasons
 
 
@@ -151,7 +154,9 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     reasons = pd.Series("", index=frame.index, dtype=object)
     blank = np.ptp(stack.reshape(len(stack), -1), axis=1) <= int(cfg.get("blank_max_range", 0))
     reasons[blank] = "blank image"
-    frame = _carve_validation(frame, float(cfg.get("val_fraction", 0.0)), int(cfg.get("seed", 0)))
+    seed = int(cfg.get("seed", 0))
+    frame = _carve(frame, float(cfg.get("test_fraction", 0.0)), seed, "test")
+    frame = _carve(frame, float(cfg.get("val_fraction", 0.0)), seed, "val")
     kept_so_far = reasons == ""
     reasons[kept_so_far] = _resolve_duplicates(frame[kept_so_far])
     for (source, reason), n in Counter(zip(frame["source"], reasons, strict=True)).items():
