@@ -24,7 +24,7 @@ def _tiny_params() -> dict:
     params["sources"] = TINY_SOURCES
     params["mlflow"]["experiment"] = "e2e"
     params["balance"] = {"method": "augment", "strategy": {"disgust": 40}, "seed": 0}
-    params["train"].update({"patience": 10, "batch_size": 32})
+    params["train"].update({"patience": 10, "batch_size": 32, "epochs_scale": 1.0})
     params["models"] = {
         "cnn": {"arch": "simple_cnn", "args": {"widths": [16, 32, 32], "dropout": 0.0}, "epochs": 10, "lr": 3.0e-3},
         "logreg": {"arch": "logreg", "epochs": 10, "lr": 2.0e-4},
@@ -83,6 +83,8 @@ def test_every_output_exists(project: Path) -> None:
         assert (project / "metrics" / "curves" / f"{model}.csv").exists()
     for method in ("average", "weighted", "vote"):
         assert (project / "metrics" / "confusion" / f"ensemble_{method}.csv").exists()
+    assert (project / "metrics" / "audit_pairs.png").exists()
+    assert _metrics(project, "audit")["policy"] == "drop_from_train"
 
 
 def test_cnn_and_ensembles_beat_chance_and_logreg(project: Path) -> None:
@@ -118,7 +120,7 @@ def test_mlflow_holds_one_run_per_model_with_curves(project: Path) -> None:
     assert sorted(runs["tags.ferpipe.model"]) == sorted(MODELS)
     client = mlflow.MlflowClient()
     for _, run in runs.iterrows():
-        history = client.get_metric_history(run["run_id"], "val_accuracy")
+        history = client.get_metric_history(run["run_id"], "val/accuracy")
         assert len(history) == _metrics(project, f"train/{run['tags.ferpipe.model']}")["epochs_run"]
         assert run["metrics.test/accuracy"] > 0
         assert run["tags.dvc.stage"] == f"train@{run['tags.ferpipe.model']}"
