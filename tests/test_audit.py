@@ -43,6 +43,8 @@ def _prepared(tmp_path: Path, faces: np.ndarray, extra_copy_of_test: bool) -> Pa
     sources, roles = ["fer"] * 30, ["primary"] * 30
     images.append(faces[31])  # exact copy of a test image in training
     splits.append("train"), sources.append("fer"), roles.append("primary")
+    images.append(faces[32])  # ...and one in validation: model selection must not see it either
+    splits.append("val"), sources.append("fer"), roles.append("primary")
     if extra_copy_of_test:
         near = np.clip(faces[30][:, ::-1].astype(int) + rng.integers(-2, 3, (48, 48)), 0, 255).astype(np.uint8)
         images.append(near)
@@ -68,7 +70,7 @@ def _prepared(tmp_path: Path, faces: np.ndarray, extra_copy_of_test: bool) -> Pa
 def test_exact_pairs_cross_splits_only(tmp_path: Path, faces: np.ndarray) -> None:
     paths = _prepared(tmp_path, faces, extra_copy_of_test=False)
     pairs = exact_pairs(load_manifest(paths.prepared))
-    assert pairs[["held", "copy", "kind"]].values.tolist() == [[21, 30, "train~test"]]
+    assert pairs[["held", "copy", "kind"]].values.tolist() == [[21, 30, "train~test"], [22, 31, "val~test"]]
 
 
 def test_audit_drops_leaks_from_training_and_reports_them(tmp_path: Path, faces: np.ndarray) -> None:
@@ -78,14 +80,16 @@ def test_audit_drops_leaks_from_training_and_reports_them(tmp_path: Path, faces:
     assert report["exact"]["train~test"]["held_images"] == 1
     assert report["near"]["train~test"]["held_images"] == 1
     assert report["near"]["extra~heldout"]["copies"] == 1  # the augmented extra source leaks
-    assert report["test_images_with_copies"] == 2 and report["dropped"] == 2
+    assert report["exact"]["val~test"]["held_images"] == 1
+    assert report["test_images_with_copies"] == 3 and report["dropped"] == 3
     audited = load_manifest(paths.audited)
     assert len(audited) == 30 and (audited["source"] != "augmented").all()
+    assert "val" not in set(audited["split"])
     assert (paths.metrics / "audit_pairs.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_audit_policy_fail_stops_the_pipeline(tmp_path: Path, faces: np.ndarray) -> None:
     paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
-    with pytest.raises(ValueError, match="2 validation/test images have copies in training or validation"):
+    with pytest.raises(ValueError, match="3 validation/test images have copies in training or validation"):
         run_audit({"audit": {"policy": "fail"}}, paths)
     assert (paths.metrics / "audit.json").exists() and not paths.audited.exists()

@@ -29,7 +29,6 @@ def project(tiny_raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     paths = Paths(tmp_path / "a")
     usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
     result = prepare(TINY_SOURCES, tiny_raw, {"usage_map": usage})
-    save_prepared(paths.prepared, result.images, result.manifest)
     save_prepared(paths.audited, result.images, result.manifest)
     run_balance(PARAMS, paths)
     return paths

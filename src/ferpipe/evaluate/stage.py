@@ -33,7 +33,7 @@ def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
     """Score one trained model on validation and test; keep its probabilities for the ensemble."""
     model = load_model(paths.models / name / MODEL_FILE)
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
-    splits = {split: load_split(paths.prepared, split) for split in EVAL_SPLITS}
+    splits = {split: load_split(paths.audited, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
     with atomic_dir(paths.predictions / name) as folder:
         for split, p in probs.items():
@@ -59,7 +59,7 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
     members: list[str] = list(cfg["members"])
     if len(members) < 2:
         raise ValueError(f"params ensemble.members: need at least 2 members, got {members}")
-    labels = {split: load_split(paths.prepared, split).labels for split in EVAL_SPLITS}
+    labels = {split: load_split(paths.audited, split).labels for split in EVAL_SPLITS}
     probs = {split: [np.load(paths.predictions / m / f"{split}.npy") for m in members] for split in EVAL_SPLITS}
     run_ids = {m: tracking.read_run_id(paths.models / m) or "" for m in members}
     summary: dict[str, Any] = {}
@@ -99,7 +99,7 @@ def _log(
 
     experiment = params["mlflow"]["experiment"]
     tracking.configure(experiment, paths.root)
-    data_hash = tracking.file_hash(paths.prepared / IMAGES)
+    data_hash = tracking.file_hash(paths.audited / IMAGES)
     all_tags = {**tracking.run_tags(paths.root, experiment, data_hash), "ferpipe.model": name, **tags}
     with tracking.open_run(run_id=run_id, run_name=name, tags=all_tags):
         mlflow.log_metrics(metrics)

@@ -38,7 +38,7 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
     arch, args = model_cfg["arch"], dict(model_cfg.get("args") or {})
     train = load_saved_split(paths.balanced)
-    val = load_split(paths.prepared, "val")
+    val = load_split(paths.audited, "val")
     seed_everything(cfg.seed)  # the initial weights too: same seed, same model
     model = create_model(arch, **args)
 
@@ -46,7 +46,7 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
 
     experiment = params["mlflow"]["experiment"]
     tracking.configure(experiment, paths.root)
-    data_hash = tracking.file_hash(paths.balanced / IMAGES, paths.prepared / IMAGES)
+    data_hash = tracking.file_hash(paths.balanced / IMAGES, paths.audited / IMAGES)
     fingerprint = hashlib.md5(
         json.dumps([arch, args, asdict(cfg), data_hash], sort_keys=True, default=str).encode()
     ).hexdigest()
