@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -217,3 +220,23 @@ def test_a_lone_last_image_does_not_break_batch_norm() -> None:
         create_model("hog_svm"), train, _faces(1, 8), _cfg(epochs=1, batch_size=32), device=torch.device("cpu")
     )
     assert np.isfinite(result.history[0]["train_loss"])
+
+
+ODD_LAST_BATCH = """
+import numpy as np, torch
+from ferpipe.data.dataset import Split
+from ferpipe.models import create_model
+from ferpipe.train.loop import TrainConfig, fit
+rng = np.random.default_rng(0)
+split = lambda n: Split(rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, 7, n))
+fit(create_model("mini_xception"), split(55), split(8), TrainConfig(epochs=1, batch_size=32), device=torch.device("cpu"))
+"""
+
+
+def test_an_odd_last_batch_trains_mini_xception_on_cpu() -> None:
+    """The real FER2013 run's crash: channels-last on CPU segfaulted on an odd batch (here 55 = 32 + 23).
+
+    Run in a child process so that a segfault fails this test instead of killing the session.
+    """
+    done = subprocess.run([sys.executable, "-c", ODD_LAST_BATCH], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

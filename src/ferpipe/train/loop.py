@@ -47,7 +47,7 @@ class TrainConfig:
     cutmix: float = 0.0  # Beta(alpha, alpha) cutmix; 0 turns it off
     class_weights: str = "none"  # "none" or "balanced" (inverse class frequency)
     amp: str = "bf16"  # autocast dtype on CUDA: "bf16", "fp16" or "none"; ignored on CPU
-    channels_last: bool = True
+    channels_last: bool = True  # on CUDA only: on CPU, torch 2.14's oneDNN crashes on it (see channels_last_on)
     compile: bool = False  # torch.compile on CUDA
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -92,13 +92,21 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def to_input(images: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (n, h, w) images as float (n, 1, h, w) in [0, 1] on ``device``, channels-last.
+def channels_last_on(device: torch.device) -> bool:
+    """Whether to use the channels-last layout on ``device``: CUDA only.
 
-    Channels-last is the faster layout for convolutions on both CPU (oneDNN) and GPU.
+    On CPU, torch 2.14 segfaults in the weight gradient of a strided 1x1 convolution in
+    channels-last when the batch size is odd (mini-Xception's skip path, on the last
+    partial batch of an epoch); ``tests/test_train.py`` keeps a reproduction.
     """
+    return device.type == "cuda"
+
+
+def to_input(images: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (n, h, w) images as float (n, 1, h, w) in [0, 1] on ``device``, channels-last on CUDA."""
     tensor = torch.as_tensor(images).to(device, non_blocking=True)
-    return tensor.unsqueeze(1).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+    batch = tensor.unsqueeze(1).float().div_(255.0)
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last_on(device) else batch
 
 
 def model_option(model: nn.Module, name: str, default: Any) -> Any:
@@ -197,7 +205,7 @@ def fit(
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.to(device)
-    if cfg.channels_last:
+    if cfg.channels_last and channels_last_on(device):
         model.to(memory_format=torch.channels_last)
     trained = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.nesterov)
