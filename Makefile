@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint format mlflow plots clean
+.PHONY: setup repro test ci stale gate runs report lint format mlflow plots clean
 
 $(BIN)/ferpipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,23 @@ test: setup ## run the test suite and the linter
 	pytest
 	ruff check .
 
+ci: test ## what CI runs: tests, staleness check, pipeline, then the metric gate
+	ferpipe stale
+	dvc repro
+	ferpipe gate
+
+stale: setup ## fail when committed metrics do not match committed code and params
+	ferpipe stale
+
+gate: setup ## fail when a tracked metric fell past thresholds.yaml's tolerance or floor
+	ferpipe gate
+
+runs: setup ## compare MLflow runs: pipelines with their model and ensemble runs
+	ferpipe runs
+
+report: setup ## write reports/report.html from the current metrics
+	ferpipe report
+
 lint: setup
 	ruff check .
 
@@ -35,4 +52,4 @@ plots: setup ## render dvc plots to dvc_plots/index.html
 	dvc plots show
 
 clean: ## remove stage outputs and the local MLflow store (keeps .venv)
-	rm -rf data mlflow.db mlruns dvc_plots
+	rm -rf data mlflow.db mlruns dvc_plots reports/report.html
