@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 RUN_ID_FILE = "mlflow_run_id"
+PIPELINE_TAG = "ferpipe.pipeline"  # the same value on a pipeline's parent run and on its children
 
 
 def tracking_uri(root: Path) -> str:
@@ -90,14 +92,73 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def pipeline_key() -> str | None:
+    """Which ``dvc repro`` / ``dvc exp run`` started this stage: the DVC process and experiment.
+
+    DVC runs stages one after another as children of one process, so its pid and start time
+    name the invocation. None outside DVC (a stage script run by hand).
+    """
+    if not os.environ.get("DVC_STAGE"):
+        return None
+    import psutil
+
+    for process in psutil.Process().parents():
+        try:
+            argv = process.cmdline()
+            if any(Path(part).name == "dvc" for part in argv[:3]):
+                invocation = f"{process.pid}-{int(process.create_time() * 1000)}"
+                return f"{os.environ.get('DVC_EXP_NAME', 'repro')}:{invocation}"
+        except psutil.Error:
+            continue
+    return None
+
+
+def pipeline_run(root: Path, params: Mapping[str, Any]) -> str | None:
+    """The parent run of the running pipeline, created by its first stage that logs to MLflow.
+
+    It carries the whole params file, so runs of two pipelines compare in one view.
+    """
+    key = pipeline_key()
+    if key is None:
+        return None
+    import mlflow
+    from mlflow.entities import Param
+
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.get_experiment_by_name(params["mlflow"]["experiment"]).experiment_id
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{PIPELINE_TAG}` = '{key}' and tags.`ferpipe.kind` = 'pipeline'"
+    )
+    if found:
+        return found[0].info.run_id
+    tags = {**run_tags(root, params["mlflow"]["experiment"], "-"), "ferpipe.kind": "pipeline", PIPELINE_TAG: key}
+    tags.pop("dvc.stage", None)
+    tags.pop("data.hash")
+    name = os.environ.get("DVC_EXP_NAME") or f"repro {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    run = client.create_run(experiment_id, tags=tags, run_name=name)
+    for batch in _chunks(flatten(params), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in batch])
+    return run.info.run_id
+
+
+def _chunks(mapping: Mapping[str, Any], size: int) -> Iterator[list[tuple[str, Any]]]:
+    items = list(mapping.items())
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @contextmanager
 def open_run(
-    run_id: str | None = None, run_name: str | None = None, tags: Mapping[str, str] | None = None
+    run_id: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
 ) -> Iterator[Any]:
     """Start a new run (with system metrics), or reopen ``run_id`` if the store still has it.
 
     A reopened run keeps the tags it was created with (its DVC stage, say); only new tag
-    names are added.
+    names are added. A new run under ``parent_run_id`` becomes its child, and the parent's
+    status and end time follow the child's: a pipeline's run ends when its last stage does.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -107,13 +168,26 @@ def open_run(
         try:
             existing = mlflow.get_run(run_id).data.tags
             tags = {k: v for k, v in tags.items() if k not in existing}
+            parent_run_id = None
         except MlflowException:
             print(f"MLflow run {run_id} is not in {mlflow.get_tracking_uri()}; starting a new run")
             run_id = None
-    with mlflow.start_run(
-        run_id=run_id, run_name=None if run_id else run_name, tags=tags, log_system_metrics=run_id is None
-    ) as run:
-        yield run
+    if parent_run_id:
+        tags[PIPELINE_TAG] = mlflow.get_run(parent_run_id).data.tags.get(PIPELINE_TAG, "")
+    status = "FAILED"
+    try:
+        with mlflow.start_run(
+            run_id=run_id,
+            run_name=None if run_id else run_name,
+            tags=tags,
+            parent_run_id=parent_run_id,
+            log_system_metrics=run_id is None,
+        ) as run:
+            yield run
+        status = "FINISHED"
+    finally:
+        if parent_run_id:
+            mlflow.MlflowClient().set_terminated(parent_run_id, status)
 
 
 def read_run_id(model_dir: Path) -> str | None:

@@ -46,3 +46,16 @@ def majority_vote(probs: Sequence[np.ndarray]) -> np.ndarray:
     votes = np.stack([np.bincount(row, minlength=n_classes) for row in stack.argmax(axis=2).T])
     scores = votes / len(stack) + 1e-3 * stack.mean(axis=0)  # mean prob < 1 vote: only breaks ties
     return scores / scores.sum(axis=1, keepdims=True)
+
+
+def combine(method: str, probs: Sequence[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
+    """Apply one ensemble method to the members' probabilities (``weights`` for ``weighted``)."""
+    if method == "average":
+        return average(probs)
+    if method == "weighted":
+        if weights is None:
+            raise ValueError("the weighted ensemble needs weights (fitted on validation)")
+        return weighted_average(probs, weights)
+    if method == "vote":
+        return majority_vote(probs)
+    raise ValueError(f"unknown ensemble method {method!r}; known: {', '.join(METHODS)}")

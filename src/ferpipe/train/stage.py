@@ -53,7 +53,8 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     checkpoints = paths.data / "checkpoints" / name
     resumed_run = _resumable_run(checkpoints, fingerprint)
     tags = {**tracking.run_tags(paths.root, experiment, data_hash), "ferpipe.model": name, "ferpipe.kind": "model"}
-    with tracking.open_run(run_id=resumed_run, run_name=name, tags=tags) as run:
+    parent = None if resumed_run else tracking.pipeline_run(paths.root, params)
+    with tracking.open_run(run_id=resumed_run, run_name=name, tags=tags, parent_run_id=parent) as run:
         write_json(checkpoints / RUN_META, {"fingerprint": fingerprint, "mlflow_run_id": run.info.run_id})
         if resumed_run is None:
             mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **asdict(cfg)}))

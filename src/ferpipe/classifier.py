@@ -1,0 +1,145 @@
+"""A deployable classifier: one trained model or an ensemble, as an MLflow pyfunc.
+
+The champion of a pipeline (the best model or ensemble on validation) is logged in this
+form and registered with the alias ``champion``, so ``mlflow models serve -m
+models:/<name>@champion`` answers with labels and the 7 probabilities. A single model is an
+ensemble of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ferpipe.evaluate import ensemble as ens
+from ferpipe.evaluate.metrics import softmax
+from ferpipe.labels import CLASSES
+from ferpipe.train.checkpoint import load_model
+from ferpipe.train.loop import predict_logits
+
+SIDE = 48
+CONFIG_ARTIFACT = "classifier.json"
+
+
+@dataclass
+class FerClassifier:
+    """Members' probabilities on 48x48 grey faces, combined by ``method``."""
+
+    members: dict[str, nn.Module]
+    method: str = "average"  # ignored for a single member
+    weights: np.ndarray | None = None
+
+    @classmethod
+    def load(cls, model_files: dict[str, Path], method: str, weights: list[float] | None) -> FerClassifier:
+        members = {name: load_model(path) for name, path in model_files.items()}
+        return cls(members, method, None if weights is None else np.asarray(weights, dtype=np.float64))
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """(n, 7) class probabilities for uint8 images of shape (n, 48, 48)."""
+        probs = [softmax(predict_logits(model, images)) for model in self.members.values()]
+        return probs[0] if len(probs) == 1 else ens.combine(self.method, probs, self.weights)
+
+
+def to_images(payload: Any) -> np.ndarray:
+    """Requests as uint8 (n, 48, 48): arrays of 48x48 (or 2304) grey values in 0-255, or a
+    DataFrame with an ``image`` column of base64-encoded image files (any size, colour or grey).
+
+    Anything else raises ``ValueError`` naming the problem (the server turns it into a 400).
+    """
+    import pandas as pd
+
+    if isinstance(payload, pd.DataFrame):
+        if "image" in payload.columns:
+            return np.stack([_decode_image(value, row) for row, value in enumerate(payload["image"])])
+        payload = payload.to_numpy()
+    if isinstance(payload, dict):
+        raise ValueError(f"expected an array of 48x48 images or an 'image' column, got keys {sorted(payload)}")
+    try:
+        array = np.asarray(payload, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"inputs must be numbers (grey values 0-255): {exc}") from exc
+    if array.ndim == 2 and array.shape == (SIDE, SIDE):
+        array = array[None]
+    if array.ndim == 2 and array.shape[1] == SIDE * SIDE:
+        array = array.reshape(-1, SIDE, SIDE)
+    if array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 3 or array.shape[1:] != (SIDE, SIDE) or len(array) == 0:
+        raise ValueError(f"expected images of shape (n, {SIDE}, {SIDE}) or (n, {SIDE * SIDE}), got {array.shape}")
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+        raise ValueError("grey values must be finite numbers in 0-255")
+    return array.round().astype(np.uint8)
+
+
+def _decode_image(value: Any, row: int) -> np.ndarray:
+    """One base64 image file as a 48x48 grey face (the whole picture, resized)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = base64.b64decode(str(value), validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            grey = image.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+            return np.asarray(grey, dtype=np.uint8)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"row {row}: 'image' is not valid base64 ({exc})") from exc
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"row {row}: 'image' is not a readable image file ({exc})") from exc
+
+
+def predictions_frame(probs: np.ndarray) -> Any:
+    """One row per image: the label and a probability column per class."""
+    import pandas as pd
+
+    frame = pd.DataFrame(probs.round(6), columns=list(CLASSES))
+    frame.insert(0, "label", [CLASSES[i] for i in probs.argmax(axis=1)])
+    return frame
+
+
+def _python_model() -> Any:
+    """The pyfunc wrapper, defined lazily so this module imports without MLflow."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    class FerPyfunc(mlflow.pyfunc.PythonModel):
+        def load_context(self, context: Any) -> None:
+            config = json.loads(Path(context.artifacts["config"]).read_text())
+            files = {name: Path(context.artifacts[name]) for name in config["members"]}
+            self.classifier = FerClassifier.load(files, config["method"], config.get("weights"))
+
+        def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+            try:
+                images = to_images(model_input)
+            except ValueError as exc:
+                raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+            return predictions_frame(self.classifier.predict_proba(images))
+
+    return FerPyfunc()
+
+
+def log_classifier(
+    model_files: dict[str, Path], method: str, weights: list[float] | None, workdir: Path, registered_name: str
+) -> Any:
+    """Log the classifier to the active run as ``classifier`` and register a new version of it."""
+    import mlflow
+    import torch
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / CONFIG_ARTIFACT
+    config.write_text(json.dumps({"members": list(model_files), "method": method, "weights": weights}))
+    return mlflow.pyfunc.log_model(
+        name="classifier",
+        python_model=_python_model(),
+        artifacts={"config": str(config), **{name: str(path) for name, path in model_files.items()}},
+        code_paths=[str(Path(__file__).parent)],
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "timm", "numpy", "pandas", "pillow"],
+        registered_model_name=registered_name,
+    )

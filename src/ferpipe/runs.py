@@ -1,0 +1,60 @@
+"""``ferpipe runs``: the tracking store as a table, pipelines with their model and ensemble runs
+beneath them, in the spirit of ``dvc exp show``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ferpipe.tables import render
+
+DEFAULT_METRICS = ("test/accuracy", "test/macro_f1", "val_final/accuracy")
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def load_runs(experiment: str) -> Any:
+    """Every run of ``experiment`` as a DataFrame (newest first); empty when there are none."""
+    import mlflow
+    import pandas as pd
+
+    if mlflow.get_experiment_by_name(experiment) is None:
+        return pd.DataFrame()
+    return mlflow.search_runs(experiment_names=[experiment], order_by=["attributes.start_time DESC"])
+
+
+def runs_table(runs: Any, metrics: Sequence[str] = DEFAULT_METRICS, pipelines: int = 5) -> str:
+    """The newest ``pipelines`` pipeline runs, each followed by its children; then runs outside any pipeline."""
+    if runs.empty:
+        return "no runs yet: run `dvc repro`\n"
+    runs = runs.copy()
+    for column in (f"tags.{PARENT_TAG}", "tags.ferpipe.kind", "tags.ferpipe.champion", "tags.mlflow.runName"):
+        runs[column] = runs[column].fillna("") if column in runs else ""
+    kind, parent = runs["tags.ferpipe.kind"], runs[f"tags.{PARENT_TAG}"]
+    rows: list[list[str]] = []
+    for _, pipeline in runs[kind == "pipeline"].head(pipelines).iterrows():
+        rows.append(_row(pipeline, "", metrics))
+        children = runs[parent == pipeline["run_id"]].sort_values("tags.mlflow.runName")
+        for i, (_, child) in enumerate(children.iterrows()):
+            rows.append(_row(child, "└─ " if i == len(children) - 1 else "├─ ", metrics))
+    loose = runs[(parent == "") & (kind != "pipeline")]
+    for _, run in loose.head(20).iterrows():
+        rows.append(_row(run, "", metrics))
+    columns = [("run", "left"), ("kind", "left"), ("status", "left"), ("started", "left"), ("run id", "left")]
+    columns += [(m, "right") for m in metrics]
+    return render("MLflow runs (newest pipelines first; ★ = champion)", columns, rows)
+
+
+def _row(run: Any, branch: str, metrics: Sequence[str]) -> list[str]:
+    name = run["tags.mlflow.runName"] or run["run_id"][:8]
+    if run["tags.ferpipe.champion"] == "true":
+        name += " ★"
+    started = run["start_time"].strftime("%Y-%m-%d %H:%M") if run.get("start_time") is not None else "-"
+    values = [run.get(f"metrics.{m}") for m in metrics]
+    return [
+        branch + name,
+        run["tags.ferpipe.kind"] or "-",
+        str(run["status"]),
+        started,
+        str(run["run_id"])[:8],
+        *("-" if v is None or v != v else f"{v:.4f}" for v in values),
+    ]
