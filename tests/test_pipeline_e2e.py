@@ -17,6 +17,8 @@ from tests.conftest import REPO, TINY_SOURCES
 
 pytestmark = pytest.mark.slow
 MODELS = ("cnn", "logreg")
+# The repo's floors are for the default data; the tiny project keeps the tolerances only.
+TINY_GATE = {"gate": {**load_yaml(REPO / "thresholds.yaml")["gate"], "floors": {}}}
 
 
 def _tiny_params() -> dict:
@@ -33,7 +35,7 @@ def _tiny_params() -> dict:
     return params
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
+def _env() -> dict[str, str]:
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -46,7 +48,11 @@ def _run(cmd: list[str], cwd: Path) -> str:
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("DVC_ROOT", None)
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return env
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout + done.stderr
 
@@ -61,9 +67,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(REPO / "dvc.yaml", work)
     shutil.copy(REPO / ".gitignore", work)
     (work / "params.yaml").write_text(yaml.safe_dump(_tiny_params(), sort_keys=False))
+    (work / "thresholds.yaml").write_text(yaml.safe_dump(TINY_GATE))
     _run(["git", "init", "-q"], work)
     _run(["git", "commit", "-q", "--allow-empty", "-m", "init"], work)
     _run(["dvc", "init", "-q"], work)
+    shutil.copytree(REPO / ".dvc" / "plots", work / ".dvc" / "plots")
     _run(["dvc", "repro"], work)
     _run(["git", "add", "-A"], work)
     _run(["git", "commit", "-q", "-m", "repro"], work)
@@ -130,9 +138,82 @@ def test_dvc_metrics_and_plots_show(project: Path) -> None:
     assert "test.accuracy" in _run(["dvc", "metrics", "show"], project)
     _run(["dvc", "plots", "show", "-o", "plots_html"], project)
     assert (project / "plots_html" / "index.html").exists()
+    done = subprocess.run(["dvc", "plots", "show", "--json"], cwd=project, env=_env(), capture_output=True, text=True)
+    shown = json.loads(done.stdout)
+    assert not shown.get("errors"), shown.get("errors")
+    curves = shown["data"]["validation_accuracy"][0]["content"]["data"]["values"]
+    assert {row["model"] for row in curves} == set(MODELS)  # every model on one chart
+    sets = {row["set"] for row in shown["data"]["class_distribution"][0]["content"]["data"]["values"]}
+    assert {"train, before balancing", "train, after balancing"} <= sets
+
+
+def test_report_is_one_self_contained_page(project: Path) -> None:
+    page = (project / "reports" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4 + len(MODELS)  # faces, curves, scores, classes, confusions
+    assert "src='http" not in page and "Per-class F1" in page
+
+
+def test_pipeline_run_holds_the_model_and_ensemble_runs(project: Path) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["e2e"])
+    pipelines = runs[runs["tags.ferpipe.kind"] == "pipeline"]
+    first = pipelines.sort_values("start_time").iloc[0]
+    children = runs[runs["tags.mlflow.parentRunId"] == first["run_id"]]
+    names = sorted(children["tags.mlflow.runName"])
+    assert names == sorted([*MODELS, "ensemble_average", "ensemble_vote", "ensemble_weighted"])
+    assert first["status"] == "FINISHED" and first["params.ensemble.members"] == str(list(MODELS))
+    ensemble = children[children["tags.mlflow.runName"] == "ensemble_weighted"].iloc[0]
+    model_ids = children[children["tags.ferpipe.kind"] == "model"].set_index("tags.ferpipe.model")["run_id"]
+    assert ensemble["tags.ferpipe.member_run_ids"] == ",".join(model_ids[m] for m in MODELS)
+    for _, child in children.iterrows():  # one key set for models and ensembles
+        assert child["metrics.test/accuracy"] > 0 and child["metrics.val_final/accuracy"] > 0
+
+
+def test_the_champion_is_registered_and_answers(project: Path) -> None:
+    import mlflow
+    import numpy as np
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    champion = _metrics(project, "ensemble")["champion"]
+    version = mlflow.MlflowClient().get_model_version_by_alias("ferpipe", "champion")
+    run = mlflow.get_run(version.run_id)
+    assert run.data.tags["mlflow.runName"] == champion["name"]
+    model = mlflow.pyfunc.load_model("models:/ferpipe@champion")
+    images = np.load(project / "data" / "audited" / "images.npy")[:5]
+    answer = model.predict(images.astype(np.float64))
+    assert len(answer) == 5 and np.allclose(answer.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_ferpipe_runs_shows_the_pipeline_tree(project: Path) -> None:
+    out = _run(["ferpipe", "runs", "--pipelines", "1"], project)
+    assert "pipeline" in out and "├─ cnn" in out and "ensemble_weighted" in out and "★" in out
+
+
+def test_gate_passes_on_the_committed_results(project: Path) -> None:
+    out = _run(["ferpipe", "gate"], project)
+    assert "metrics/cnn.json:test.accuracy" in out and "gate passed" in out
+    assert "up to date" in _run(["ferpipe", "stale"], project)
 
 
 def test_changing_one_model_reruns_only_it_and_the_ensemble(project: Path) -> None:
     out = _run(["dvc", "exp", "run", "-S", "models.logreg.epochs=2"], project)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
-    assert ran == ["ensemble", "evaluate@logreg", "train@logreg"]
+    assert ran == ["ensemble", "evaluate@logreg", "report", "train@logreg"]
+
+
+def test_a_worse_param_fails_the_gate(project: Path) -> None:
+    """Learning rate 0: the cnn never learns; the gate must fail and name its metric."""
+    _run(["dvc", "exp", "run", "-S", "models.cnn.lr=0.0"], project)
+    done = subprocess.run(["ferpipe", "gate"], cwd=project, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "REGRESSED" in done.stdout and "metrics/cnn.json:test.accuracy fell" in done.stdout
+
+
+def test_stale_names_the_stages_whose_params_changed(project: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"]["logreg"]["epochs"] = 3
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = subprocess.run(["ferpipe", "stale"], cwd=project, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "train@logreg" in done.stdout and "train@cnn" not in done.stdout

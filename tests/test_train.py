@@ -229,7 +229,8 @@ from ferpipe.models import create_model
 from ferpipe.train.loop import TrainConfig, fit
 rng = np.random.default_rng(0)
 split = lambda n: Split(rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, 7, n))
-fit(create_model("mini_xception"), split(55), split(8), TrainConfig(epochs=1, batch_size=32), device=torch.device("cpu"))
+config = TrainConfig(epochs=1, batch_size=32)
+fit(create_model("mini_xception"), split(55), split(8), config, device=torch.device("cpu"))
 """
 
 

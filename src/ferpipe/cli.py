@@ -1,9 +1,11 @@
-"""The ``ferpipe`` command line: look at the model zoo and open the tracking UI."""
+"""The ``ferpipe`` command line: the model zoo, presets, the CI gate, run comparison and the tracking UI."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -39,6 +41,57 @@ def preset(name: str = typer.Argument(None, help="Preset to write into params.ya
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"params.yaml: replaced {', '.join(keys)} from presets/{name}.yaml (undo: git checkout params.yaml)")
+
+
+@app.command()
+def gate(
+    rev: Annotated[str | None, typer.Option(help="Baseline revision (default: thresholds.yaml's, else HEAD).")] = None,
+    thresholds: Annotated[Path | None, typer.Option(help="Thresholds file (default: thresholds.yaml).")] = None,
+) -> None:
+    """Fail (exit 1) when a tracked metric fell past its tolerance or sits under its floor."""
+    from ferpipe.gate import run_gate
+
+    passed, report = run_gate(repo_root(), thresholds, rev)
+    typer.echo(report)
+    raise typer.Exit(0 if passed else 1)
+
+
+@app.command()
+def stale() -> None:
+    """Fail (exit 1) when committed metrics no longer match committed code and params."""
+    from ferpipe.stale import stale_stages
+
+    stages = stale_stages(repo_root())
+    if stages:
+        typer.echo(f"stale: dvc.lock does not match the code and params of {', '.join(stages)}")
+        typer.echo("run `dvc repro` and commit dvc.lock and metrics/")
+        raise typer.Exit(1)
+    typer.echo("up to date: committed metrics match committed code and params")
+
+
+@app.command()
+def runs(
+    pipelines: Annotated[int, typer.Option(help="How many of the newest pipeline runs to show.")] = 5,
+    metric: Annotated[list[str] | None, typer.Option(help="Metric columns (repeatable).")] = None,
+) -> None:
+    """Compare runs in the tracking store: pipelines with their model and ensemble runs."""
+    from ferpipe import tracking
+    from ferpipe.config import load_params
+    from ferpipe.runs import DEFAULT_METRICS, load_runs, runs_table
+
+    root = repo_root()
+    experiment = load_params(root / "params.yaml")["mlflow"]["experiment"]
+    tracking.configure(experiment, root)
+    typer.echo(runs_table(load_runs(experiment), metric or DEFAULT_METRICS, pipelines), nl=False)
+
+
+@app.command()
+def report() -> None:
+    """Write metrics/plots/*.csv and the self-contained reports/report.html from the current metrics."""
+    from ferpipe.report.html import run_report
+    from ferpipe.runner import run_stage
+
+    run_stage(run_report)
 
 
 @app.command()

@@ -1,0 +1,165 @@
+"""The ``report`` stage and ``ferpipe report``: plot data for DVC and one self-contained HTML page.
+
+Everything is read from the committed metrics and the audited data, so the report of any
+commit can be rebuilt; images are embedded, so the file can be mailed or archived alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferpipe.config import Paths
+from ferpipe.data.dataset import load_split
+from ferpipe.io import atomic_path
+from ferpipe.labels import CLASSES
+from ferpipe.report import figures
+from ferpipe.report.plotdata import class_distribution, curves_long
+
+REPORT_FILE = "report.html"
+ENSEMBLE_METHODS = ("average", "weighted", "vote")
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0; } .sub { color: #666; margin-top: .3rem; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2.2rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f5f8; } img { max-width: 100%; display: block; margin: .4rem 0; }
+.champion { font-weight: bold; background: #fff6d6; }
+"""
+
+
+def write_plot_data(params: dict[str, Any], paths: Paths) -> None:
+    """The long-format CSVs behind the cross-model ``dvc plots``."""
+    folder = paths.metrics / "plots"
+    with atomic_path(folder / "curves.csv") as tmp:
+        curves_long(paths.metrics / "curves", list(params["models"])).to_csv(tmp, index=False)
+    with atomic_path(folder / "class_distribution.csv") as tmp:
+        class_distribution(paths.metrics / "balance.json").to_csv(tmp, index=False)
+
+
+def run_report(params: dict[str, Any], paths: Paths) -> None:
+    """The ``report`` stage: plot data, then the HTML report."""
+    write_plot_data(params, paths)
+    target = paths.root / "reports" / REPORT_FILE
+    with atomic_path(target) as tmp:
+        tmp.write_text(build_report(params, paths), encoding="utf-8")
+    print(f"report: {target}")
+
+
+def build_report(params: dict[str, Any], paths: Paths) -> str:
+    """The whole page as one string."""
+    models = list(params["models"])
+    metrics = {m: _read(paths.metrics / f"{m}.json") for m in models}
+    ensemble = _read(paths.metrics / "ensemble.json")
+    champion = ensemble.get("champion", {}).get("name", "")
+    train = load_split(paths.audited, "train")
+    sections = [
+        ("Data", _data_section(paths)),
+        ("Sample faces (training split, after the audit)", _img(figures.faces_png(train.images, train.labels))),
+        ("Training curves", _img(figures.curves_png(curves_long(paths.metrics / "curves", models)))),
+        ("Ensemble against its members", _scores_section(metrics, ensemble, champion)),
+        ("Per-class F1 on the test split", _f1_table(metrics, ensemble)),
+        ("Confusion matrices (test split)", _confusion_section(paths, models)),
+    ]
+    body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
+    title = f"ferpipe report: experiment {params['mlflow']['experiment']}"
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    return (
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
+        f"<p class='sub'>Built {stamp} from metrics/ and data/audited. Champion (best validation accuracy): "
+        f"<b>{html.escape(champion or 'none')}</b>.</p>\n{body}</body></html>\n"
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ValueError(f"{path}: missing; run `dvc repro` first")
+    return json.loads(path.read_text())
+
+
+def _img(png: bytes, alt: str = "") -> str:
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+
+
+def _table(frame: pd.DataFrame, highlight: str = "") -> str:
+    text = frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, escape=True)
+    return text.replace(f"<tr>\n      <td>{highlight}</td>", f"<tr class='champion'>\n      <td>{highlight}</td>")
+
+
+def _data_section(paths: Paths) -> str:
+    report = _read(paths.metrics / "data_report.json")
+    audit = _read(paths.metrics / "audit.json")
+    rows = [
+        {"source": source, "split": split, **{c: counts.get(c, 0) for c in CLASSES}, "total": sum(counts.values())}
+        for source, splits in report["counts"].items()
+        for split, counts in splits.items()
+    ]
+    dropped = pd.DataFrame(sorted(report["dropped"].items()), columns=["dropped at prepare", "images"])
+    exact = pd.DataFrame([{"exact copies": pair, **values} for pair, values in audit["exact"].items()]).fillna("-")
+    audit_note = (
+        f"<p>Leakage audit (policy <code>{html.escape(str(audit['policy']))}</code>): "
+        f"{audit['test_images_with_copies']} test and {audit['val_images_with_copies']} validation images have a "
+        f"copy in training; {audit['dropped']} training images dropped.</p>"
+    )
+    distribution = class_distribution(paths.metrics / "balance.json")
+    return (
+        _table(pd.DataFrame(rows))
+        + _table(dropped)
+        + audit_note
+        + _table(exact)
+        + _img(figures.distribution_png(distribution))
+    )
+
+
+def _entries(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Members' and ensemble methods' metrics under one naming: ``cnn``, ``ensemble_weighted``."""
+    return {**metrics, **{f"ensemble_{m}": ensemble[m] for m in ENSEMBLE_METHODS if m in ensemble}}
+
+
+def _scores(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "name": name,
+                "val accuracy": values["val"]["accuracy"],
+                "test accuracy": values["test"]["accuracy"],
+                "test macro F1": values["test"]["macro_f1"],
+                "test top-2": values["test"]["top2_accuracy"],
+            }
+            for name, values in _entries(metrics, ensemble).items()
+        ]
+    )
+
+
+def _scores_section(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any], champion: str) -> str:
+    scores = _scores(metrics, ensemble)
+    weights = ", ".join(f"{m} {w:.3f}" for m, w in ensemble.get("weights", {}).items())
+    note = (
+        f"<p>Members: {html.escape(', '.join(ensemble.get('members', [])))}. Weighted-average weights, fitted on "
+        f"validation only: {html.escape(weights)}. Ties in the vote go to the higher mean probability.</p>"
+    )
+    return note + _table(scores, champion) + _img(figures.scores_png(scores))
+
+
+def _f1_table(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> str:
+    rows = [
+        {"name": name, **{c: test["per_class"][c]["f1"] for c in CLASSES}, "macro": test["macro_f1"]}
+        for name, test in ((n, v["test"]) for n, v in _entries(metrics, ensemble).items())
+    ]
+    return _table(pd.DataFrame(rows))
+
+
+def _confusion_section(paths: Paths, models: list[str]) -> str:
+    names = [*models, *(f"ensemble_{m}" for m in ENSEMBLE_METHODS)]
+    pngs = [paths.metrics / "confusion" / f"{n}.png" for n in names]
+    return "".join(_img(p.read_bytes(), p.stem) for p in pngs if p.exists())
