@@ -73,16 +73,20 @@ def stale() -> None:
 def runs(
     pipelines: Annotated[int, typer.Option(help="How many of the newest pipeline runs to show.")] = 5,
     metric: Annotated[list[str] | None, typer.Option(help="Metric columns (repeatable).")] = None,
+    ui: Annotated[str, typer.Option(help="MLflow UI address for the compare-view link.")] = "http://127.0.0.1:5000",
 ) -> None:
     """Compare runs in the tracking store: pipelines with their model and ensemble runs."""
     from ferpipe import tracking
     from ferpipe.config import load_params
-    from ferpipe.runs import DEFAULT_METRICS, load_runs, runs_table
+    from ferpipe.runs import DEFAULT_METRICS, compare_url, load_runs, runs_table
 
     root = repo_root()
     experiment = load_params(root / "params.yaml")["mlflow"]["experiment"]
     tracking.configure(experiment, root)
-    typer.echo(runs_table(load_runs(experiment), metric or DEFAULT_METRICS, pipelines), nl=False)
+    runs = load_runs(experiment)
+    typer.echo(runs_table(runs, metric or DEFAULT_METRICS, pipelines), nl=False)
+    if url := compare_url(runs, ui):
+        typer.echo(f"compare the newest pipeline's runs side by side (after `ferpipe ui`):\n  {url}")
 
 
 @app.command()

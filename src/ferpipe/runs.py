@@ -3,8 +3,10 @@ beneath them, in the spirit of ``dvc exp show``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from ferpipe.tables import render
 
@@ -26,9 +28,7 @@ def runs_table(runs: Any, metrics: Sequence[str] = DEFAULT_METRICS, pipelines: i
     """The newest ``pipelines`` pipeline runs, each followed by its children; then runs outside any pipeline."""
     if runs.empty:
         return "no runs yet: run `dvc repro`\n"
-    runs = runs.copy()
-    for column in (f"tags.{PARENT_TAG}", "tags.ferpipe.kind", "tags.ferpipe.champion", "tags.mlflow.runName"):
-        runs[column] = runs[column].fillna("") if column in runs else ""
+    runs = _with_tags(runs)
     kind, parent = runs["tags.ferpipe.kind"], runs[f"tags.{PARENT_TAG}"]
     rows: list[list[str]] = []
     for _, pipeline in runs[kind == "pipeline"].head(pipelines).iterrows():
@@ -42,6 +42,28 @@ def runs_table(runs: Any, metrics: Sequence[str] = DEFAULT_METRICS, pipelines: i
     columns = [("run", "left"), ("kind", "left"), ("status", "left"), ("started", "left"), ("run id", "left")]
     columns += [(m, "right") for m in metrics]
     return render("MLflow runs (newest pipelines first; ★ = champion)", columns, rows)
+
+
+def compare_url(runs: Any, ui: str = "http://127.0.0.1:5000") -> str | None:
+    """The MLflow UI's compare view of the newest pipeline's model and ensemble runs, side by side."""
+    if runs.empty:
+        return None
+    runs = _with_tags(runs)
+    pipelines = runs[runs["tags.ferpipe.kind"] == "pipeline"]
+    if pipelines.empty:
+        return None
+    children = runs[runs[f"tags.{PARENT_TAG}"] == pipelines.iloc[0]["run_id"]]
+    ids = json.dumps(list(children["run_id"]), separators=(",", ":"))
+    experiments = json.dumps(sorted(set(children["experiment_id"])), separators=(",", ":"))
+    return f"{ui}/#/compare-runs?runs={quote(ids)}&experiments={quote(experiments)}"
+
+
+def _with_tags(runs: Any) -> Any:
+    """A copy with the tag columns this module reads, empty strings where a run lacks them."""
+    runs = runs.copy()
+    for column in (f"tags.{PARENT_TAG}", "tags.ferpipe.kind", "tags.ferpipe.champion", "tags.mlflow.runName"):
+        runs[column] = runs[column].fillna("") if column in runs else ""
+    return runs
 
 
 def _row(run: Any, branch: str, metrics: Sequence[str]) -> list[str]:
