@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ferpipe.config import load_yaml
+from ferpipe.labels import CLASSES
 from tests.conftest import REPO, TINY_SOURCES
 
 pytestmark = pytest.mark.slow
@@ -186,9 +187,88 @@ def test_the_champion_is_registered_and_answers(project: Path) -> None:
     assert len(answer) == 5 and np.allclose(answer.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-3)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(project: Path, tmp_path: Path):
+    """``mlflow models serve`` of the champion on 127.0.0.1, as the README shows it."""
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {**_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    cmd = ["mlflow", "models", "serve", "-m", "models:/ferpipe@champion", "--env-manager", "local"]
+    cmd += ["-h", "127.0.0.1", "-p", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=log)
+        try:
+            for _ in range(120):
+                try:
+                    with urllib.request.urlopen(f"{url}/ping", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    assert process.poll() is None, log_path.read_text()[-3000:]
+                    time.sleep(1)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/invocations", body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_the_served_champion_answers_arrays_and_images_and_refuses_bad_payloads(project: Path, server: str) -> None:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    images = np.load(project / "data" / "audited" / "images.npy")[:3]
+    status, answer = _post(server, json.dumps({"inputs": images.tolist()}).encode())
+    assert status == 200, answer
+    rows = answer["predictions"]
+    assert len(rows) == 3 and all(abs(sum(r[c] for c in CLASSES) - 1) < 1e-3 for r in rows)
+    assert all(r["label"] == max(CLASSES, key=r.get) for r in rows)
+
+    buffer = io.BytesIO()
+    Image.fromarray(images[0]).resize((120, 120)).convert("RGB").save(buffer, format="PNG")
+    record = {"image": base64.b64encode(buffer.getvalue()).decode()}
+    status, answer = _post(server, json.dumps({"dataframe_records": [record]}).encode())
+    assert status == 200 and answer["predictions"][0]["label"] in CLASSES
+
+    for bad, reason in (
+        (json.dumps({"inputs": [[1, 2, 3]]}).encode(), "expected images of shape"),
+        (json.dumps({"dataframe_records": [{"image": "%%%"}]}).encode(), "not valid base64"),
+        (b"{not json", ""),
+    ):
+        status, answer = _post(server, bad)
+        assert 400 <= status < 500 and reason in answer.get("message", ""), (status, answer)
+
+
 def test_ferpipe_runs_shows_the_pipeline_tree(project: Path) -> None:
     out = _run(["ferpipe", "runs", "--pipelines", "1"], project)
     assert "pipeline" in out and "├─ cnn" in out and "ensemble_weighted" in out and "★" in out
+    assert "#/compare-runs?runs=" in out
 
 
 def test_gate_passes_on_the_committed_results(project: Path) -> None:

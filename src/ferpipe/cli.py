@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ferpipe.config import repo_root
+from ferpipe.labels import CLASSES
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
@@ -96,6 +97,79 @@ def report() -> None:
     from ferpipe.runner import run_stage
 
     run_stage(run_report)
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="Image files or folders of them.")],
+    model: Annotated[str | None, typer.Option(help="One trained model (default: the champion).")] = None,
+    ensemble: Annotated[bool, typer.Option("--ensemble", help="The ensemble of params' members.")] = False,
+    method: Annotated[str, typer.Option(help="Ensemble method: average, weighted, vote.")] = "weighted",
+    out: Annotated[Path | None, typer.Option(help="Write the rows to a .csv or .json file.")] = None,
+    annotate: Annotated[Path | None, typer.Option(help="Folder for copies with boxes and labels drawn.")] = None,
+) -> None:
+    """Detect the faces in photos and classify each one's expression."""
+    from ferpipe import predict as fp
+    from ferpipe.config import Paths, load_params
+    from ferpipe.tables import render
+
+    if model and ensemble:
+        raise typer.BadParameter("give --model or --ensemble, not both")
+    root = repo_root()
+    try:
+        classifier = fp.load_classifier(
+            Paths(root), load_params(root / "params.yaml"), model, method if ensemble else None
+        )
+        files = list(fp.image_files(paths))
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    rows, by_file = [], {}
+    for result, picture in fp.predict_files(files, classifier):
+        rows.append(result.as_dict())
+        by_file.setdefault(result.file, (picture, []))[1].append(result)
+    if annotate is not None:
+        for i, (file, (picture, results)) in enumerate(by_file.items()):
+            if picture is not None:
+                fp.annotate(picture, results, annotate / f"{i:04d}_{Path(file).stem}.png")
+    if out is not None:
+        fp.write_results(rows, out)
+    shown = [
+        (r["file"], str(r["face"]), r["label"], "-" if r["angry"] is None else f"{max(r[c] for c in CLASSES):.3f}")
+        for r in rows
+    ]
+    columns = [("file", "left"), ("face", "right"), ("label", "left"), ("probability", "right")]
+    typer.echo(render(f"{len(files)} images, {sum(r['face'] >= 0 for r in rows)} faces", columns, shown), nl=False)
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    model: Annotated[list[str] | None, typer.Option(help="Model(s) to export (default: every trained one).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the exported files.")] = Path("exports"),
+) -> None:
+    """Export trained models (ONNX), each checked against torch with onnxruntime on test images."""
+    from ferpipe.config import Paths
+    from ferpipe.data.dataset import load_split
+    from ferpipe.export import FORMATS, export_onnx
+    from ferpipe.train.checkpoint import MODEL_FILE
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
+    paths = Paths(repo_root())
+    names = model or sorted(p.parent.name for p in paths.models.glob(f"*/{MODEL_FILE}"))
+    if not names:
+        typer.echo("error: no trained models in data/models; run `dvc repro`", err=True)
+        raise typer.Exit(1)
+    check = load_split(paths.audited, "test").images[:64]
+    for name in names:
+        target = out / f"{name}.onnx"
+        try:
+            difference = export_onnx(paths.models / name / MODEL_FILE, target, check)
+        except (ValueError, FileNotFoundError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        typer.echo(f"{target}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}")
 
 
 @app.command()

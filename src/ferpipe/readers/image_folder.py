@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ferpipe.detect import face_crop
 from ferpipe.readers.base import Records, Skipped, SourceError, to_grey
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
@@ -53,18 +54,6 @@ LAYOUTS = {
         angles=("S",),
     ),
 }
-
-
-def face_crop(grey: np.ndarray) -> np.ndarray:
-    """The largest face OpenCV's bundled frontal-face Haar cascade finds, or the whole image."""
-    import cv2
-
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    faces = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(48, 48))
-    if len(faces) == 0:
-        return grey
-    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-    return grey[y : y + h, x : x + w]
 
 
 def read_tree(folder: Path, cfg: dict[str, Any], layout: Layout) -> Records:

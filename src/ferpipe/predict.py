@@ -1,0 +1,161 @@
+"""``ferpipe predict``: expressions of the faces in real photos.
+
+Each image (any size, colour or grey) is searched for faces with the Haar cascade; every face
+is cropped, turned grey and resized to 48x48, then classified by one trained model or an
+ensemble. An image without a face, or one that cannot be read, gets a row that says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferpipe.classifier import SIDE, FerClassifier
+from ferpipe.config import Paths
+from ferpipe.detect import Box, find_faces
+from ferpipe.io import atomic_path
+from ferpipe.labels import CLASSES
+from ferpipe.train.checkpoint import MODEL_FILE
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+NO_FACE = "no face"
+UNREADABLE = "unreadable"
+GREEN = (0, 200, 0)  # BGR
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One row of the answer: a face (with its box and probabilities), or why there is none."""
+
+    file: str
+    face: int
+    label: str
+    box: Box | None = None
+    probs: tuple[float, ...] = ()
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"file": self.file, "face": self.face, "label": self.label}
+        row.update(dict(zip(("x", "y", "w", "h"), self.box or (None,) * 4, strict=True)))
+        probs = [round(p, 6) for p in self.probs] if self.probs else [None] * len(CLASSES)
+        row.update(zip(CLASSES, probs, strict=True))
+        row["error"] = self.error
+        return row
+
+
+def image_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The given files, and image files found under the given folders (sorted)."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif path.exists():
+            yield path
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+
+
+def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, method: str | None) -> FerClassifier:
+    """One trained model (``model``), an ensemble ``method`` of the ensemble members, or the champion."""
+    if model is None and method is None:
+        champion = _ensemble_summary(paths).get("champion", {}).get("name")
+        if not champion:
+            raise ValueError("no champion in metrics/ensemble.json yet: run `dvc repro`, or pass --model")
+        if champion.startswith("ensemble_"):
+            method = champion.removeprefix("ensemble_")
+        else:
+            model = champion
+    if model is not None:
+        return FerClassifier.load({model: _model_file(paths, model)}, "average", None)
+    summary = _ensemble_summary(paths)
+    members = list(summary.get("members") or params["ensemble"]["members"])
+    weights = [summary["weights"][m] for m in members] if method == "weighted" else None
+    return FerClassifier.load({m: _model_file(paths, m) for m in members}, str(method), weights)
+
+
+def _model_file(paths: Paths, name: str) -> Path:
+    path = paths.models / name / MODEL_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model {name!r}; run `dvc repro` (models: {_trained(paths)})")
+    return path
+
+
+def _trained(paths: Paths) -> str:
+    return ", ".join(sorted(p.parent.name for p in paths.models.glob(f"*/{MODEL_FILE}"))) or "none"
+
+
+def _ensemble_summary(paths: Paths) -> dict[str, Any]:
+    path = paths.metrics / "ensemble.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """Any picture as RGB uint8 (h, w, 3): grey, palette, 16-bit and alpha images included."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = np.asarray(image, dtype=np.float64)
+            image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8))
+        return np.asarray(image.convert("RGB"))
+
+
+def predict_files(files: Iterable[Path], classifier: FerClassifier) -> Iterator[tuple[FaceResult, np.ndarray | None]]:
+    """Rows for every face of every file, each with the picture it came from (for annotation)."""
+    import cv2
+
+    for path in files:
+        try:
+            picture = read_picture(path)
+        except (OSError, ValueError) as exc:
+            yield FaceResult(str(path), -1, UNREADABLE, error=f"{type(exc).__name__}: {exc}"), None
+            continue
+        grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+        boxes = find_faces(grey, min_size=max(24, min(grey.shape) // 20))
+        if not boxes:
+            yield FaceResult(str(path), -1, NO_FACE), picture
+            continue
+        crops = [grey[b.y : b.y + b.h, b.x : b.x + b.w] for b in boxes]
+        faces = np.stack([cv2.resize(crop, (SIDE, SIDE), interpolation=cv2.INTER_AREA) for crop in crops])
+        for i, (box, probs) in enumerate(zip(boxes, classifier.predict_proba(faces), strict=True)):
+            label = CLASSES[int(np.argmax(probs))]
+            yield FaceResult(str(path), i, label, box, tuple(float(p) for p in probs)), picture
+
+
+def annotate(picture: np.ndarray, results: list[FaceResult], target: Path) -> None:
+    """A copy of the picture with each face's box and label drawn on, written atomically as PNG."""
+    import cv2
+
+    canvas = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+    scale = max(0.4, min(canvas.shape[:2]) / 600)
+    for result in results:
+        if result.box is None:
+            continue
+        x, y, w, h = result.box
+        text = f"{result.label} {max(result.probs):.2f}"
+        thickness = max(1, round(2 * scale))
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN, thickness)
+        cv2.putText(canvas, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, scale, GREEN, thickness)
+    with atomic_path(target) as tmp:
+        ok, encoded = cv2.imencode(".png", canvas)
+        if not ok:
+            raise ValueError(f"{target}: could not encode the annotated image")
+        tmp.write_bytes(encoded.tobytes())
+
+
+def write_results(rows: list[dict[str, Any]], out: Path) -> None:
+    """The rows as CSV or JSON (by the suffix), written atomically."""
+    import pandas as pd
+
+    if out.suffix.lower() not in (".csv", ".json"):
+        raise ValueError(f"{out}: --out must end in .csv or .json")
+    with atomic_path(out) as tmp:
+        if out.suffix.lower() == ".csv":
+            pd.DataFrame(rows).to_csv(tmp, index=False)
+        else:
+            tmp.write_text(json.dumps(rows, indent=2))

@@ -1,0 +1,88 @@
+"""``ferpipe predict`` on photos: faces found, cropped and classified; no face and broken files reported."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from ferpipe.cli import app
+from ferpipe.labels import CLASSES
+from ferpipe.models import create_model
+from ferpipe.predict import NO_FACE, UNREADABLE, read_picture
+from ferpipe.train.checkpoint import MODEL_FILE, save_model
+from tests.conftest import SHARED
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project root holding two trained-model files and an ensemble summary naming a champion."""
+    torch.manual_seed(0)
+    for name in ("a", "b"):
+        save_model(tmp_path / "data" / "models" / name / MODEL_FILE, create_model("logreg"), "logreg", {})
+    (tmp_path / "metrics").mkdir()
+    summary = {"members": ["a", "b"], "weights": {"a": 0.25, "b": 0.75}, "champion": {"name": "ensemble_weighted"}}
+    (tmp_path / "metrics" / "ensemble.json").write_text(json.dumps(summary))
+    (tmp_path / "params.yaml").write_text("ensemble:\n  members: [a, b]\n")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    return tmp_path
+
+
+def _photos(folder: Path) -> Path:
+    """A face photo (a JAFFE image when ../shared has it, else a drawn face), a blank and a broken file."""
+    folder.mkdir()
+    jaffe = SHARED / "jaffe.tar.gz"
+    if jaffe.exists():
+        with tarfile.open(jaffe) as archive:
+            member = next(m for m in archive.getmembers() if m.name.endswith("KA.HA1.29.tiff"))
+            (folder / "face.tiff").write_bytes(archive.extractfile(member).read())  # type: ignore[union-attr]
+    Image.fromarray(np.full((60, 80, 4), 255, dtype=np.uint8), "RGBA").save(folder / "blank.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return folder
+
+
+def test_predict_reports_faces_blanks_and_broken_files(project: Path) -> None:
+    photos = _photos(project / "photos")
+    result = CliRunner().invoke(
+        app, ["predict", str(photos), "--out", "out.csv", "--annotate", "annotated"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(project / "out.csv")
+    by_file = {Path(f).name: row for f, row in zip(rows["file"], rows.itertuples(), strict=True)}
+    assert by_file["blank.png"].label == NO_FACE and by_file["broken.jpg"].label == UNREADABLE
+    assert "broken.jpg" in result.output
+    if (photos / "face.tiff").exists():
+        face = by_file["face.tiff"]
+        assert face.label in CLASSES and face.face == 0 and face.w >= 48
+        assert np.isclose(sum(getattr(face, c) for c in CLASSES), 1.0, atol=1e-4)
+        annotated = sorted((project / "annotated").glob("*face.png"))
+        assert len(annotated) == 1 and Image.open(annotated[0]).size == (256, 256)
+
+
+def test_one_model_or_an_ensemble_method_can_be_chosen(project: Path) -> None:
+    photos = _photos(project / "photos")
+    for args in (["--model", "a"], ["--ensemble", "--method", "vote"], []):
+        result = CliRunner().invoke(app, ["predict", str(photos), *args, "--out", "out.json"])
+        assert result.exit_code == 0, result.output
+        assert len(json.loads((project / "out.json").read_text())) >= 2
+    missing = CliRunner().invoke(app, ["predict", str(photos), "--model", "nope"])
+    assert missing.exit_code == 1 and "no trained model 'nope'" in missing.output
+
+
+def test_pictures_of_unusual_modes_are_read_as_rgb(tmp_path: Path) -> None:
+    deep = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).convert("P").save(tmp_path / "palette.png")
+    for name in ("deep.png", "palette.png"):
+        picture = read_picture(tmp_path / name)
+        assert picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
+    assert read_picture(tmp_path / "deep.png").max() == 255
