@@ -84,7 +84,14 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
         if method == "weighted":
             method_tags["ferpipe.weights"] = json.dumps(summary["weights"])
         method_runs[method] = _log(
-            params, paths, None, f"ensemble_{method}", _mlflow_metrics(test_metrics, val_metrics), [png], method_tags
+            params,
+            paths,
+            None,
+            f"ensemble_{method}",
+            _mlflow_metrics(test_metrics, val_metrics),
+            [png],
+            method_tags,
+            {"arch": f"ensemble_{method}", "members": ",".join(members)},  # lines up with the models' arch
         )
     summary["champion"] = _champion(paths, members, summary)
     write_json(paths.metrics / "ensemble.json", summary)
@@ -150,6 +157,7 @@ def _log(
     metrics: dict[str, float],
     artifacts: list[Path],
     tags: dict[str, str],
+    run_params: dict[str, str] | None = None,
 ) -> str:
     """Add test metrics and plots to a model's train run, or to a new run for an ensemble (a child
     of the pipeline's run); returns the run id."""
@@ -162,6 +170,8 @@ def _log(
     parent = None if run_id else tracking.pipeline_run(paths.root, params)
     with tracking.open_run(run_id=run_id, run_name=name, tags=all_tags, parent_run_id=parent) as run:
         mlflow.log_metrics(metrics)
+        if run_params:
+            mlflow.log_params(run_params)
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="evaluation")
         return run.info.run_id
