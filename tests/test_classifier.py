@@ -45,6 +45,8 @@ def test_base64_images_of_any_size_and_colour_are_decoded() -> None:
         ([["a"] * 48] * 48, "numbers"),
         (pd.DataFrame({"image": ["not base64!"]}), "row 0: 'image' is not valid base64"),
         (pd.DataFrame({"image": [base64.b64encode(b"plain text").decode()]}), "not a readable image"),
+        (np.zeros((1025, 48, 48)), "at most 1024"),
+        (pd.DataFrame({"image": ["A" * (15 * 2**20)]}), "larger than 10 MiB"),
     ],
 )
 def test_bad_payloads_are_refused_with_the_reason(payload, message: str) -> None:

@@ -48,3 +48,14 @@ def test_runs_reopen_by_id_and_artifacts_stay_in_the_root(tmp_path: Path, monkey
         and data.tags["new"] == "added"
     )
     assert (tmp_path / "mlflow.db").exists()
+
+
+def test_a_closed_tracking_port_fails_fast_naming_the_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    with pytest.raises(ValueError, match=rf"http://127\.0\.0\.1:{port} is unreachable"):
+        tracking.configure("unit", tmp_path)  # not MLflow's minutes of retries

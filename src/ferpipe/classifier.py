@@ -27,6 +27,8 @@ from ferpipe.train.loop import predict_logits
 
 SIDE = 48
 CONFIG_ARTIFACT = "classifier.json"
+MAX_BATCH = 1024  # images per request: a bigger payload is refused, not computed
+MAX_IMAGE_BYTES = 10 * 2**20  # one base64-decoded image file
 
 
 @dataclass
@@ -56,6 +58,8 @@ def to_images(payload: Any) -> np.ndarray:
     """
     import pandas as pd
 
+    if hasattr(payload, "__len__") and len(payload) > MAX_BATCH:
+        raise ValueError(f"{len(payload)} images in one request; at most {MAX_BATCH}")
     if isinstance(payload, pd.DataFrame):
         if "image" in payload.columns:
             return np.stack([_decode_image(value, row) for row, value in enumerate(payload["image"])])
@@ -83,14 +87,17 @@ def _decode_image(value: Any, row: int) -> np.ndarray:
     """One base64 image file as a 48x48 grey face (the whole picture, resized)."""
     from PIL import Image, UnidentifiedImageError
 
+    text = str(value)
+    if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise ValueError(f"row {row}: 'image' is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
     try:
-        data = base64.b64decode(str(value), validate=True)
+        data = base64.b64decode(text, validate=True)
         with Image.open(io.BytesIO(data)) as image:
             grey = image.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
             return np.asarray(grey, dtype=np.uint8)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"row {row}: 'image' is not valid base64 ({exc})") from exc
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ValueError(f"row {row}: 'image' is not a readable image file ({exc})") from exc
 
 

@@ -24,6 +24,28 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
 
 
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail within seconds, naming the URI, when a tracking server does not answer.
+
+    MLflow's own client retries for minutes before it gives up; a stage should not hang.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered: an HTTP error still means a server is there
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"MLflow tracking server {uri} is unreachable ({exc}); start it, or unset MLFLOW_TRACKING_URI "
+            "to log to the project's local store"
+        ) from exc
+
+
 def configure(experiment: str, root: Path) -> str:
     """Point MLflow at the store and experiment; returns the experiment id.
 
@@ -33,6 +55,7 @@ def configure(experiment: str, root: Path) -> str:
     import mlflow
 
     uri = tracking_uri(root)
+    check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:

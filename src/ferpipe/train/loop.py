@@ -5,7 +5,10 @@ keeps the best validation weights."""
 from __future__ import annotations
 
 import copy
+import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -19,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ferpipe.data.dataset import Split
+from ferpipe.errors import Interrupted
 from ferpipe.labels import NUM_CLASSES
 from ferpipe.train.augment import AugmentConfig, augment_batch
 from ferpipe.train.checkpoint import load_checkpoint, save_checkpoint
@@ -223,6 +227,7 @@ def fit(
 
     history: list[dict[str, float]] = []
     best_state, best_epoch, best_accuracy, start = copy.deepcopy(model.state_dict()), 0, -1.0, 1
+    partial: dict[str, Any] | None = None  # an epoch interrupted by a signal, to be finished first
     state = load_checkpoint(checkpoint, fingerprint) if checkpoint else None
     if state:
         model.load_state_dict(state["model"])
@@ -233,87 +238,153 @@ def fit(
         _set_global_rng(state["rng"])
         history, best_state = state["history"], state["best_state"]
         best_epoch, best_accuracy, start = state["best_epoch"], state["best_accuracy"], state["epoch"] + 1
-        print(f"resuming from epoch {state['epoch']} checkpoint {checkpoint}", flush=True)
+        partial = state.get("partial")
+        where = f"epoch {state['epoch']}" + (f", batch {partial['next_batch']} of epoch {start}" if partial else "")
+        print(f"resuming after {where} from checkpoint {checkpoint}", flush=True)
 
-    for epoch in range(start, cfg.total_epochs + 1):
-        if epoch - best_epoch > cfg.patience and best_epoch > 0:
-            break  # a resumed run that had already decided to stop
-        trained.train()
-        begin = time.perf_counter()
-        order = torch.randperm(len(labels), generator=generator)
-        total_loss, correct, seen = 0.0, 0, 0
-        for i in tqdm(
-            _batch_starts(len(order), cfg.batch_size),
-            desc=f"epoch {epoch}/{cfg.total_epochs}",
-            unit="batch",
-            leave=False,
-        ):
-            index = order[i : i + cfg.batch_size]
-            x = augment_batch(to_input(images[index], device), cfg.augment, generator)
-            y = labels[index].to(device)
-            target: torch.Tensor = y
-            if mixer is not None and len(index) % 2 == 0:
-                x, target = mixer(x, y)
-            with torch.autocast(device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                logits = trained(x)
-            if views > 1:  # multi-view models (ten-crop) return one row per view
-                target = target.repeat(views, *[1] * (target.dim() - 1))
-                y = y.repeat(views)
-            loss = criterion(logits, target) + penalty(model)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.after_batch()
-            total_loss += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-        seconds = time.perf_counter() - begin
-        lr = optimizer.param_groups[0]["lr"]
-        val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device)
-        schedule.after_epoch(val_accuracy)
-        row = {
-            "train_loss": total_loss / seen,
-            "train_accuracy": correct / seen,
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
-            "lr": lr,
-            "epoch_seconds": seconds,
-            "images_per_second": len(labels) / seconds,
+    def snapshot(epoch_done: int, **extra: Any) -> dict[str, Any]:
+        """Everything a resumed run needs to continue bit for bit."""
+        return {
+            "epoch": epoch_done,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "scaler": scaler.state_dict(),
+            "generator": generator.get_state(),
+            "rng": _global_rng(),
+            "history": history,
+            "best_state": best_state,
+            "best_epoch": best_epoch,
+            "best_accuracy": best_accuracy,
+            "fingerprint": fingerprint,
+            **extra,
         }
-        history.append(row)
-        print(
-            f"epoch {epoch}: train_loss {row['train_loss']:.4f} val_loss {val_loss:.4f} "
-            f"val_acc {val_accuracy:.4f} lr {lr:.2e} ({row['images_per_second']:.0f} img/s)",
-            flush=True,
-        )
-        if val_accuracy > best_accuracy:
-            best_state, best_epoch, best_accuracy = copy.deepcopy(model.state_dict()), epoch, val_accuracy
-        if checkpoint:
-            save_checkpoint(
-                checkpoint,
-                {
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "generator": generator.get_state(),
-                    "rng": _global_rng(),
-                    "history": history,
-                    "best_state": best_state,
-                    "best_epoch": best_epoch,
-                    "best_accuracy": best_accuracy,
-                    "fingerprint": fingerprint,
-                },
+
+    with StopSignals() as stop:
+        for epoch in range(start, cfg.total_epochs + 1):
+            if epoch - best_epoch > cfg.patience and best_epoch > 0:
+                break  # a resumed run that had already decided to stop
+            trained.train()
+            begin = time.perf_counter()
+            if partial:
+                order, first = partial["order"], partial["next_batch"]
+                total_loss, correct, seen = partial["total_loss"], partial["correct"], partial["seen"]
+                partial = None
+            else:
+                order, first = torch.randperm(len(labels), generator=generator), 0
+                total_loss, correct, seen = 0.0, 0, 0
+            starts = _batch_starts(len(order), cfg.batch_size)
+            for batch, i in enumerate(
+                tqdm(starts[first:], desc=f"epoch {epoch}/{cfg.total_epochs}", unit="batch", leave=False),
+                start=first,
+            ):
+                if stop.signal is not None:
+                    progress = {"order": order, "next_batch": batch, "total_loss": total_loss}
+                    progress.update(correct=correct, seen=seen)
+                    if checkpoint:
+                        save_checkpoint(checkpoint, snapshot(epoch - 1, partial=progress))
+                    raise TrainingInterrupted(stop.signal, epoch, batch + 1, checkpoint)
+                index = order[i : i + cfg.batch_size]
+                x = augment_batch(to_input(images[index], device), cfg.augment, generator)
+                y = labels[index].to(device)
+                target: torch.Tensor = y
+                if mixer is not None and len(index) % 2 == 0:
+                    x, target = mixer(x, y)
+                with torch.autocast(device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                    logits = trained(x)
+                if views > 1:  # multi-view models (ten-crop) return one row per view
+                    target = target.repeat(views, *[1] * (target.dim() - 1))
+                    y = y.repeat(views)
+                loss = criterion(logits, target) + penalty(model)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise TrainingDiverged(epoch, batch + 1, value, checkpoint)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.after_batch()
+                total_loss += value * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(y)
+            seconds = time.perf_counter() - begin
+            lr = optimizer.param_groups[0]["lr"]
+            val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device)
+            schedule.after_epoch(val_accuracy)
+            row = {
+                "train_loss": total_loss / seen,
+                "train_accuracy": correct / seen,
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+                "lr": lr,
+                "epoch_seconds": seconds,
+                "images_per_second": len(labels) / seconds,
+            }
+            history.append(row)
+            print(
+                f"epoch {epoch}: train_loss {row['train_loss']:.4f} val_loss {val_loss:.4f} "
+                f"val_acc {val_accuracy:.4f} lr {lr:.2e} ({row['images_per_second']:.0f} img/s)",
+                flush=True,
             )
-        if on_epoch:
-            on_epoch(epoch, row)
-        if epoch - best_epoch >= cfg.patience:
-            print(f"early stop: no better validation accuracy since epoch {best_epoch}", flush=True)
-            break
+            if val_accuracy > best_accuracy:
+                best_state, best_epoch, best_accuracy = copy.deepcopy(model.state_dict()), epoch, val_accuracy
+            if checkpoint:
+                save_checkpoint(checkpoint, snapshot(epoch))
+            if on_epoch:
+                on_epoch(epoch, row)
+            if epoch - best_epoch >= cfg.patience:
+                print(f"early stop: no better validation accuracy since epoch {best_epoch}", flush=True)
+                break
     model.load_state_dict(best_state)
     return FitResult(history, best_epoch, best_accuracy)
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the last good checkpoint stays on disk."""
+
+    def __init__(self, epoch: int, batch: int, value: float, checkpoint: Path | None) -> None:
+        kept = f"the checkpoint of epoch {epoch - 1} is kept in {checkpoint}" if checkpoint else "no checkpoint"
+        super().__init__(
+            f"training diverged: the loss is {value} at epoch {epoch}, batch {batch}; {kept}. "
+            "Lower the learning rate (or turn off fp16) and rerun."
+        )
+
+
+class TrainingInterrupted(Interrupted):
+    """SIGINT or SIGTERM arrived: the state was checkpointed at a batch boundary; rerun to resume."""
+
+    def __init__(self, signum: int, epoch: int, batch: int, checkpoint: Path | None) -> None:
+        saved = f"checkpoint written to {checkpoint}; rerun to resume" if checkpoint else "no checkpoint path"
+        super().__init__(signum, f"training stopped at epoch {epoch} before batch {batch}: {saved}")
+
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a flag the training loop checks between batches.
+
+    Only in the main thread (where Python delivers signals); the previous handlers come back
+    on exit. A second signal while the first is being handled kills as usual.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            signal.raise_signal(signum)
+        self.signal = signum
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _global_rng() -> dict[str, Any]:
