@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ferpipe.detect import face_crop
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.labels import CLASSES
@@ -84,7 +85,8 @@ def to_images(payload: Any) -> np.ndarray:
 
 
 def _decode_image(value: Any, row: int) -> np.ndarray:
-    """One base64 image file as a 48x48 grey face (the whole picture, resized)."""
+    """One base64 image file as a 48x48 grey face: the largest face the Haar cascade finds in a
+    bigger picture, else the whole picture, resized."""
     from PIL import Image, UnidentifiedImageError
 
     text = str(value)
@@ -93,12 +95,13 @@ def _decode_image(value: Any, row: int) -> np.ndarray:
     try:
         data = base64.b64decode(text, validate=True)
         with Image.open(io.BytesIO(data)) as image:
-            grey = image.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
-            return np.asarray(grey, dtype=np.uint8)
+            grey = np.asarray(image.convert("L"), dtype=np.uint8)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"row {row}: 'image' is not valid base64 ({exc})") from exc
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ValueError(f"row {row}: 'image' is not a readable image file ({exc})") from exc
+    face = face_crop(grey) if min(grey.shape) > SIDE else grey
+    return np.asarray(Image.fromarray(face).resize((SIDE, SIDE), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def predictions_frame(probs: np.ndarray) -> Any:
