@@ -78,7 +78,7 @@ def read_tree(folder: Path, cfg: dict[str, Any], layout: Layout) -> Records:
                 image.load()
                 grey = image if not crop else Image.fromarray(face_crop(np.asarray(image.convert("L"))))
                 array = to_grey(grey)
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
             if cfg.get("on_error", "skip") == "fail":
                 raise SourceError(f"{path}: {exc}") from exc
             records.skipped.append(Skipped(relative, -1, f"unreadable: {exc}"))
