@@ -117,7 +117,7 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(tmp_path, capsys)
         checkpoint=checkpoint,
         fingerprint="run-a",
     )
-    assert "resuming from epoch 2" in capsys.readouterr().out
+    assert "resuming after epoch 2" in capsys.readouterr().out
     assert epochs_seen == [3, 4]  # epochs 1-2 were not trained again
     assert [r["val_loss"] for r in result.history] == [r["val_loss"] for r in expected.history]
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):

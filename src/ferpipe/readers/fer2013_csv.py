@@ -32,7 +32,7 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
     for row, (emotion, pixels, usage) in enumerate(frame.itertuples(index=False, name=None)):
         try:
             values = np.array(pixels.split(), dtype=np.int64)
-        except ValueError:
+        except (ValueError, OverflowError):  # not numbers, or numbers beyond int64
             values = None
         if values is None or values.size != n_pixels or values.min() < 0 or values.max() > 255:
             reason = (
