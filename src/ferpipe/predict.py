@@ -20,6 +20,7 @@ from ferpipe.config import Paths
 from ferpipe.detect import Box, find_faces
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
+from ferpipe.readers.base import to_8bit
 from ferpipe.train.checkpoint import MODEL_FILE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -61,8 +62,9 @@ def image_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, method: str | None) -> FerClassifier:
     """One trained model (``model``), an ensemble ``method`` of the ensemble members, or the champion."""
+    summary = _ensemble_summary(paths)
     if model is None and method is None:
-        champion = _ensemble_summary(paths).get("champion", {}).get("name")
+        champion = summary.get("champion", {}).get("name")
         if not champion:
             raise ValueError("no champion in metrics/ensemble.json yet: run `dvc repro`, or pass --model")
         if champion.startswith("ensemble_"):
@@ -71,7 +73,6 @@ def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, met
             model = champion
     if model is not None:
         return FerClassifier.load({model: _model_file(paths, model)}, "average", None)
-    summary = _ensemble_summary(paths)
     members = list(summary.get("members") or params["ensemble"]["members"])
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
     return FerClassifier.load({m: _model_file(paths, m) for m in members}, str(method), weights)
@@ -98,11 +99,7 @@ def read_picture(path: Path) -> np.ndarray:
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            array = np.asarray(image, dtype=np.float64)
-            image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8))
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(to_8bit(ImageOps.exif_transpose(image)).convert("RGB"))
 
 
 def predict_files(files: Iterable[Path], classifier: FerClassifier) -> Iterator[tuple[FaceResult, np.ndarray | None]]:

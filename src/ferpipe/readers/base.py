@@ -47,13 +47,19 @@ class Records:
         return len(self.labels)
 
 
+def to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit and float images scaled to 8-bit grey by their maximum; others unchanged."""
+    if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return image
+    array = np.asarray(image, dtype=np.float64)
+    top = array.max()
+    return Image.fromarray((array / top * 255 if top > 0 else array).astype(np.uint8))
+
+
 def to_grey(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     """Any PIL image (colour, palette, 16-bit) as a centre-cropped ``size`` x ``size`` uint8 array."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        top = array.max()
-        image = Image.fromarray((array / top * 255 if top > 0 else array).astype(np.uint8))
-    elif image.mode != "L":
+    image = to_8bit(image)
+    if image.mode != "L":
         image = image.convert("RGB").convert("L")
     if image.size != (size, size):
         image = ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS)

@@ -17,13 +17,13 @@ import pandas as pd
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
+from ferpipe.evaluate.ensemble import METHODS
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
 from ferpipe.report import figures
 from ferpipe.report.plotdata import class_distribution, curves_long
 
 REPORT_FILE = "report.html"
-ENSEMBLE_METHODS = ("average", "weighted", "vote")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -123,7 +123,7 @@ def _data_section(paths: Paths) -> str:
 
 def _entries(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Members' and ensemble methods' metrics under one naming: ``cnn``, ``ensemble_weighted``."""
-    return {**metrics, **{f"ensemble_{m}": ensemble[m] for m in ENSEMBLE_METHODS if m in ensemble}}
+    return {**metrics, **{f"ensemble_{m}": ensemble[m] for m in METHODS if m in ensemble}}
 
 
 def _scores(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> pd.DataFrame:
@@ -160,6 +160,6 @@ def _f1_table(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> s
 
 
 def _confusion_section(paths: Paths, models: list[str]) -> str:
-    names = [*models, *(f"ensemble_{m}" for m in ENSEMBLE_METHODS)]
+    names = [*models, *(f"ensemble_{m}" for m in METHODS)]
     pngs = [paths.metrics / "confusion" / f"{n}.png" for n in names]
     return "".join(_img(p.read_bytes(), p.stem) for p in pngs if p.exists())
