@@ -41,10 +41,18 @@ def test_bad_yaml_error_names_the_file(tmp_path) -> None:
         load_yaml(path)
 
 
-def test_repo_root_follows_dvc_root(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    assert repo_root() == tmp_path.resolve()
-    assert Paths().metrics == tmp_path.resolve() / "metrics"
+def test_outputs_stay_in_the_workspace_and_the_store_follows_dvc_root(tmp_path, monkeypatch) -> None:
+    """A queued experiment runs in a temporary copy; DVC_ROOT names the user's repo."""
+    workspace, home = tmp_path / "exps" / "tmp1", tmp_path / "repo"
+    (workspace / "stages").mkdir(parents=True)
+    (workspace / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(workspace / "stages")
+    monkeypatch.setenv("DVC_ROOT", str(home))
+    paths = Paths()
+    assert repo_root() == workspace.resolve()
+    assert paths.metrics == workspace.resolve() / "metrics" and paths.home == home.resolve()
+    monkeypatch.delenv("DVC_ROOT")
+    assert Paths().home == workspace.resolve()
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:

@@ -1,7 +1,9 @@
-"""One params loader for every stage, and the repository paths derived from DVC_ROOT.
+"""One params loader for every stage, and the two roots a stage works from.
 
-DVC runs queued experiments in a temporary copy of the repo but always sets ``DVC_ROOT``;
-building paths from it keeps every stage, queued or not, pointed at the same places.
+A stage reads params and writes outputs in its workspace, the folder holding ``dvc.yaml``;
+for a queued ``dvc exp run`` that is DVC's temporary copy of the repo. DVC points
+``DVC_ROOT`` at the user's repository even then, so the MLflow store and relative source
+paths (``../shared``) resolve there: queued runs log to the same store as any other.
 """
 
 from __future__ import annotations
@@ -33,14 +35,18 @@ _ParamsLoader.add_implicit_resolver(
 
 
 def repo_root() -> Path:
-    """The project root: DVC_ROOT inside a stage, else the nearest folder holding dvc.yaml."""
-    if env := os.environ.get("DVC_ROOT"):
-        return Path(env).resolve()
+    """The workspace: the nearest folder holding dvc.yaml (a queued experiment's temporary copy, too)."""
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / "dvc.yaml").exists():
             return folder
     return here
+
+
+def home_root(workspace: Path) -> Path:
+    """The user's repository: ``DVC_ROOT`` inside a DVC stage, else the workspace itself."""
+    env = os.environ.get("DVC_ROOT")
+    return Path(env).resolve() if env else Path(workspace).resolve()
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -63,6 +69,7 @@ class Paths:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else repo_root()
+        self.home = home_root(self.root)
         self.data = self.root / "data"
         self.raw = self.data / "raw"
         self.prepared = self.data / "prepared"

@@ -164,7 +164,7 @@ def _log(
     import mlflow
 
     experiment = params["mlflow"]["experiment"]
-    tracking.configure(experiment, paths.root)
+    tracking.configure(experiment, paths.home)
     data_hash = tracking.file_hash(paths.audited / IMAGES)
     all_tags = {**tracking.run_tags(paths.root, experiment, data_hash), "ferpipe.model": name, **tags}
     parent = None if run_id else tracking.pipeline_run(paths.root, params)

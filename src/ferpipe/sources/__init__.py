@@ -38,5 +38,5 @@ def run_download(name: str, params: dict[str, Any], paths: Paths) -> None:
     sources = params.get("sources", {})
     if name not in sources:
         raise ValueError(f"params: no source {name!r} under 'sources' (have: {', '.join(sources)})")
-    n = materialise(name, sources[name].get("fetch", {}), paths.raw, paths.root)
+    n = materialise(name, sources[name].get("fetch", {}), paths.raw, paths.home)
     print(f"source {name}: {n} items in data/raw/{name}")
