@@ -6,42 +6,54 @@ and row) or raises SourceError naming the file; it never crashes with anything e
 
 from __future__ import annotations
 
-import io
 import string
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
+from ferpipe.data.prepare import prepare
 from ferpipe.readers import SourceError, read_source
+from tests.conftest import TINY_SOURCES
+from tests.corpus import Case, build_corpus
 
 
-def _jpeg_bytes() -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(buffer, format="JPEG")
-    return buffer.getvalue()
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Case]]:
+    root = tmp_path_factory.mktemp("corpus")
+    return root, build_corpus(root)
 
 
-def test_a_corpus_of_broken_images_is_skipped_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "happy"
-    folder.mkdir()
-    good = _jpeg_bytes()
-    (folder / "good.jpg").write_bytes(good)
-    (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])
-    (folder / "zero.png").write_bytes(b"")
-    (folder / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
-    Image.new("L", (400, 400)).save(folder / "huge.png")
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 400x400 is then a decompression bomb
-    records = read_source("image_folder", tmp_path, {})
-    assert len(records) == 1
-    skipped = {s.file: s.reason for s in records.skipped}
-    assert set(skipped) == {"happy/truncated.jpg", "happy/zero.png", "happy/garbage.png", "happy/huge.png"}
-    assert all(reason.startswith("unreadable:") for reason in skipped.values())
-    with pytest.raises(SourceError, match=r"happy/(garbage|huge|truncated|zero)"):
-        read_source("image_folder", tmp_path, {"on_error": "fail"})
+def test_prepare_lists_every_bad_item_of_the_corpus_by_file_and_row(corpus, tiny_raw: Path) -> None:
+    root, cases = corpus
+    readable = {name: case for name, case in cases.items() if not case.error}
+    (root / "fer2013").symlink_to(tiny_raw / "fer2013")
+    sources = {"fer2013": TINY_SOURCES["fer2013"]}
+    sources |= {name: {"read": {"format": case.format, "role": "extra"}} for name, case in readable.items()}
+    result = prepare(sources, root, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}})
+    got = {(r.source, r.file, r.row): r.reason for r in result.skipped.itertuples()}
+    expected = {(name, *item): reason for name, case in readable.items() for item, reason in case.skipped.items()}
+    assert set(got) == set(expected)
+    assert all(got[item].startswith(reason) for item, reason in expected.items()), got
+    assert result.report["bad_items"] == len(expected)
+    kept = result.manifest["source"].value_counts()
+    assert all(kept[name] == case.kept for name, case in readable.items())
+
+
+def test_on_error_fail_stops_at_a_bad_item_naming_it(corpus) -> None:
+    root, _ = corpus
+    with pytest.raises(SourceError, match=r"images/happy/(bomb|garbage|truncated|zero)"):
+        read_source("image_folder", root / "images", {"on_error": "fail"})
+    with pytest.raises(SourceError, match=r"csv_rows/fer2013.csv: row 3: 3 pixel values"):
+        read_source("fer2013_csv", root / "csv_rows", {"on_error": "fail"})
+
+
+@pytest.mark.parametrize("name", ["csv_header", "empty"])
+def test_a_broken_source_is_named(corpus, name: str) -> None:
+    root, cases = corpus
+    with pytest.raises(SourceError, match=f"{root / name}.*{cases[name].error}"):
+        read_source(cases[name].format, root / name, {})
 
 
 def test_an_empty_source_is_named(tmp_path: Path) -> None:

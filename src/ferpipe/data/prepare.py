@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,28 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import save_prepared
-from ferpipe.io import write_json
+from ferpipe.io import atomic_path, write_json
 from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
 from ferpipe.readers import SourceError, read_source
 
 SPLITS = ("train", "val", "test")
+SKIPPED_FILE = "skipped.csv"
+
+
+@dataclass
+class LeftOut:
+    """What prepare leaves out: a count per (source, reason), and every bad input item by file and row."""
+
+    counts: Counter = field(default_factory=Counter)
+    items: list[tuple[str, str, int, str]] = field(default_factory=list)
+
+    def bad_item(self, source: str, file: str, row: int, reason: str) -> None:
+        """An unreadable file, a malformed row or an unknown label: counted and listed."""
+        self.counts[(source, reason)] += 1
+        self.items.append((source, file, row, reason))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.items, columns=["source", "file", "row", "reason"])
 
 
 @dataclass
@@ -34,17 +51,18 @@ class Prepared:
     images: np.ndarray
     manifest: pd.DataFrame
     report: dict[str, Any]
+    skipped: pd.DataFrame  # one row per bad input item: source, file, row, reason
 
 
 def _source_frame(
-    name: str, source_cfg: dict[str, Any], raw_dir: Path, usage_map: dict[str, str], dropped: Counter
+    name: str, source_cfg: dict[str, Any], raw_dir: Path, usage_map: dict[str, str], left: LeftOut
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Read one source, map labels and splits, and count what was left out."""
     read_cfg = source_cfg.get("read", {})
     fmt = read_cfg.get("format")
     records = read_source(fmt, raw_dir / name, read_cfg)
     for skip in records.skipped:
-        dropped[(name, skip.reason)] += 1
+        left.bad_item(name, skip.file, skip.row, skip.reason)
     role = read_cfg.get("role", "extra")
     label_map = read_cfg.get("label_map")
     keep, indices, splits = [], [], []
@@ -54,16 +72,16 @@ def _source_frame(
         except UnknownLabelError as exc:
             if read_cfg.get("on_error", "skip") == "fail":
                 raise SourceError(f"{raw_dir / name / records.files[i]}: row {records.rows[i]}: {exc}") from exc
-            dropped[(name, f"unknown label {raw_label!r}")] += 1
+            left.bad_item(name, records.files[i], records.rows[i], f"unknown label {raw_label!r}")
             continue
         if index is None:
-            dropped[(name, f"label {raw_label!r} is not one of the 7 classes")] += 1
+            left.counts[(name, f"label {raw_label!r} is not one of the 7 classes")] += 1
             continue
         if role == "primary":
             # no Usage at all (JAFFE, KDEF as primary): training, until test/val_fraction carve it
             split = usage_map.get(records.usages[i]) if records.usages[i] else "train"
             if split is None:
-                dropped[(name, f"usage {records.usages[i]!r} is not mapped to a split")] += 1
+                left.counts[(name, f"usage {records.usages[i]!r} is not mapped to a split")] += 1
                 continue
         else:
             split = "train"  # extra data never reaches validation or test
@@ -139,10 +157,10 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     unknown = set(usage_map.values()) - set(SPLITS)
     if unknown:
         raise ValueError(f"params prepare.usage_map: unknown splits {sorted(unknown)}; use {SPLITS}")
-    dropped: Counter = Counter()
+    left = LeftOut()
     frames, images = [], []
     for name, source_cfg in sources.items():
-        frame, imgs = _source_frame(name, source_cfg, raw_dir, usage_map, dropped)
+        frame, imgs = _source_frame(name, source_cfg, raw_dir, usage_map, left)
         if frame.empty:
             raise SourceError(f"{raw_dir / name}: no usable images in source {name!r}")
         frames.append(frame)
@@ -161,7 +179,7 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     reasons[kept_so_far] = _resolve_duplicates(frame[kept_so_far])
     for (source, reason), n in Counter(zip(frame["source"], reasons, strict=True)).items():
         if reason:
-            dropped[(source, reason)] += n
+            left.counts[(source, reason)] += n
 
     keep = (reasons == "").to_numpy()
     manifest = frame[keep].reset_index(drop=True)
@@ -176,10 +194,11 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
         "total": len(manifest),
         "splits": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
         "counts": _counts(manifest),
-        "dropped": {f"{source}: {reason}": n for (source, reason), n in sorted(dropped.items())},
+        "dropped": {f"{source}: {reason}": n for (source, reason), n in sorted(left.counts.items())},
+        "bad_items": len(left.items),
         "empty_train_classes": empty_classes,
     }
-    return Prepared(stack[keep], manifest, report)
+    return Prepared(stack[keep], manifest, report, left.frame())
 
 
 def run_prepare(params: dict[str, Any], paths: Paths) -> None:
@@ -187,6 +206,10 @@ def run_prepare(params: dict[str, Any], paths: Paths) -> None:
     result = prepare(params.get("sources", {}), paths.raw, params.get("prepare", {}))
     save_prepared(paths.prepared, result.images, result.manifest)
     write_json(paths.metrics / "data_report.json", result.report)
+    with atomic_path(paths.metrics / SKIPPED_FILE) as tmp:
+        result.skipped.to_csv(tmp, index=False)
     print(f"prepared {result.report['total']} images: {result.report['splits']}")
     for what, n in result.report["dropped"].items():
         print(f"  dropped {n:>6}  {what}")
+    if len(result.skipped):
+        print(f"  {len(result.skipped)} bad input items, each with its file and row: metrics/{SKIPPED_FILE}")

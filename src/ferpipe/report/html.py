@@ -17,6 +17,7 @@ import pandas as pd
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
+from ferpipe.data.prepare import SKIPPED_FILE
 from ferpipe.evaluate.ensemble import METHODS
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
@@ -115,9 +116,21 @@ def _data_section(paths: Paths) -> str:
     return (
         _table(pd.DataFrame(rows))
         + _table(dropped)
+        + _bad_items(paths.metrics / SKIPPED_FILE)
         + audit_note
         + _table(exact)
         + _img(figures.distribution_png(distribution))
+    )
+
+
+def _bad_items(path: Path, shown: int = 50) -> str:
+    """The bad input items prepare skipped, each with its file and row (the first ``shown``)."""
+    bad = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame()
+    if bad.empty:
+        return "<p>No bad input items: every file and row could be read and labelled.</p>"
+    first = f"; the first {shown}" if len(bad) > shown else ""
+    return f"<p>{len(bad)} bad input items skipped{first} (all in metrics/{SKIPPED_FILE}):</p>" + _table(
+        bad.head(shown)
     )
 
 

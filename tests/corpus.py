@@ -1,0 +1,108 @@
+"""A corpus of broken input, one source folder per case, for the tests and for checking by hand.
+
+    python -m tests.corpus /tmp/corpus     # writes the folders and prints what each should do
+
+Point a source at a folder (``fetch: {kind: local, path: /tmp/corpus/images}`` with
+``read: {format: image_folder}``) and run ``dvc repro prepare``: every bad item appears in
+``metrics/skipped.csv`` with its file and row, or, with ``on_error: fail``, the stage stops
+naming it. ``expected`` says which, per folder.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+GOOD_PIXELS = " ".join(str(i % 251) for i in range(2304))  # not blank: prepare would drop a flat image
+
+
+@dataclass
+class Case:
+    """One source folder: its reader format, and either the items prepare must skip or the error it raises.
+
+    ``skipped`` maps (file, row) to the start of the reason; row -1 stands for an image file.
+    """
+
+    format: str
+    skipped: dict[tuple[str, int], str] = field(default_factory=dict)
+    error: str = ""  # the SourceError's message contains this
+    kept: int = 0  # images that survive prepare
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _images(folder: Path) -> Case:
+    happy, smirk = folder / "happy", folder / "smirk"
+    happy.mkdir(parents=True)
+    smirk.mkdir()
+    good = _jpeg()
+    (happy / "good.jpg").write_bytes(good)
+    (happy / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (happy / "zero.png").write_bytes(b"")
+    (happy / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    gradient = Image.linear_gradient("L")  # distinct non-flat pictures, so cleaning keeps each one
+    gradient.convert("RGBA").resize((64, 80)).save(happy / "rgba.png")
+    gradient.rotate(90).convert("P").save(happy / "palette.png")
+    Image.fromarray((np.arange(50 * 50, dtype=np.uint16) * 26).reshape(50, 50).T.copy()).save(happy / "deep16.png")
+    # 14000 x 14000 one-bit pixels: a few kB of PNG, past PIL's decompression-bomb limit
+    Image.new("1", (14000, 14000)).save(happy / "bomb.png", optimize=True)
+    (smirk / "face.jpg").write_bytes(good)
+    unreadable = ("truncated.jpg", "zero.png", "garbage.png", "bomb.png")
+    skipped = {(f"happy/{name}", -1): "unreadable: " for name in unreadable}
+    skipped[("smirk/face.jpg", -1)] = "unknown label 'smirk'"
+    return Case("image_folder", skipped, kept=4)  # good, rgba, palette, deep16
+
+
+def _csv_rows(folder: Path) -> Case:
+    folder.mkdir(parents=True)
+    rows = [
+        f"3,{GOOD_PIXELS},Training",
+        "3,1 2 3,Training",  # row 3: too short
+        f"3,{GOOD_PIXELS[:-1]}x,Training",  # row 4: not numeric
+        f"9,{GOOD_PIXELS},Training",  # row 5: label outside the map (read, then skipped at prepare)
+        f"4,{' '.join(['99999999999999999999999'] * 2304)},Training",  # row 6: beyond int64
+        f"0,{' '.join(reversed(GOOD_PIXELS.split()))},PublicTest",
+    ]
+    (folder / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    skipped = {
+        ("fer2013.csv", 3): "3 pixel values, expected 2304",
+        ("fer2013.csv", 4): "pixels are not integers",
+        ("fer2013.csv", 5): "unknown label '9'",
+        ("fer2013.csv", 6): "pixels are not integers",
+    }
+    return Case("fer2013_csv", skipped, kept=2)
+
+
+def _csv_header(folder: Path) -> Case:
+    folder.mkdir(parents=True)
+    (folder / "fer2013.csv").write_text(f"label,pixels,Usage\n3,{GOOD_PIXELS},Training\n")
+    return Case("fer2013_csv", error="header is")
+
+
+def _empty(folder: Path) -> Case:
+    (folder / "happy").mkdir(parents=True)
+    return Case("image_folder", error="no images")
+
+
+BUILDERS = {"images": _images, "csv_rows": _csv_rows, "csv_header": _csv_header, "empty": _empty}
+
+
+def build_corpus(root: Path) -> dict[str, Case]:
+    """Write every case under ``root/<name>``; returns what each must do."""
+    return {name: build(root / name) for name, build in BUILDERS.items()}
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "corpus")
+    for name, case in build_corpus(target).items():
+        outcome = f"error containing {case.error!r}" if case.error else f"{case.kept} kept, skipped: {case.skipped}"
+        print(f"{target / name} ({case.format}): {outcome}")
