@@ -53,5 +53,9 @@ def save_split(folder: Path, split: Split) -> None:
 
 
 def load_saved_split(folder: Path) -> Split:
-    """Read a split written by :func:`save_split`."""
-    return Split(np.load(folder / IMAGES), np.load(folder / LABELS))
+    """Read a split written by :func:`save_split`; the images stay memory-mapped.
+
+    Copy-on-write mapping: pages load on first use and are shared by every process that
+    maps the file (the ranks of a data-parallel run), and the array is writable for torch.
+    """
+    return Split(np.load(folder / IMAGES, mmap_mode="c"), np.load(folder / LABELS))

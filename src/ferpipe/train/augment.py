@@ -5,6 +5,7 @@ It runs where the batch is (on the GPU when there is one) and replaces per-sampl
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -26,11 +27,14 @@ class AugmentConfig:
         return self.flip or self.max_rotation_deg > 0 or self.max_shift > 0 or self.scale_range != (1.0, 1.0)
 
 
-def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Warp a batch (n, c, h, w) of floats; random draws come from ``generator`` (CPU) for determinism."""
+def random_affine(n: int, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """Affine matrices (n, 2, 3) for ``n`` images, drawn from ``generator`` (CPU) for determinism.
+
+    None when augmentation is off. Drawn for a whole global batch, so every rank of a
+    data-parallel run draws the same values and keeps its own rows.
+    """
     if not cfg.enabled:
-        return x
-    n = x.shape[0]
+        return None
 
     def uniform(low: float, high: float) -> torch.Tensor:
         return torch.rand(n, generator=generator) * (high - low) + low
@@ -40,8 +44,33 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
     mirror = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n)
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * cfg.max_shift * 2
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
+    return torch.stack(
         [torch.stack([cos * mirror, -sin, shift[:, 0]], 1), torch.stack([sin * mirror, cos, shift[:, 1]], 1)], 1
-    ).to(device=x.device, dtype=x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    )
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor | None) -> torch.Tensor:
+    """Apply one affine matrix per image to a batch (n, c, h, w) of floats, where the batch is.
+
+    The sampling grid is built by broadcasting (what ``F.affine_grid`` computes, with
+    ``align_corners=False``): on a CPU its batched matmul costs more than the sampling itself.
+    """
+    if theta is None:
+        return x
+    theta = theta.to(device=x.device, dtype=x.dtype)[:, :, :, None, None]  # (n, 2, 3, 1, 1)
+    xs, ys = _pixel_centres(x.shape[-2], x.shape[-1], x.device, x.dtype)
+    grid = (theta[:, :, 0] * xs + theta[:, :, 1] * ys + theta[:, :, 2]).permute(0, 2, 3, 1)  # (n, h, w, 2)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _pixel_centres(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel centres in [-1, 1]: x as a (1, w) row, y as an (h, 1) column."""
+    xs = (torch.arange(w, device=device, dtype=dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=device, dtype=dtype) * 2 + 1) / h - 1
+    return xs[None, :], ys[:, None]
+
+
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """Warp a batch (n, c, h, w) of floats with freshly drawn random affines."""
+    return warp(x, random_affine(x.shape[0], cfg, generator))

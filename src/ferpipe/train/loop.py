@@ -24,8 +24,9 @@ from tqdm import tqdm
 from ferpipe.data.dataset import Split
 from ferpipe.errors import Interrupted
 from ferpipe.labels import NUM_CLASSES
-from ferpipe.train.augment import AugmentConfig, augment_batch
+from ferpipe.train.augment import AugmentConfig, random_affine, warp
 from ferpipe.train.checkpoint import load_checkpoint, save_checkpoint
+from ferpipe.train.distributed import World
 from ferpipe.train.optim import Schedule, build_optimizer, scaled_epochs
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -134,10 +135,15 @@ def predict_logits(
     return torch.cat(out).numpy() if out else np.zeros((0, NUM_CLASSES), dtype=np.float32)
 
 
-def _evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
-    logits = torch.from_numpy(predict_logits(model, split.images, batch_size, device))
-    labels = torch.from_numpy(split.labels)
-    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+def _evaluate(
+    model: nn.Module, split: Split, batch_size: int, device: torch.device, world: World
+) -> tuple[float, float]:
+    """Mean loss and accuracy on ``split``; each rank scores its shard and the sums are pooled."""
+    logits = torch.from_numpy(predict_logits(model, world.shard(split.images), batch_size, device))
+    labels = torch.from_numpy(world.shard(split.labels))
+    loss = F.cross_entropy(logits, labels, reduction="sum").item()
+    loss, correct, n = world.sum(loss, (logits.argmax(1) == labels).sum().item(), len(labels))
+    return loss / n, correct / n
 
 
 def _class_weights(cfg: TrainConfig, labels: np.ndarray, device: torch.device) -> torch.Tensor | None:
@@ -181,13 +187,14 @@ def _mixer(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], tuple[tor
     )
 
 
-def _batch_starts(n: int, batch_size: int) -> range:
-    """Batch offsets over a shuffled epoch, leaving out a final batch of one image.
+def _batch_starts(n: int, batch_size: int, ranks: int = 1) -> range:
+    """Batch offsets over a shuffled epoch, leaving out a final batch too small to split.
 
-    Batch norm cannot train on a single image; the order is reshuffled every epoch, so the
-    image left out is a different one each time.
+    Batch norm cannot train on a single image, so every rank needs two of the last batch;
+    the order is reshuffled every epoch, so the images left out differ each time.
     """
-    return range(0, n - 1 if n % batch_size == 1 else n, batch_size)
+    rest = n % batch_size
+    return range(0, n - rest if 0 < rest < 2 * ranks else n, batch_size)
 
 
 def fit(
@@ -199,19 +206,24 @@ def fit(
     device: torch.device | None = None,
     checkpoint: Path | None = None,
     fingerprint: str = "",
+    world: World | None = None,
 ) -> FitResult:
     """Train ``model`` in place; it ends with the weights of its best validation epoch.
 
     With ``checkpoint``, the full state is saved after every epoch and a run with the same
-    ``fingerprint`` resumes from it, bit for bit as if it had never stopped (on CPU).
+    ``fingerprint`` resumes from it, bit for bit as if it had never stopped (on CPU). In a
+    data-parallel ``world`` each rank trains on its rows of every batch; rank 0 saves.
     """
-    device = device or default_device()
+    world = world or World()
+    device = device or world.device()
+    saves = checkpoint if world.is_main else None
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.to(device)
     if cfg.channels_last and channels_last_on(device):
         model.to(memory_format=torch.channels_last)
-    trained = torch.compile(model) if cfg.compile and device.type == "cuda" else model
+    trained = world.wrap(model)
+    trained = torch.compile(trained) if cfg.compile and device.type == "cuda" else trained
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.nesterov)
     steps = -(-len(train) // cfg.batch_size)
     schedule = Schedule(optimizer, cfg.schedule, cfg.total_epochs, steps, cfg.epochs_scale)
@@ -240,7 +252,8 @@ def fit(
         best_epoch, best_accuracy, start = state["best_epoch"], state["best_accuracy"], state["epoch"] + 1
         partial = state.get("partial")
         where = f"epoch {state['epoch']}" + (f", batch {partial['next_batch']} of epoch {start}" if partial else "")
-        print(f"resuming after {where} from checkpoint {checkpoint}", flush=True)
+        if world.is_main:
+            print(f"resuming after {where} from checkpoint {checkpoint}", flush=True)
 
     def snapshot(epoch_done: int, **extra: Any) -> dict[str, Any]:
         """Everything a resumed run needs to continue bit for bit."""
@@ -273,33 +286,45 @@ def fit(
             else:
                 order, first = torch.randperm(len(labels), generator=generator), 0
                 total_loss, correct, seen = 0.0, 0, 0
-            starts = _batch_starts(len(order), cfg.batch_size)
-            for batch, i in enumerate(
-                tqdm(starts[first:], desc=f"epoch {epoch}/{cfg.total_epochs}", unit="batch", leave=False),
-                start=first,
-            ):
-                if stop.signal is not None:
+            starts = _batch_starts(len(order), cfg.batch_size, world.size)
+            progress_bar = tqdm(
+                starts[first:],
+                desc=f"epoch {epoch}/{cfg.total_epochs}",
+                unit="batch",
+                leave=False,
+                disable=not world.is_main,
+            )
+            for batch, i in enumerate(progress_bar, start=first):
+                if world.any(stop.signal is not None):
                     progress = {"order": order, "next_batch": batch, "total_loss": total_loss}
                     progress.update(correct=correct, seen=seen)
-                    if checkpoint:
-                        save_checkpoint(checkpoint, snapshot(epoch - 1, partial=progress))
-                    raise TrainingInterrupted(stop.signal, epoch, batch + 1, checkpoint)
+                    if saves:
+                        save_checkpoint(saves, snapshot(epoch - 1, partial=progress))
+                    raise TrainingInterrupted(stop.signal or signal.SIGTERM, epoch, batch + 1, checkpoint)
                 index = order[i : i + cfg.batch_size]
-                x = augment_batch(to_input(images[index], device), cfg.augment, generator)
-                y = labels[index].to(device)
+                theta = random_affine(len(index), cfg.augment, generator)  # drawn for the global batch
+                mine = world.shard(torch.arange(len(index)))
+                rows = index[mine]
+                x = warp(to_input(images.index_select(0, rows), device), None if theta is None else theta[mine])
+                y = labels.index_select(0, rows).to(device)
                 target: torch.Tensor = y
-                if mixer is not None and len(index) % 2 == 0:
+                if mixer is not None and len(y) % 2 == 0:
                     x, target = mixer(x, y)
                 with torch.autocast(device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None):
                     logits = trained(x)
                 if views > 1:  # multi-view models (ten-crop) return one row per view
                     target = target.repeat(views, *[1] * (target.dim() - 1))
                     y = y.repeat(views)
-                loss = criterion(logits, target) + penalty(model)
+                data_loss, extra = criterion(logits, target), penalty(model)
+                loss = data_loss + extra
                 value = loss.item()
-                if not math.isfinite(value):
+                if world.any(not math.isfinite(value)):
                     raise TrainingDiverged(epoch, batch + 1, value, checkpoint)
                 optimizer.zero_grad(set_to_none=True)
+                if world.parallel:
+                    # DDP averages the ranks' gradients; weighting each rank's mean by its share of
+                    # the batch makes that average the mean over the whole batch, as in one process.
+                    loss = data_loss * (world.size * len(mine) / len(index)) + extra
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
@@ -308,8 +333,9 @@ def fit(
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
             seconds = time.perf_counter() - begin
+            total_loss, correct, seen = world.sum(total_loss, correct, seen)
             lr = optimizer.param_groups[0]["lr"]
-            val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device)
+            val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device, world)
             schedule.after_epoch(val_accuracy)
             row = {
                 "train_loss": total_loss / seen,
@@ -321,19 +347,21 @@ def fit(
                 "images_per_second": len(labels) / seconds,
             }
             history.append(row)
-            print(
-                f"epoch {epoch}: train_loss {row['train_loss']:.4f} val_loss {val_loss:.4f} "
-                f"val_acc {val_accuracy:.4f} lr {lr:.2e} ({row['images_per_second']:.0f} img/s)",
-                flush=True,
-            )
+            if world.is_main:
+                print(
+                    f"epoch {epoch}: train_loss {row['train_loss']:.4f} val_loss {val_loss:.4f} "
+                    f"val_acc {val_accuracy:.4f} lr {lr:.2e} ({row['images_per_second']:.0f} img/s)",
+                    flush=True,
+                )
             if val_accuracy > best_accuracy:
                 best_state, best_epoch, best_accuracy = copy.deepcopy(model.state_dict()), epoch, val_accuracy
-            if checkpoint:
-                save_checkpoint(checkpoint, snapshot(epoch))
+            if saves:
+                save_checkpoint(saves, snapshot(epoch))
             if on_epoch:
                 on_epoch(epoch, row)
             if epoch - best_epoch >= cfg.patience:
-                print(f"early stop: no better validation accuracy since epoch {best_epoch}", flush=True)
+                if world.is_main:
+                    print(f"early stop: no better validation accuracy since epoch {best_epoch}", flush=True)
                 break
     model.load_state_dict(best_state)
     return FitResult(history, best_epoch, best_accuracy)

@@ -17,6 +17,7 @@ from ferpipe.data.dataset import IMAGES, load_saved_split, load_split
 from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.models import count_parameters, create_model
 from ferpipe.train.checkpoint import MODEL_FILE, save_model
+from ferpipe.train.distributed import World, joined_world
 from ferpipe.train.loop import TrainConfig, fit, seed_everything
 
 # Per-epoch values worth committing: deterministic on CPU (timings go to MLflow only).
@@ -29,8 +30,14 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     """Train ``models.<name>`` on the balanced training split, validating on ``val``.
 
     An interrupted run leaves ``data/checkpoints/<name>/``; rerunning the stage with the same
-    params and data resumes there and keeps logging to the same MLflow run.
+    params and data resumes there and keeps logging to the same MLflow run. Under
+    ``torchrun`` the processes train data-parallel and rank 0 alone logs and writes.
     """
+    with joined_world() as world:
+        _train(name, params, paths, world)
+
+
+def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> None:
     models = params.get("models", {})
     if name not in models:
         raise ValueError(f"params: no model {name!r} under 'models' (have: {', '.join(models)})")
@@ -41,16 +48,17 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     val = load_split(paths.audited, "val")
     seed_everything(cfg.seed)  # the initial weights too: same seed, same model
     model = create_model(arch, **args)
+    checkpoints = paths.data / "checkpoints" / name
+    data_hash = tracking.file_hash(paths.balanced / IMAGES, paths.audited / IMAGES)
+    fingerprint = _fingerprint(arch, args, cfg, data_hash)
+    if not world.is_main:  # the other ranks only train; they read rank 0's checkpoint to resume
+        fit(model, train, val, cfg, checkpoint=checkpoints / CHECKPOINT, fingerprint=fingerprint, world=world)
+        return
 
     import mlflow
 
     experiment = params["mlflow"]["experiment"]
-    tracking.configure(experiment, paths.root)
-    data_hash = tracking.file_hash(paths.balanced / IMAGES, paths.audited / IMAGES)
-    fingerprint = hashlib.md5(
-        json.dumps([arch, args, asdict(cfg), data_hash], sort_keys=True, default=str).encode()
-    ).hexdigest()
-    checkpoints = paths.data / "checkpoints" / name
+    tracking.configure(experiment, paths.home)
     resumed_run = _resumable_run(checkpoints, fingerprint)
     tags = {**tracking.run_tags(paths.root, experiment, data_hash), "ferpipe.model": name, "ferpipe.kind": "model"}
     parent = None if resumed_run else tracking.pipeline_run(paths.root, params)
@@ -64,10 +72,18 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
                     "n_train": len(train),
                     "n_val": len(val),
                     "epochs_effective": cfg.total_epochs,
+                    "world_size": world.size,
                 }
             )
         result = fit(
-            model, train, val, cfg, on_epoch=_log_epoch, checkpoint=checkpoints / CHECKPOINT, fingerprint=fingerprint
+            model,
+            train,
+            val,
+            cfg,
+            on_epoch=_log_epoch,
+            checkpoint=checkpoints / CHECKPOINT,
+            fingerprint=fingerprint,
+            world=world,
         )
         mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy})
         example = np.zeros((2, 1, 48, 48), dtype=np.float32)  # batch 2: keeps the batch dim dynamic
@@ -90,6 +106,13 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
     with atomic_path(paths.metrics / "curves" / f"{name}.csv") as tmp:
         curves[list(CURVE_COLUMNS)].round(6).to_csv(tmp, index=False)
     shutil.rmtree(checkpoints)  # finished: a later run must start afresh, not resume
+
+
+def _fingerprint(arch: str, args: dict[str, Any], cfg: TrainConfig, data_hash: str) -> str:
+    """What a checkpoint must match to be resumed: the model, its training config and its data."""
+    return hashlib.md5(
+        json.dumps([arch, args, asdict(cfg), data_hash], sort_keys=True, default=str).encode()
+    ).hexdigest()
 
 
 def _resumable_run(checkpoints, fingerprint: str) -> str | None:
