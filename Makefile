@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test ci stale gate runs report lint format mlflow plots clean
+.PHONY: setup repro test ci stale gate runs report bench lint format mlflow server plots clean
 
 $(BIN)/ferpipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ runs: setup ## compare MLflow runs: pipelines with their model and ensemble runs
 report: setup ## write reports/report.html from the current metrics
 	ferpipe report
 
+bench: setup ## time the data path against the usual loaders, and each model's training step
+	ferpipe bench
+
 lint: setup
 	ruff check .
 
@@ -47,6 +50,9 @@ format: setup
 
 mlflow: setup ## open the MLflow UI on 127.0.0.1:5000
 	ferpipe ui
+
+server: setup ## shared MLflow server: PostgreSQL (FERPIPE_BACKEND_STORE_URI), artifacts served
+	ferpipe server
 
 plots: setup ## render dvc plots to dvc_plots/index.html
 	dvc plots show

@@ -11,6 +11,7 @@ import typer
 
 from ferpipe.config import repo_root
 from ferpipe.labels import CLASSES
+from ferpipe.server import DEFAULT_BACKEND
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
@@ -42,6 +43,19 @@ def preset(name: str = typer.Argument(None, help="Preset to write into params.ya
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"params.yaml: replaced {', '.join(keys)} from presets/{name}.yaml (undo: git checkout params.yaml)")
+
+
+@app.command()
+def train(name: Annotated[str, typer.Argument(help="A model under params.yaml's models.")]) -> None:
+    """Train one model as the train@NAME stage does; data-parallel under torchrun.
+
+    For example `torchrun --nproc_per_node 4 --no-python ferpipe train cnn`: one process per
+    GPU (gloo processes on a CPU), rank 0 logging to MLflow and writing the outputs.
+    """
+    from ferpipe.runner import run_stage
+    from ferpipe.train.stage import run_train
+
+    run_stage(run_train, name)
 
 
 @app.command()
@@ -170,6 +184,58 @@ def export(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
         typer.echo(f"{target}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}")
+
+
+@app.command()
+def bench(
+    model: Annotated[list[str] | None, typer.Option(help="Model(s) from params.yaml (default: all).")] = None,
+    batches: Annotated[int, typer.Option(help="Batches timed per data path.")] = 100,
+    steps: Annotated[int, typer.Option(help="Training steps timed per model.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Batch size of the data paths.")] = 64,
+    workers: Annotated[int, typer.Option(help="DataLoader workers of the usual loaders.")] = 2,
+    data: Annotated[Path, typer.Option(help="Training split to read (images.npy, labels.npy).")] = Path(
+        "data/balanced"
+    ),
+    repro: Annotated[bool, typer.Option(help="Also time a `dvc repro` that has nothing to do.")] = True,
+) -> None:
+    """Time ferpipe's data path against the usual loaders, and each model's training step."""
+    from ferpipe.bench import BenchOptions, run_bench
+    from ferpipe.config import load_params
+
+    root = repo_root()
+    options = BenchOptions(tuple(model or ()), batches, steps, batch_size, workers, data, repro)
+    try:
+        typer.echo(run_bench(root, load_params(root / "params.yaml"), options), nl=False)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def server(
+    backend_store_uri: Annotated[
+        str,
+        typer.Option(
+            envvar="FERPIPE_BACKEND_STORE_URI",
+            help="Database for runs and the registry; keep the password in ~/.pgpass, not here.",
+        ),
+    ] = DEFAULT_BACKEND,
+    artifacts_destination: Annotated[
+        str, typer.Option(envvar="FERPIPE_ARTIFACTS_DESTINATION", help="Folder or s3://bucket/prefix for artifacts.")
+    ] = "mlartifacts",
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for the team's network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    workers: Annotated[int, typer.Option(help="Server worker processes.")] = 2,
+) -> None:
+    """Run a shared MLflow tracking server: PostgreSQL backend store, artifacts served by the server."""
+    from ferpipe.server import redact, server_command
+
+    typer.echo(
+        f"MLflow server on http://{host}:{port}: runs in {redact(backend_store_uri)}, "
+        f"artifacts in {artifacts_destination}"
+    )
+    typer.echo(f"point the pipeline at it: export MLFLOW_TRACKING_URI=http://{host}:{port}")
+    raise typer.Exit(subprocess.call(server_command(backend_store_uri, artifacts_destination, host, port, workers)))
 
 
 @app.command()

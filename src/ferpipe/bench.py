@@ -1,0 +1,305 @@
+"""``ferpipe bench``: ferpipe's training data path against the usual way, and each model's step.
+
+The usual way decodes and augments one image at a time in DataLoader workers: torchvision's
+ImageFolder with PIL transforms over PNG files, or albumentations over an in-memory array.
+ferpipe keeps the training set as one memory-mapped uint8 tensor and warps whole batches
+with tensor ops (``train.augment``), on the GPU when there is one. Every figure comes from
+the same run on the same machine, so the ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ferpipe.labels import CLASSES
+from ferpipe.train.augment import AugmentConfig, random_affine, warp
+from ferpipe.train.loop import TrainConfig, channels_last_on, penalty, to_input
+from ferpipe.train.optim import build_optimizer
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Images per second of one way of producing (or training on) batches."""
+
+    name: str
+    images_per_second: float
+    detail: str = ""
+
+
+def time_batches(batches: Iterable[Any], n_batches: int, batch_size: int, device: torch.device) -> float:
+    """Images per second over ``n_batches``, after two warm-up batches (worker start-up excluded)."""
+    iterator = iter(batches)
+    return n_batches * batch_size / _timed(lambda: next(iterator), n_batches, device)
+
+
+def _endless(loader: DataLoader) -> Iterable[Any]:
+    while True:
+        yield from loader
+
+
+class _AlbumentationsSet(Dataset):
+    """Per-sample albumentations over an in-memory array: the usual notebook data path."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, cfg: AugmentConfig) -> None:
+        import albumentations as A
+
+        self.images, self.labels = images, labels
+        self.transform = A.Compose(
+            [
+                A.HorizontalFlip(p=0.5 if cfg.flip else 0.0),
+                A.Affine(
+                    rotate=(-cfg.max_rotation_deg, cfg.max_rotation_deg),
+                    translate_percent=(-cfg.max_shift, cfg.max_shift),
+                    scale=cfg.scale_range,
+                    border_mode=1,  # cv2.BORDER_REPLICATE, as the batch warp's border padding
+                    p=1.0,
+                ),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = self.transform(image=np.asarray(self.images[i]))["image"]
+        return torch.from_numpy(image).unsqueeze(0).float().div_(255.0), int(self.labels[i])
+
+
+def _image_folder(images: np.ndarray, labels: np.ndarray, folder: Path) -> None:
+    """Write images as PNG files in ImageFolder's class-per-folder layout."""
+    from PIL import Image
+
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        target = folder / CLASSES[label]
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(image)).save(target / f"{i:06d}.png")
+
+
+def _torchvision_loader(folder: Path, cfg: AugmentConfig, batch_size: int, workers: int) -> DataLoader:
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose(
+        [
+            transforms.Grayscale(),
+            transforms.RandomHorizontalFlip(0.5 if cfg.flip else 0.0),
+            transforms.RandomAffine(cfg.max_rotation_deg, (cfg.max_shift, cfg.max_shift), cfg.scale_range),
+            transforms.ToTensor(),
+        ]
+    )
+    dataset = datasets.ImageFolder(str(folder), transform=transform)
+    return DataLoader(dataset, batch_size, shuffle=True, num_workers=workers, drop_last=True)
+
+
+def ferpipe_batches(
+    images: torch.Tensor, labels: torch.Tensor, cfg: AugmentConfig, batch_size: int, device: torch.device
+) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """The training loop's data path: shuffled indices into the uint8 tensor, one batch warp."""
+    generator = torch.Generator().manual_seed(0)
+    while True:
+        order = torch.randperm(len(labels), generator=generator)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            index = order[start : start + batch_size]
+            x = warp(to_input(images.index_select(0, index), device), random_affine(len(index), cfg, generator))
+            yield x, labels.index_select(0, index).to(device)
+
+
+def data_path_figures(
+    images: np.ndarray,
+    labels: np.ndarray,
+    cfg: AugmentConfig,
+    batch_size: int,
+    n_batches: int,
+    workers: int,
+    device: torch.device,
+) -> list[Throughput]:
+    """The two usual loaders and ferpipe's path, each timed over ``n_batches`` batches."""
+    needed = (n_batches + 2) * batch_size
+    sample = np.ascontiguousarray(images[:needed]), labels[:needed]
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        _image_folder(*sample, Path(tmp))
+        loader = _torchvision_loader(Path(tmp), cfg, batch_size, workers)
+        figures.append(
+            Throughput(
+                "torchvision ImageFolder + PIL",
+                time_batches(_endless(loader), n_batches, batch_size, torch.device("cpu")),
+                f"{workers} DataLoader workers, PNG files",
+            )
+        )
+    loader = DataLoader(_AlbumentationsSet(*sample, cfg), batch_size, shuffle=True, num_workers=workers, drop_last=True)
+    figures.append(
+        Throughput(
+            "albumentations per sample",
+            time_batches(_endless(loader), n_batches, batch_size, torch.device("cpu")),
+            f"{workers} DataLoader workers, in-memory array",
+        )
+    )
+    tensor, targets = torch.from_numpy(images), torch.from_numpy(labels)
+    batches = ferpipe_batches(tensor, targets, cfg, batch_size, device)
+    figures.append(
+        Throughput(
+            "ferpipe batch path",
+            time_batches(batches, n_batches, batch_size, device),
+            f"memory-mapped uint8, batch warp on {device.type}, main process",
+        )
+    )
+    return figures
+
+
+def train_step_figure(
+    name: str, model: torch.nn.Module, cfg: TrainConfig, batch: torch.Tensor, targets: torch.Tensor, steps: int
+) -> Throughput:
+    """Forward, backward and optimizer step on one batch, as the training loop runs them."""
+    device = batch.device
+    model.to(device).train()
+    if channels_last_on(device):
+        model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, True)
+    views = next((m.train_views for m in model.modules() if hasattr(m, "train_views")), 1)
+    target = targets.repeat(views)
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(batch).float(), target) + penalty(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    seconds = _timed(step, steps, device)
+    return Throughput(name, steps * len(batch) / seconds, f"{cfg.batch_size} per batch")
+
+
+def _timed(fn: Callable[[], Any], repeats: int, device: torch.device, warmup: int = 2) -> float:
+    """Seconds for ``repeats`` calls after ``warmup`` calls, waiting for the GPU where there is one."""
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    begin = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - begin
+
+
+def noop_repro_seconds(root: Path) -> float | None:
+    """Seconds ``dvc repro`` takes when nothing changed; None when something would rerun."""
+    from ferpipe.stale import stale_stages
+
+    try:
+        if not (root / "dvc.lock").exists() or stale_stages(root):
+            return None
+    except RuntimeError:  # DVC cannot even plan the run (an output it needs is missing)
+        return None
+    begin = time.perf_counter()
+    subprocess.run(["dvc", "repro"], cwd=root, check=True, capture_output=True)
+    return time.perf_counter() - begin
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}x" if b > 0 and math.isfinite(a) else "-"
+
+
+def load_training_images(path: Path | None, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The prepared training images (memory-mapped), or random faces-sized noise without them."""
+    if path is not None and (path / "images.npy").exists():
+        images = np.load(path / "images.npy", mmap_mode="c")
+        return images, np.load(path / "labels.npy"), f"{path} ({len(images)} images, memory-mapped)"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+    return images, rng.integers(0, len(CLASSES), n), f"{n} random 48x48 images (no {path})"
+
+
+def share_of_step(data: Throughput, step: Throughput) -> float:
+    """The data path's share of one training step: its time over data plus step time."""
+    data_time, step_time = 1 / data.images_per_second, 1 / step.images_per_second
+    return data_time / (data_time + step_time)
+
+
+def model_rows(
+    models: Sequence[tuple[str, torch.nn.Module, TrainConfig]], data: Throughput, steps: int, device: torch.device
+) -> list[tuple[Throughput, float]]:
+    """Each model's training throughput on random batches, with the data path's share of a step."""
+    rows = []
+    for name, model, cfg in models:
+        batch = to_input(torch.randint(0, 256, (cfg.batch_size, 48, 48), dtype=torch.uint8), device)
+        targets = torch.randint(0, len(CLASSES), (cfg.batch_size,), device=device)
+        figure = train_step_figure(name, model, cfg, batch, targets, steps)
+        rows.append((figure, share_of_step(data, figure)))
+    return rows
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What ``ferpipe bench`` measures and how long."""
+
+    models: Sequence[str] = ()  # names under params' models; empty: all of them
+    batches: int = 100
+    steps: int = 10
+    batch_size: int = 64
+    workers: int = 2
+    data: Path = Path("data/balanced")
+    repro: bool = True
+
+
+def run_bench(root: Path, params: dict[str, Any], options: BenchOptions) -> str:
+    """Measure everything and return the report: two tables and the goals."""
+    from ferpipe.models import create_model
+    from ferpipe.tables import render
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    configured = params.get("models", {})
+    unknown = sorted(set(options.models) - set(configured))
+    if unknown:
+        raise ValueError(f"params: no model {', '.join(unknown)} under 'models' (have: {', '.join(configured)})")
+    chosen = []
+    for name in options.models or list(configured):
+        spec = configured[name]
+        torch.manual_seed(0)
+        model = create_model(spec["arch"], **dict(spec.get("args") or {}))
+        chosen.append((name, model, TrainConfig.from_params(params.get("train", {}), spec)))
+    augment = TrainConfig.from_params(params.get("train", {}), {}).augment
+    images, labels, described = load_training_images(root / options.data, (options.batches + 2) * options.batch_size)
+    figures = data_path_figures(images, labels, augment, options.batch_size, options.batches, options.workers, device)
+    *baselines, ours = figures
+    slowest_ratio = min(ours.images_per_second / b.images_per_second for b in baselines)
+    rows = [
+        (f.name, f"{f.images_per_second:,.0f}", ratio(ours.images_per_second, f.images_per_second), f.detail)
+        for f in figures
+    ]
+    text = render(
+        f"data path: {options.batches} batches of {options.batch_size}, {described}, {device}",
+        [("loader", "left"), ("images/s", "right"), ("ferpipe is", "right"), ("how", "left")],
+        rows,
+    )
+
+    model_figures = model_rows(chosen, ours, options.steps, device)
+    text += render(
+        f"training steps on {device} (forward, backward, optimizer; {options.steps} per model)",
+        [("model", "left"), ("train images/s", "right"), ("data path share of a step", "right"), ("batch", "left")],
+        [(f.name, f"{f.images_per_second:,.0f}", f"{share:.1%}", f.detail) for f, share in model_figures],
+    )
+
+    goals = [f"data path vs the faster usual loader: {slowest_ratio:.1f}x (goal: at least 10x)"]
+    if model_figures:
+        name, worst = max(((f.name, share) for f, share in model_figures), key=lambda item: item[1])
+        goals.append(f"largest data path share of a step: {worst:.1%} ({name}; goal: under 5%)")
+    if options.repro:
+        seconds = noop_repro_seconds(root)
+        goals.append(
+            "no-op dvc repro: skipped, the pipeline is not up to date"
+            if seconds is None
+            else f"no-op dvc repro: {seconds:.1f} s (goal: under 5 s)"
+        )
+    return text + "\n".join(goals) + "\n"

@@ -1,0 +1,46 @@
+"""`ferpipe bench` on a tiny project: both tables and the goals are printed (no speed asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ferpipe.bench import Throughput, share_of_step
+from ferpipe.cli import app
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    rng = np.random.default_rng(0)
+    balanced = tmp_path / "data" / "balanced"
+    balanced.mkdir(parents=True)
+    np.save(balanced / "images.npy", rng.integers(0, 256, (120, 48, 48), dtype=np.uint8))
+    np.save(balanced / "labels.npy", rng.integers(0, 7, 120))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    params = {"train": {"batch_size": 16}, "models": {"lin": {"arch": "logreg", "epochs": 1, "lr": 1.0e-3}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_share_of_step_is_the_data_time_over_the_whole_step() -> None:
+    assert share_of_step(Throughput("data", 1000.0), Throughput("model", 100.0)) == pytest.approx(1 / 11)
+
+
+def test_bench_prints_the_loaders_the_models_and_the_goals(project: Path) -> None:
+    args = ["bench", "--batches", "2", "--steps", "1", "--batch-size", "16", "--workers", "0", "--no-repro"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for line in ("torchvision ImageFolder + PIL", "albumentations per sample", "ferpipe batch path", "lin"):
+        assert line in result.output
+    assert "(120 images, memory-mapped)" in result.output
+    assert "goal: at least 10x" in result.output and "goal: under 5%" in result.output
+
+
+def test_bench_names_an_unknown_model(project: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "--model", "nope", "--batches", "1", "--workers", "0", "--no-repro"])
+    assert result.exit_code == 1 and "no model nope" in result.output
