@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,69 +12,19 @@ import yaml
 
 from ferpipe.config import load_yaml
 from ferpipe.labels import CLASSES
-from tests.conftest import REPO, TINY_SOURCES
+from tests.conftest import REPO
+from tests.project import MODELS, env, make_project, run, run_queued, tiny_params
+from tests.services import free_port
 
 pytestmark = pytest.mark.slow
-MODELS = ("cnn", "logreg")
 # The repo's floors are for the default data; the tiny project keeps the tolerances only.
 TINY_GATE = {"gate": {**load_yaml(REPO / "thresholds.yaml")["gate"], "floors": {}}}
-
-
-def _tiny_params() -> dict:
-    params = load_yaml(REPO / "params.yaml")
-    params["sources"] = TINY_SOURCES
-    params["mlflow"]["experiment"] = "e2e"
-    params["balance"] = {"method": "augment", "strategy": {"disgust": 40}, "seed": 0}
-    params["train"].update({"patience": 10, "batch_size": 32, "epochs_scale": 1.0})
-    params["models"] = {
-        "cnn": {"arch": "simple_cnn", "args": {"widths": [16, 32, 32], "dropout": 0.0}, "epochs": 10, "lr": 3.0e-3},
-        "logreg": {"arch": "logreg", "epochs": 10, "lr": 2.0e-4},
-    }
-    params["ensemble"]["members"] = list(MODELS)
-    return params
-
-
-def _env() -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        # dvc exp run commits internally: give it an identity on bare CI machines
-        **{
-            f"GIT_{who}_{what}": value
-            for who in ("AUTHOR", "COMMITTER")
-            for what, value in (("NAME", "ferpipe-test"), ("EMAIL", "test@localhost"))
-        },
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("DVC_ROOT", None)
-    return env
-
-
-def _run(cmd: list[str], cwd: Path) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git + DVC copy of the project whose pipeline has been reproduced once."""
-    work = tmp_path_factory.mktemp("project")
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for folder in ("src", "stages"):
-        shutil.copytree(REPO / folder, work / folder, ignore=ignore)
-    shutil.copy(REPO / "dvc.yaml", work)
-    shutil.copy(REPO / ".gitignore", work)
-    (work / "params.yaml").write_text(yaml.safe_dump(_tiny_params(), sort_keys=False))
-    (work / "thresholds.yaml").write_text(yaml.safe_dump(TINY_GATE))
-    _run(["git", "init", "-q"], work)
-    _run(["git", "commit", "-q", "--allow-empty", "-m", "init"], work)
-    _run(["dvc", "init", "-q"], work)
-    shutil.copytree(REPO / ".dvc" / "plots", work / ".dvc" / "plots")
-    _run(["dvc", "repro"], work)
-    _run(["git", "add", "-A"], work)
-    _run(["git", "commit", "-q", "-m", "repro"], work)
-    return work
+    return make_project(tmp_path_factory.mktemp("project"), tiny_params("e2e"), TINY_GATE)
 
 
 def _metrics(project: Path, name: str) -> dict:
@@ -117,7 +65,7 @@ def test_contempt_dropped_and_balance_touched_training_only(project: Path) -> No
 
 
 def test_second_repro_runs_nothing(project: Path) -> None:
-    out = _run(["dvc", "repro"], project)
+    out = run(["dvc", "repro"], project)
     assert "Running stage" not in out
 
 
@@ -128,18 +76,18 @@ def test_mlflow_holds_one_run_per_model_with_curves(project: Path) -> None:
     runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`ferpipe.kind` = 'model'")
     assert sorted(runs["tags.ferpipe.model"]) == sorted(MODELS)
     client = mlflow.MlflowClient()
-    for _, run in runs.iterrows():
-        history = client.get_metric_history(run["run_id"], "val/accuracy")
-        assert len(history) == _metrics(project, f"train/{run['tags.ferpipe.model']}")["epochs_run"]
-        assert run["metrics.test/accuracy"] > 0
-        assert run["tags.dvc.stage"] == f"train@{run['tags.ferpipe.model']}"
+    for _, row in runs.iterrows():
+        history = client.get_metric_history(row["run_id"], "val/accuracy")
+        assert len(history) == _metrics(project, f"train/{row['tags.ferpipe.model']}")["epochs_run"]
+        assert row["metrics.test/accuracy"] > 0
+        assert row["tags.dvc.stage"] == f"train@{row['tags.ferpipe.model']}"
 
 
 def test_dvc_metrics_and_plots_show(project: Path) -> None:
-    assert "test.accuracy" in _run(["dvc", "metrics", "show"], project)
-    _run(["dvc", "plots", "show", "-o", "plots_html"], project)
+    assert "test.accuracy" in run(["dvc", "metrics", "show"], project)
+    run(["dvc", "plots", "show", "-o", "plots_html"], project)
     assert (project / "plots_html" / "index.html").exists()
-    done = subprocess.run(["dvc", "plots", "show", "--json"], cwd=project, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(["dvc", "plots", "show", "--json"], cwd=project, env=env(), capture_output=True, text=True)
     shown = json.loads(done.stdout)
     assert not shown.get("errors"), shown.get("errors")
     curves = shown["data"]["validation_accuracy"][0]["content"]["data"]["values"]
@@ -179,36 +127,27 @@ def test_the_champion_is_registered_and_answers(project: Path) -> None:
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     champion = _metrics(project, "ensemble")["champion"]
     version = mlflow.MlflowClient().get_model_version_by_alias("ferpipe", "champion")
-    run = mlflow.get_run(version.run_id)
-    assert run.data.tags["mlflow.runName"] == champion["name"]
+    champion_run = mlflow.get_run(version.run_id)
+    assert champion_run.data.tags["mlflow.runName"] == champion["name"]
     model = mlflow.pyfunc.load_model("models:/ferpipe@champion")
     images = np.load(project / "data" / "audited" / "images.npy")[:5]
     answer = model.predict(images.astype(np.float64))
     assert len(answer) == 5 and np.allclose(answer.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-3)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(project: Path, tmp_path: Path):
     """``mlflow models serve`` of the champion on 127.0.0.1, as the README shows it."""
-    import time
     import urllib.request
 
-    port = _free_port()
-    env = {**_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    port = free_port()
+    serve_env = env(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
     cmd = ["mlflow", "models", "serve", "-m", "models:/ferpipe@champion", "--env-manager", "local"]
     cmd += ["-h", "127.0.0.1", "-p", str(port)]
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(cmd, cwd=project, env=serve_env, stdout=log, stderr=log)
         try:
             for _ in range(120):
                 try:
@@ -266,27 +205,63 @@ def test_the_served_champion_answers_arrays_and_images_and_refuses_bad_payloads(
 
 
 def test_ferpipe_runs_shows_the_pipeline_tree(project: Path) -> None:
-    out = _run(["ferpipe", "runs", "--pipelines", "1"], project)
+    out = run(["ferpipe", "runs", "--pipelines", "1"], project)
     assert "pipeline" in out and "├─ cnn" in out and "ensemble_weighted" in out and "★" in out
     assert "#/compare-runs?runs=" in out
 
 
 def test_gate_passes_on_the_committed_results(project: Path) -> None:
-    out = _run(["ferpipe", "gate"], project)
+    out = run(["ferpipe", "gate"], project)
     assert "metrics/cnn.json:test.accuracy" in out and "gate passed" in out
-    assert "up to date" in _run(["ferpipe", "stale"], project)
+    assert "up to date" in run(["ferpipe", "stale"], project)
+
+
+def test_a_fresh_clone_pulls_from_the_remote_and_has_nothing_to_rerun(project: Path, tmp_path: Path) -> None:
+    """The README's team workflow: a DVC remote in .dvc/config, `dvc push`, then clone and `dvc pull`."""
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--default", "shared", str(remote)], project)
+    run(["git", "commit", "-q", "-m", "DVC remote", ".dvc/config"], project)
+    run(["dvc", "push"], project)
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
+    assert not (fresh / "data").exists()
+    run(["dvc", "pull"], fresh)
+    assert (fresh / "data" / "models" / "cnn" / "model.pt").read_bytes() == (
+        project / "data" / "models" / "cnn" / "model.pt"
+    ).read_bytes()
+    dry = run(["dvc", "repro", "--dry"], fresh)
+    assert "Running stage" not in dry and "up to date" in dry, dry
+
+
+def test_queued_experiments_run_two_at_a_time_and_log_to_the_repo_store(project: Path) -> None:
+    """`dvc queue start -j 2` runs each experiment in a temporary copy; MLflow must still land here."""
+    import mlflow
+
+    rates = {"q-slow": "1.0e-4", "q-fast": "6.0e-4"}
+    status = run_queued(project, {name: ["-S", f"models.logreg.lr={lr}"] for name, lr in rates.items()})
+    assert status.count("Success") == 2, status + run(["dvc", "queue", "logs", "q-slow"], project)
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`dvc.exp_name` LIKE 'q-%'")
+    for name, lr in rates.items():
+        mine = runs[runs["tags.dvc.exp_name"] == name].set_index("tags.mlflow.runName")
+        assert mine.loc[name, "tags.ferpipe.kind"] == "pipeline" and mine.loc[name, "status"] == "FINISHED"
+        assert float(mine.loc["logreg", "params.lr"]) == float(lr)  # the queued params, not the workspace's
+        assert set(mine.index) >= {"logreg", "ensemble_weighted"}
+        assert (mine["tags.mlflow.parentRunId"].dropna() == mine.loc[name, "run_id"]).all()
+    assert not list((project / ".dvc" / "tmp").glob("exps/tmp*/mlflow.db"))  # no store left in a temp copy
 
 
 def test_changing_one_model_reruns_only_it_and_the_ensemble(project: Path) -> None:
-    out = _run(["dvc", "exp", "run", "-S", "models.logreg.epochs=2"], project)
+    out = run(["dvc", "exp", "run", "-S", "models.logreg.epochs=2"], project)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
     assert ran == ["ensemble", "evaluate@logreg", "report", "train@logreg"]
 
 
 def test_a_worse_param_fails_the_gate(project: Path) -> None:
     """Learning rate 0: the cnn never learns; the gate must fail and name its metric."""
-    _run(["dvc", "exp", "run", "-S", "models.cnn.lr=0.0"], project)
-    done = subprocess.run(["ferpipe", "gate"], cwd=project, env=_env(), capture_output=True, text=True, timeout=300)
+    run(["dvc", "exp", "run", "-S", "models.cnn.lr=0.0"], project)
+    done = subprocess.run(["ferpipe", "gate"], cwd=project, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "REGRESSED" in done.stdout and "metrics/cnn.json:test.accuracy fell" in done.stdout
 
@@ -295,5 +270,5 @@ def test_stale_names_the_stages_whose_params_changed(project: Path) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"]["logreg"]["epochs"] = 3
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    done = subprocess.run(["ferpipe", "stale"], cwd=project, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(["ferpipe", "stale"], cwd=project, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "train@logreg" in done.stdout and "train@cnn" not in done.stdout

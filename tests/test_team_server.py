@@ -1,0 +1,97 @@
+"""Team scale: the pipeline against a shared MLflow server on real PostgreSQL, two pipelines at once.
+
+Skips, saying why, where PostgreSQL is not installed or will not start; `.ci/run` installs it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.project import MODELS, env, make_project, run_queued, tiny_params
+from tests.services import Unavailable, mlflow_server, postgres
+
+pytestmark = pytest.mark.slow
+EXPERIMENT = "team"
+METHODS = ("ensemble_average", "ensemble_vote", "ensemble_weighted")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """PostgreSQL, then `mlflow server` on it (as `ferpipe server` runs it); yields (URL, artifact folder)."""
+    folder = tmp_path_factory.mktemp("services")
+    try:
+        with postgres(folder / "postgres") as database, mlflow_server(database, folder, env()) as url:
+            yield url, folder / "artifacts"
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def project(server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    url, _ = server
+    params = tiny_params(EXPERIMENT)
+    params["models"]["cnn"]["epochs"] = 4
+    return make_project(tmp_path_factory.mktemp("team"), params, {"gate": {}}, env(MLFLOW_TRACKING_URI=url))
+
+
+def _client(url: str):
+    import mlflow
+
+    mlflow.set_tracking_uri(url)
+    return mlflow.MlflowClient(url)
+
+
+def _runs(url: str, where: str = "") -> list:
+    client = _client(url)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return client.search_runs([experiment.experiment_id], filter_string=where, max_results=1000)
+
+
+def test_runs_metrics_models_and_the_champion_land_on_the_server(server, project: Path) -> None:
+    import mlflow
+    import numpy as np
+    import torch
+
+    url, artifacts = server
+    runs = _runs(url)
+    pipeline = [r for r in runs if r.data.tags.get("ferpipe.kind") == "pipeline"]
+    assert len(pipeline) == 1 and pipeline[0].info.status == "FINISHED"
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == pipeline[0].info.run_id}
+    assert sorted(children) == sorted([*MODELS, *METHODS])
+    for model in MODELS:
+        written = json.loads((project / "metrics" / f"{model}.json").read_text())["test"]["accuracy"]
+        assert children[model].data.metrics["test/accuracy"] == pytest.approx(written, abs=1e-6)
+        assert children[model].info.status == "FINISHED"
+
+    loaded = mlflow.pytorch.load_model(f"runs:/{children['cnn'].info.run_id}/model")  # through the server
+    assert loaded(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+    assert any(artifacts.rglob("MLmodel")), "artifacts are stored by the server"
+    assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists()
+
+    champion = json.loads((project / "metrics" / "ensemble.json").read_text())["champion"]["name"]
+    version = _client(url).get_model_version_by_alias("ferpipe", "champion")
+    assert version.run_id == children[champion].info.run_id
+    images = np.load(project / "data" / "audited" / "images.npy")[:3]
+    assert len(mlflow.pyfunc.load_model("models:/ferpipe@champion").predict(images)) == 3
+
+
+def test_two_pipelines_writing_at_once_keep_their_runs_apart(server, project: Path) -> None:
+    url, _ = server
+    rates = {"team-a": "1.0e-4", "team-b": "6.0e-4"}
+    experiments = {name: ["-S", f"models.logreg.lr={lr}"] for name, lr in rates.items()}
+    status = run_queued(project, experiments, env(MLFLOW_TRACKING_URI=url))
+    assert status.count("Success") == 2, status
+    for name, lr in rates.items():
+        mine = _runs(url, f"tags.`dvc.exp_name` = '{name}'")
+        by_name = {r.info.run_name: r for r in mine}
+        assert sorted(by_name) == sorted([name, "logreg", *METHODS])  # only logreg retrained, nothing lost
+        parent = by_name[name]
+        assert all(r.data.tags.get("mlflow.parentRunId") == parent.info.run_id for r in mine if r is not parent)
+        assert all(r.data.tags["ferpipe.pipeline"] == parent.data.tags["ferpipe.pipeline"] for r in mine)
+        assert all(r.info.status == "FINISHED" for r in mine)
+        assert float(by_name["logreg"].data.params["lr"]) == float(lr)
+    versions = _client(url).search_model_versions("name = 'ferpipe'")
+    assert len({v.version for v in versions}) == len(versions) == 3  # one champion version per pipeline
