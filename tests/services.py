@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -50,10 +51,14 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres(folder: Path) -> Iterator[str]:
-    """A fresh cluster listening on 127.0.0.1; yields the URI of an empty database for MLflow."""
+def postgres() -> Iterator[str]:
+    """A fresh cluster listening on 127.0.0.1; yields the URI of an empty database for MLflow.
+
+    Its folder is a new one under the system temp dir: the postgres user (when we are root)
+    cannot enter pytest's private temp folders.
+    """
     bindir = _postgres_bin()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="ferpipe-postgres-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     data, log, port = folder / "data", folder / "server.log", free_port()
@@ -72,6 +77,7 @@ def postgres(folder: Path) -> Iterator[str]:
         yield f"postgresql://{DATABASE}@127.0.0.1:{port}/{DATABASE}"
     finally:
         tool("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

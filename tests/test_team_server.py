@@ -23,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     """PostgreSQL, then `mlflow server` on it (as `ferpipe server` runs it); yields (URL, artifact folder)."""
     folder = tmp_path_factory.mktemp("services")
     try:
-        with postgres(folder / "postgres") as database, mlflow_server(database, folder, env()) as url:
+        with postgres() as database, mlflow_server(database, folder, env()) as url:
             yield url, folder / "artifacts"
     except Unavailable as exc:
         pytest.skip(str(exc))
