@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ferpipe.labels import CLASSES
 from ferpipe.train.augment import AugmentConfig, random_affine, warp
-from ferpipe.train.loop import TrainConfig, channels_last_on, penalty, to_input
+from ferpipe.train.loop import TrainConfig, channels_last_on, model_option, penalty, to_input
 from ferpipe.train.optim import build_optimizer
 
 
@@ -166,7 +166,7 @@ def train_step_figure(
     if channels_last_on(device):
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, True)
-    views = next((m.train_views for m in model.modules() if hasattr(m, "train_views")), 1)
+    views = model_option(model, "train_views", 1)
     target = targets.repeat(views)
 
     def step() -> None:
