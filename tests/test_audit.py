@@ -82,6 +82,7 @@ def test_audit_drops_leaks_from_training_and_reports_them(tmp_path: Path, faces:
     assert report["near"]["extra~heldout"]["copies"] == 1  # the augmented extra source leaks
     assert report["exact"]["val~test"]["held_images"] == 1
     assert report["test_images_with_copies"] == 3 and report["dropped"] == 3
+    assert report["leaky_protocol"] is False and report["deliberate_leaks"] == []
     audited = load_manifest(paths.audited)
     assert len(audited) == 30 and (audited["source"] != "augmented").all()
     assert "val" not in set(audited["split"])
@@ -93,3 +94,15 @@ def test_audit_policy_fail_stops_the_pipeline(tmp_path: Path, faces: np.ndarray)
     with pytest.raises(ValueError, match="3 validation/test images have copies in training or validation"):
         run_audit({"audit": {"policy": "fail"}}, paths)
     assert (paths.metrics / "audit.json").exists() and not paths.audited.exists()
+
+
+def test_audit_policy_keep_leaves_the_leaks_in_and_flags_the_run(
+    tmp_path: Path, faces: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
+    run_audit({"audit": {"policy": "keep"}}, paths)
+    report = json.loads((paths.metrics / "audit.json").read_text())
+    assert report["test_images_with_copies"] == 3 and report["dropped"] == 0
+    assert report["leaky_protocol"] is True and report["deliberate_leaks"][0].startswith("audit.policy=keep")
+    assert len(load_manifest(paths.audited)) == len(load_manifest(paths.prepared))
+    assert "LEAKY PROTOCOL" in capsys.readouterr().err

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from ferpipe.config import Paths
 from ferpipe.data.balance import METHODS, balance, class_counts, run_balance
-from ferpipe.data.dataset import Split, load_saved_split, load_split, save_prepared
+from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.data.prepare import prepare
 from tests.conftest import TINY_SOURCES
 
@@ -63,10 +66,38 @@ def test_balance_stage_touches_training_only(tiny_raw, tmp_path) -> None:
     )
     save_prepared(paths.audited, result.images, result.manifest)
     run_balance({"balance": {"method": "ros"}}, paths)
-    balanced = load_saved_split(paths.balanced)
+    balanced = load_split(paths.balanced, "train")
     train = load_split(paths.audited, "train")
     assert len(balanced) > len(train)
     assert len(set(class_counts(balanced.labels).values())) == 1
-    # validation and test are untouched: same files, same counts as before balancing
+    assert isinstance(balanced.images, np.memmap)  # one block: training reads it memory-mapped
+    # validation and test pass through untouched: the same images and labels, in order
     for split in ("val", "test"):
-        assert len(load_split(paths.audited, split)) == result.report["splits"][split]
+        before, after = load_split(paths.audited, split), load_split(paths.balanced, split)
+        assert np.array_equal(before.images, after.images) and np.array_equal(before.labels, after.labels)
+    report = json.loads((paths.metrics / "balance.json").read_text())
+    assert report["scope"] == "after_split" and "leak_evidence" not in report
+
+
+def test_balancing_before_the_split_leaks_and_says_so(
+    tmp_path: Path, tiny_raw: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = Paths(tmp_path)
+    result = prepare(
+        TINY_SOURCES, tiny_raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
+    )
+    save_prepared(paths.audited, result.images, result.manifest)
+    run_balance({"balance": {"method": "smote", "scope": "before_split", "k_neighbors": 2}}, paths)
+    assert "LEAKY PROTOCOL" in capsys.readouterr().err
+    evidence = json.loads((paths.metrics / "balance.json").read_text())["leak_evidence"]
+    assert evidence["test_synthetic"] > 0  # SMOTE's interpolations, made partly from test images, in test
+    held = {image.tobytes() for split in ("val", "test") for image in load_split(paths.audited, split).images}
+    train = load_split(paths.balanced, "train").images
+    assert any(image.tobytes() in held for image in train)  # original test images now train the model
+    sizes = {s: len(load_split(paths.balanced, s)) for s in ("train", "val", "test")}
+    assert sum(sizes.values()) > len(result.images) and sizes["test"] == evidence["test_images"]
+
+
+def test_unknown_scope_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"balance\.scope: 'sometimes'"):
+        run_balance({"balance": {"scope": "sometimes"}}, Paths(tmp_path))

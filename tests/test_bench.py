@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from ferpipe.bench import Throughput, share_of_step
 from ferpipe.cli import app
+from ferpipe.data.dataset import save_prepared
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     rng = np.random.default_rng(0)
-    balanced = tmp_path / "data" / "balanced"
-    balanced.mkdir(parents=True)
-    np.save(balanced / "images.npy", rng.integers(0, 256, (120, 48, 48), dtype=np.uint8))
-    np.save(balanced / "labels.npy", rng.integers(0, 7, 120))
+    manifest = pd.DataFrame({"split": ["train"] * 120, "label": rng.integers(0, 7, 120)})
+    save_prepared(tmp_path / "data" / "balanced", rng.integers(0, 256, (120, 48, 48), dtype=np.uint8), manifest)
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     params = {"train": {"batch_size": 16}, "models": {"lin": {"arch": "logreg", "epochs": 1, "lr": 1.0e-3}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -37,7 +37,7 @@ def test_bench_prints_the_loaders_the_models_and_the_goals(project: Path) -> Non
     assert result.exit_code == 0, result.output
     for line in ("torchvision ImageFolder + PIL", "albumentations per sample", "ferpipe batch path", "lin"):
         assert line in result.output
-    assert "(120 images, memory-mapped)" in " ".join(result.output.split())  # the title may wrap
+    assert "(120 training images, memory-mapped)" in " ".join(result.output.split())  # the title may wrap
     assert "goal: at least 10x" in result.output and "goal: under 5%" in result.output
 
 

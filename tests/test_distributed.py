@@ -16,7 +16,7 @@ import yaml
 
 from ferpipe.config import Paths
 from ferpipe.data.balance import run_balance
-from ferpipe.data.dataset import Split, load_saved_split, save_prepared
+from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.data.prepare import prepare
 from ferpipe.models import create_model
 from ferpipe.train.distributed import joined_world
@@ -51,7 +51,7 @@ def runs(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     result = prepare(TINY_SOURCES, tiny_raw, {"usage_map": usage})
     save_prepared(single.audited, result.images, result.manifest)
     run_balance(_params(32), single)
-    params = _params(_batch_size(len(load_saved_split(single.balanced))))
+    params = _params(_batch_size(len(load_split(single.balanced, "train"))))
     parallel = Paths(tmp_path_factory.mktemp("parallel"))
     shutil.copytree(single.data, parallel.data)
     (parallel.root / "dvc.yaml").write_text("stages: {}\n")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from ferpipe import tracking
 from ferpipe.config import Paths
 from ferpipe.data.balance import run_balance
-from ferpipe.data.dataset import save_prepared
+from ferpipe.data.dataset import load_split, save_prepared
 from ferpipe.data.prepare import prepare
 from ferpipe.train.stage import run_train
 from tests.conftest import TINY_SOURCES
@@ -44,3 +45,13 @@ def test_same_seed_same_model_and_curves(project: Path) -> None:
     b = torch.load(twin.models / "net" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not (project.data / "checkpoints" / "net").exists()  # finished runs leave no checkpoint behind
+
+
+def test_a_model_may_balance_its_own_training_rows(project: Paths) -> None:
+    import mlflow
+
+    own = {**PARAMS["models"]["net"], "epochs": 1, "balance": {"method": "ros"}}
+    run_train("net", {**PARAMS, "models": {"net": own}}, project)
+    run = mlflow.get_run(tracking.read_run_id(project.models / "net"))
+    assert int(run.data.params["n_train"]) > len(load_split(project.balanced, "train"))
+    assert run.data.params["balance.method"] == "ros" and run.data.tags["leaky"] == "false"

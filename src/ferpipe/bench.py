@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ferpipe.data.dataset import IMAGES, load_split
 from ferpipe.labels import CLASSES
 from ferpipe.train.augment import AugmentConfig, random_affine, warp
 from ferpipe.train.loop import TrainConfig, channels_last_on, model_option, penalty, to_input
@@ -212,10 +213,10 @@ def ratio(a: float, b: float) -> str:
 
 
 def load_training_images(path: Path | None, n: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """The prepared training images (memory-mapped), or random faces-sized noise without them."""
-    if path is not None and (path / "images.npy").exists():
-        images = np.load(path / "images.npy", mmap_mode="c")
-        return images, np.load(path / "labels.npy"), f"{path} ({len(images)} images, memory-mapped)"
+    """The training split of a dataset folder (memory-mapped), or random faces-sized noise without it."""
+    if path is not None and (path / IMAGES).exists():
+        train = load_split(path, "train")
+        return train.images, train.labels, f"{path} ({len(train)} training images, memory-mapped)"
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
     return images, rng.integers(0, len(CLASSES), n), f"{n} random 48x48 images (no {path})"

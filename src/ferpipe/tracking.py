@@ -86,12 +86,15 @@ def file_hash(*paths: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def run_tags(root: Path, experiment: str, data_hash: str) -> dict[str, str]:
-    """Tags that tie a run to its DVC stage, DVC experiment, commit and data."""
+def run_tags(root: Path, params: Mapping[str, Any], data_hash: str) -> dict[str, str]:
+    """Tags that tie a run to its DVC stage, DVC experiment, commit and data, and flag a leaky protocol."""
+    from ferpipe.protocol import leak_tags
+
     tags = {
-        "ferpipe.experiment": experiment,
+        "ferpipe.experiment": params["mlflow"]["experiment"],
         "git.commit": git_commit(root),
         "data.hash": data_hash,
+        **leak_tags(params),
     }
     for env, tag in (
         ("DVC_STAGE", "dvc.stage"),
@@ -154,7 +157,7 @@ def pipeline_run(root: Path, params: Mapping[str, Any]) -> str | None:
     )
     if found:
         return found[0].info.run_id
-    tags = {**run_tags(root, params["mlflow"]["experiment"], "-"), "ferpipe.kind": "pipeline", PIPELINE_TAG: key}
+    tags = {**run_tags(root, params, "-"), "ferpipe.kind": "pipeline", PIPELINE_TAG: key}
     tags.pop("dvc.stage", None)
     tags.pop("data.hash")
     name = os.environ.get("DVC_EXP_NAME") or f"repro {time.strftime('%Y-%m-%d %H:%M:%S')}"

@@ -20,11 +20,12 @@ from scipy.fft import dctn
 from ferpipe.config import Paths
 from ferpipe.data.dataset import IMAGES, load_manifest, save_prepared
 from ferpipe.io import atomic_path, write_json
+from ferpipe.protocol import warn_if_leaky
 
 HASH_SIZE = 8  # 8x8 low frequencies, DC dropped: 63 bits
 # drop_from_train: drop the copy on the less held-out side (from training, or from validation
 # when it copies a test image); fail: stop the pipeline.
-POLICIES = ("drop_from_train", "fail")
+POLICIES = ("drop_from_train", "fail", "keep")  # keep: a leaky protocol, on purpose (ferpipe.protocol)
 
 
 def perceptual_hash(images: np.ndarray) -> np.ndarray:
@@ -184,6 +185,7 @@ def run_audit(params: dict[str, Any], paths: Paths) -> None:
     policy = cfg.get("policy", "drop_from_train")
     if policy not in POLICIES:
         raise ValueError(f"params audit.policy: {policy!r}; choose one of {POLICIES}")
+    leaky = warn_if_leaky(params)
     manifest = load_manifest(paths.prepared)
     images = np.load(paths.prepared / IMAGES)
     near = audit_pairs(images, manifest, int(cfg.get("max_hash_distance", 6)), float(cfg.get("max_rmse", 10.0)))
@@ -199,6 +201,8 @@ def run_audit(params: dict[str, Any], paths: Paths) -> None:
         "max_rmse": float(cfg.get("max_rmse", 10.0)),
         **summarise(pairs, manifest),
         "dropped": int(drop.sum()),
+        "leaky_protocol": bool(leaky),
+        "deliberate_leaks": leaky,
     }
     write_json(paths.metrics / "audit.json", report)
     write_pairs_png(paths.metrics / "audit_pairs.png", images, pairs, manifest)

@@ -1,4 +1,5 @@
-"""Class rebalancing of the training split, and only the training split.
+"""Class rebalancing of the training split, and only the training split (unless a leaky
+protocol is reproduced on purpose: ``scope: before_split``).
 
 The imbalanced-learn samplers work on flattened pixels; ``augment`` oversamples minority
 classes with albumentations transforms instead of interpolating pixels.
@@ -6,15 +7,18 @@ classes with albumentations transforms instead of interpolating pixels.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ferpipe.config import Paths
-from ferpipe.data.dataset import Split, load_split, save_split
+from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.io import write_json
 from ferpipe.labels import CLASSES
+from ferpipe.protocol import SCOPES, warn_if_leaky
 
 METHODS = ("none", "ros", "rus", "smote", "smote_tomek", "smote_enn", "tomek", "augment")
 
@@ -107,23 +111,100 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
     return {name: int(n) for name, n in zip(CLASSES, counts, strict=True)}
 
 
-def run_balance(params: dict[str, Any], paths: Paths) -> None:
-    """The ``balance`` stage: rebalance the audited training split; validation and test are only counted."""
-    cfg = params.get("balance", {})
-    train = load_split(paths.audited, "train")
-    balanced = balance(
-        train,
-        cfg.get("method", "none"),
-        _strategy(cfg.get("strategy", "auto")),
-        int(cfg.get("seed", 0)),
-        int(cfg.get("k_neighbors", 5)),
-    )
-    save_split(paths.balanced, balanced)
-    report = {
+def balance_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`balance` from a ``balance`` params section (or a model's override)."""
+    return {
         "method": cfg.get("method", "none"),
-        "train_before": class_counts(train.labels),
-        "train_after": class_counts(balanced.labels),
-        **{f"{split}_untouched": class_counts(load_split(paths.audited, split).labels) for split in ("val", "test")},
+        "strategy": _strategy(cfg.get("strategy", "auto")),
+        "seed": int(cfg.get("seed", 0)),
+        "k_neighbors": int(cfg.get("k_neighbors", 5)),
     }
+
+
+def _dataset(splits: dict[str, Split]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Images and manifest of a dataset folder, one split after another (training rows first,
+    so the training split stays one memory-mappable block)."""
+    order = [s for s in ("train", "val", "test") if s in splits]
+    images = np.concatenate([splits[s].images for s in order])
+    labels = np.concatenate([splits[s].labels for s in order])
+    manifest = pd.DataFrame(
+        {
+            "index": np.arange(len(labels)),
+            "split": np.repeat(order, [len(splits[s]) for s in order]),
+            "label": labels,
+            "label_name": [CLASSES[i] for i in labels],
+        }
+    )
+    return images, manifest
+
+
+def balance_then_split(splits: dict[str, Split], **kwargs: Any) -> dict[str, Split]:
+    """The leaky protocol of some reports: pool every split, balance the pool, then split it at
+    random into parts of the original sizes' shares (stratified by label)."""
+    from sklearn.model_selection import train_test_split
+
+    pooled = balance(
+        Split(np.concatenate([s.images for s in splits.values()]), np.concatenate([s.labels for s in splits.values()])),
+        **kwargs,
+    )
+    total = sum(len(s) for s in splits.values())
+    rest = np.arange(len(pooled))
+    out: dict[str, Split] = {}
+    for name in ("test", "val"):
+        share = len(splits[name]) / total
+        rest, picked = train_test_split(
+            rest, test_size=share * len(pooled) / len(rest), random_state=kwargs["seed"], stratify=pooled.labels[rest]
+        )
+        out[name] = Split(pooled.images[np.sort(picked)], pooled.labels[np.sort(picked)])
+    rest = np.sort(rest)
+    return {"train": Split(pooled.images[rest], pooled.labels[rest]), **out}
+
+
+def _digests(images: np.ndarray) -> list[str]:
+    return [hashlib.sha1(image.tobytes()).hexdigest() for image in images]
+
+
+def _leak_evidence(original: dict[str, Split], result: dict[str, Split]) -> dict[str, int]:
+    """How many test images of a re-split dataset are synthetic, and how many have an exact copy in training."""
+    real = set().union(*(_digests(s.images) for s in original.values()))
+    train = set(_digests(result["train"].images))
+    test = _digests(result["test"].images)
+    return {
+        "test_images": len(test),
+        "test_synthetic": sum(h not in real for h in test),
+        "test_with_copy_in_train": sum(h in train for h in test),
+    }
+
+
+def run_balance(params: dict[str, Any], paths: Paths) -> None:
+    """The ``balance`` stage: write ``data/balanced``, the splits every model trains and is scored on.
+
+    With ``scope: after_split`` (ferpipe's protocol) only the training split is rebalanced and
+    validation and test pass through untouched. ``before_split`` is a report's leaky protocol,
+    reproduced on purpose and flagged (:mod:`ferpipe.protocol`).
+    """
+    cfg = params.get("balance", {})
+    scope = cfg.get("scope", "after_split")
+    if scope not in SCOPES:
+        raise ValueError(f"params balance.scope: {scope!r}; choose one of {SCOPES}")
+    warn_if_leaky(params)
+    kwargs = balance_params(cfg)
+    audited = {split: load_split(paths.audited, split) for split in ("train", "val", "test")}
+    if scope == "after_split":
+        result = {**audited, "train": balance(audited["train"], **kwargs)}
+    else:
+        result = balance_then_split(audited, **kwargs)
+    save_prepared(paths.balanced, *_dataset(result))
+    report: dict[str, Any] = {
+        "method": kwargs["method"],
+        "scope": scope,
+        "train_before": class_counts(audited["train"].labels),
+        "train_after": class_counts(result["train"].labels),
+    }
+    if scope == "after_split":
+        report.update({f"{split}_untouched": class_counts(audited[split].labels) for split in ("val", "test")})
+    else:
+        report["leak_evidence"] = _leak_evidence(audited, result)
+        report["test_after"] = class_counts(result["test"].labels)
     write_json(paths.metrics / "balance.json", report)
-    print(f"balance ({report['method']}): {len(train)} -> {len(balanced)} training images")
+    print(f"balance ({kwargs['method']}, {scope}): {len(audited['train'])} -> {len(result['train'])} training images")

@@ -12,7 +12,6 @@ from ferpipe.io import atomic_path, save_npy
 
 IMAGES = "images.npy"
 MANIFEST = "manifest.csv"
-LABELS = "labels.npy"
 
 
 @dataclass
@@ -39,23 +38,17 @@ def load_manifest(folder: Path) -> pd.DataFrame:
 
 
 def load_split(folder: Path, split: str) -> Split:
-    """One split of the prepared dataset, read from the memory-mapped image file."""
-    manifest = load_manifest(folder)
-    images = np.load(folder / IMAGES, mmap_mode="r")
-    rows = manifest.index[manifest["split"] == split].to_numpy()
-    return Split(np.ascontiguousarray(images[rows]), np.array(manifest.loc[rows, "label"], dtype=np.int64))
+    """One split of a dataset folder (``data/prepared``, ``audited`` or ``balanced``).
 
-
-def save_split(folder: Path, split: Split) -> None:
-    """Write a bare split (the balanced training set) as two ``.npy`` files."""
-    save_npy(folder / IMAGES, split.images)
-    save_npy(folder / LABELS, split.labels)
-
-
-def load_saved_split(folder: Path) -> Split:
-    """Read a split written by :func:`save_split`; the images stay memory-mapped.
-
-    Copy-on-write mapping: pages load on first use and are shared by every process that
-    maps the file (the ranks of a data-parallel run), and the array is writable for torch.
+    The images stay memory-mapped when the split's rows are contiguous, as the training rows
+    of ``data/balanced`` are: pages load on first use and are shared by every process that
+    maps the file (the ranks of a data-parallel run). The mapping is copy-on-write, so the
+    array is writable for torch and the file is never touched.
     """
-    return Split(np.load(folder / IMAGES, mmap_mode="c"), np.load(folder / LABELS))
+    manifest = load_manifest(folder)
+    images = np.load(folder / IMAGES, mmap_mode="c")
+    rows = manifest.index[manifest["split"] == split].to_numpy()
+    labels = np.array(manifest.loc[rows, "label"], dtype=np.int64)
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return Split(images[rows[0] : rows[-1] + 1], labels)
+    return Split(np.ascontiguousarray(images[rows]), labels)

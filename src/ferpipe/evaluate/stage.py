@@ -35,7 +35,7 @@ def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
     """Score one trained model on validation and test; keep its probabilities for the ensemble."""
     model = load_model(paths.models / name / MODEL_FILE)
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
-    splits = {split: load_split(paths.audited, split) for split in EVAL_SPLITS}
+    splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
     with atomic_dir(paths.predictions / name) as folder:
         for split, p in probs.items():
@@ -62,9 +62,9 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
     """
     cfg = params["ensemble"]
     members: list[str] = list(cfg["members"])
-    if len(members) < 2:
-        raise ValueError(f"params ensemble.members: need at least 2 members, got {members}")
-    labels = {split: load_split(paths.audited, split).labels for split in EVAL_SPLITS}
+    if not members:  # one member is allowed: a single-model report still runs the whole pipeline
+        raise ValueError("params ensemble.members: name at least one trained model")
+    labels = {split: load_split(paths.balanced, split).labels for split in EVAL_SPLITS}
     probs = {split: [np.load(paths.predictions / m / f"{split}.npy") for m in members] for split in EVAL_SPLITS}
     run_ids = {m: tracking.read_run_id(paths.models / m) or "" for m in members}
     weights = ens.fit_weights(probs["val"], labels["val"])  # validation only
@@ -163,10 +163,9 @@ def _log(
     of the pipeline's run); returns the run id."""
     import mlflow
 
-    experiment = params["mlflow"]["experiment"]
-    tracking.configure(experiment, paths.home)
-    data_hash = tracking.file_hash(paths.audited / IMAGES)
-    all_tags = {**tracking.run_tags(paths.root, experiment, data_hash), "ferpipe.model": name, **tags}
+    tracking.configure(params["mlflow"]["experiment"], paths.home)
+    data_hash = tracking.file_hash(paths.balanced / IMAGES)
+    all_tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": name, **tags}
     parent = None if run_id else tracking.pipeline_run(paths.root, params)
     with tracking.open_run(run_id=run_id, run_name=name, tags=all_tags, parent_run_id=parent) as run:
         mlflow.log_metrics(metrics)

@@ -16,6 +16,7 @@ DISTRIBUTION_SETS = {
     "train_after": "train, after balancing",
     "val_untouched": "val",
     "test_untouched": "test",
+    "test_after": "test, after balancing (a leaky protocol)",
 }
 
 

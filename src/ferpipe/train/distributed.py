@@ -42,6 +42,12 @@ class World:
         """This rank's GPU when there is one, else the CPU."""
         return torch.device("cuda", self.local_rank) if torch.cuda.is_available() else torch.device("cpu")
 
+    def describe(self) -> str:
+        """What trained, for a results table's compute budget: ``cpu``, or the GPU's name and count."""
+        device = self.device()
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        return f"{name} x{self.size}" if self.parallel else name
+
     def shard(self, rows: Rows) -> Rows:
         """This rank's share of a batch or split: every ``size``-th row from ``rank``."""
         return rows[self.rank :: self.size]

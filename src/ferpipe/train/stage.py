@@ -13,7 +13,8 @@ import pandas as pd
 
 from ferpipe import tracking
 from ferpipe.config import Paths
-from ferpipe.data.dataset import IMAGES, load_saved_split, load_split
+from ferpipe.data.balance import balance, balance_params
+from ferpipe.data.dataset import IMAGES, load_split
 from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.models import count_parameters, create_model
 from ferpipe.train.checkpoint import MODEL_FILE, save_model
@@ -27,7 +28,7 @@ RUN_META = "run.json"
 
 
 def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
-    """Train ``models.<name>`` on the balanced training split, validating on ``val``.
+    """Train ``models.<name>`` on the training split of ``data/balanced``, validating on its ``val``.
 
     An interrupted run leaves ``data/checkpoints/<name>/``; rerunning the stage with the same
     params and data resumes there and keeps logging to the same MLflow run. Under
@@ -41,31 +42,33 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     models = params.get("models", {})
     if name not in models:
         raise ValueError(f"params: no model {name!r} under 'models' (have: {', '.join(models)})")
-    model_cfg = models[name]
+    model_cfg = dict(models[name])
+    own_balance = model_cfg.pop("balance", None)
     cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
     arch, args = model_cfg["arch"], dict(model_cfg.get("args") or {})
-    train = load_saved_split(paths.balanced)
-    val = load_split(paths.audited, "val")
+    train = load_split(paths.balanced, "train")
+    if own_balance:  # this model's own balancing (the imbalance study's members), training rows only
+        train = balance(train, **balance_params(own_balance))
+    val = load_split(paths.balanced, "val")
     seed_everything(cfg.seed)  # the initial weights too: same seed, same model
     model = create_model(arch, **args)
     checkpoints = paths.data / "checkpoints" / name
-    data_hash = tracking.file_hash(paths.balanced / IMAGES, paths.audited / IMAGES)
-    fingerprint = _fingerprint(arch, args, cfg, data_hash)
+    data_hash = tracking.file_hash(paths.balanced / IMAGES)
+    fingerprint = _fingerprint(arch, args, cfg, data_hash, own_balance)
     if not world.is_main:  # the other ranks only train; they read rank 0's checkpoint to resume
         fit(model, train, val, cfg, checkpoint=checkpoints / CHECKPOINT, fingerprint=fingerprint, world=world)
         return
 
     import mlflow
 
-    experiment = params["mlflow"]["experiment"]
-    tracking.configure(experiment, paths.home)
+    tracking.configure(params["mlflow"]["experiment"], paths.home)
     resumed_run = _resumable_run(checkpoints, fingerprint)
-    tags = {**tracking.run_tags(paths.root, experiment, data_hash), "ferpipe.model": name, "ferpipe.kind": "model"}
+    tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": name, "ferpipe.kind": "model"}
     parent = None if resumed_run else tracking.pipeline_run(paths.root, params)
     with tracking.open_run(run_id=resumed_run, run_name=name, tags=tags, parent_run_id=parent) as run:
         write_json(checkpoints / RUN_META, {"fingerprint": fingerprint, "mlflow_run_id": run.info.run_id})
         if resumed_run is None:
-            mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **asdict(cfg)}))
+            mlflow.log_params(tracking.flatten({"arch": arch, "args": args, "balance": own_balance, **asdict(cfg)}))
             mlflow.log_params(
                 {
                     "n_parameters": count_parameters(model),
@@ -100,6 +103,8 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
             "best_val_accuracy": round(result.best_val_accuracy, 6),
             "epochs_run": len(result.history),
             "n_parameters": count_parameters(model),
+            "n_train": len(train),
+            "device": world.describe(),
         },
     )
     curves = pd.DataFrame(result.history).assign(epoch=lambda f: np.arange(1, len(f) + 1))
@@ -108,10 +113,10 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     shutil.rmtree(checkpoints)  # finished: a later run must start afresh, not resume
 
 
-def _fingerprint(arch: str, args: dict[str, Any], cfg: TrainConfig, data_hash: str) -> str:
+def _fingerprint(arch: str, args: dict[str, Any], cfg: TrainConfig, data_hash: str, own_balance: Any) -> str:
     """What a checkpoint must match to be resumed: the model, its training config and its data."""
     return hashlib.md5(
-        json.dumps([arch, args, asdict(cfg), data_hash], sort_keys=True, default=str).encode()
+        json.dumps([arch, args, asdict(cfg), data_hash, own_balance], sort_keys=True, default=str).encode()
     ).hexdigest()
 
 

@@ -1,0 +1,49 @@
+"""Leaky protocols, on purpose: the switches that reproduce how published numbers got inflated.
+
+ferpipe's own protocol never lets a test image, or anything made from one, reach training.
+Some reports did: they balanced before splitting, or added extra data holding the test images.
+These switches rebuild such protocols to show what they are worth; every stage that sees one
+shouts, the audit report lists it, and every MLflow run carries ``leaky=true``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+SCOPES = ("after_split", "before_split")
+
+
+def deliberate_leaks(params: Mapping[str, Any]) -> list[str]:
+    """The leaky switches these params turn on, each as a sentence; empty for an honest run."""
+    leaks = []
+    if params.get("balance", {}).get("scope", "after_split") == "before_split":
+        leaks.append(
+            "balance.scope=before_split: training, validation and test images are balanced together and "
+            "split afterwards, so test images (and synthetic images made from them) sit in training"
+        )
+    if params.get("audit", {}).get("policy") == "keep":
+        leaks.append(
+            "audit.policy=keep: validation/test images that have copies in training are reported but left there"
+        )
+    return leaks
+
+
+def leak_tags(params: Mapping[str, Any]) -> dict[str, str]:
+    """MLflow tags: ``leaky`` (``true``/``false``) and, when leaky, which switches."""
+    leaks = deliberate_leaks(params)
+    tags = {"leaky": str(bool(leaks)).lower()}
+    if leaks:
+        tags["ferpipe.leaks"] = "; ".join(leak.split(":")[0] for leak in leaks)
+    return tags
+
+
+def warn_if_leaky(params: Mapping[str, Any]) -> list[str]:
+    """Print a banner to stderr when the protocol leaks on purpose; returns the leaks."""
+    leaks = deliberate_leaks(params)
+    if leaks:
+        bar = "!" * 78
+        lines = [bar, "LEAKY PROTOCOL, ON PURPOSE: these numbers are NOT honest test accuracy.", *leaks, bar]
+        print("\n".join(lines), file=sys.stderr)
+    return leaks
