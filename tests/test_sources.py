@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
@@ -12,9 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ferpipe.data.audit import exact_pairs
+from ferpipe.data.prepare import prepare
+from ferpipe.labels import CLASSES
+from ferpipe.readers.fer2013_csv import read_fer2013_csv
 from ferpipe.sources import materialise
 from ferpipe.sources.archive import UnsafeArchiveError, extract_archive
 from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces
+from tests.conftest import TINY_SOURCES
 
 
 def test_renderer_is_seeded_and_shaped() -> None:
@@ -126,3 +132,24 @@ def test_zip_slip_and_absurd_sizes_are_refused(tmp_path: Path) -> None:
         zf.writestr("zeros", b"\0" * 10_000)
     with pytest.raises(UnsafeArchiveError, match="more than 1000 bytes"):
         extract_archive(big, tmp_path / "out", max_bytes=1000)
+
+
+def test_augmented_copy_rebuilds_fer2013_with_its_test_images_and_the_audit_finds_them(
+    tiny_raw: Path, tmp_path: Path
+) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(tiny_raw / "fer2013", raw / "fer2013")
+    n = materialise("copy", {"kind": "augmented_copy", "path": "raw/fer2013", "copies": 1}, raw, tmp_path)
+    pngs = sorted((raw / "copy").rglob("*.png"))
+    rows = len(read_fer2013_csv(raw / "fer2013", {}))
+    assert n == len(pngs) == 2 * rows and {p.parent.name for p in pngs} <= set(CLASSES)
+    sources = {
+        "fer2013": TINY_SOURCES["fer2013"],
+        "copy": {"read": {"format": "image_folder", "role": "extra"}},
+    }
+    usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+    manifest = prepare(sources, raw, {"usage_map": usage}).manifest
+    leaks = exact_pairs(manifest)
+    from_copy = leaks[manifest.loc[leaks["copy"], "source"].to_numpy() == "copy"]
+    held = set(manifest.index[manifest["split"] != "train"])
+    assert set(from_copy["held"]) == held  # every validation and test image has its copy in the extra set

@@ -7,11 +7,12 @@ from typing import Any
 
 from ferpipe.config import Paths
 from ferpipe.io import atomic_dir
+from ferpipe.sources.augmented_copy import materialise_augmented_copy
 from ferpipe.sources.local import materialise_path
 from ferpipe.sources.remote import materialise_kaggle, materialise_url
 from ferpipe.sources.synthetic import materialise_synthetic
 
-KINDS = ("synthetic", "path", "url", "kaggle")
+KINDS = ("synthetic", "path", "url", "kaggle", "augmented_copy")
 
 
 def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> int:
@@ -30,6 +31,8 @@ def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> 
             return materialise_url(tmp, fetch, raw_dir.parent / "downloads" / name)
         if kind == "kaggle":
             return materialise_kaggle(tmp, fetch)
+        if kind == "augmented_copy":
+            return materialise_augmented_copy(tmp, fetch, root)
         return materialise_path(tmp, fetch, root)
 
 
