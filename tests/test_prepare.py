@@ -103,3 +103,14 @@ def test_sources_without_usage_are_split_by_subject(tiny_raw: Path) -> None:
     sides = m.groupby("subject")["split"].nunique()
     assert set(m["split"]) == {"train", "val", "test"}
     assert (sides == 1).all()  # every subject's frames sit on one side only
+
+
+def test_subsample_keeps_a_share_of_every_split_and_class(tiny_raw: Path) -> None:
+    full = prepare(TINY_SOURCES, tiny_raw, OFFICIAL)
+    quick = prepare(TINY_SOURCES, tiny_raw, {**OFFICIAL, "subsample": 0.25})
+    for split, n in full.report["splits"].items():
+        assert quick.report["splits"][split] == pytest.approx(n * 0.25, abs=8)
+    assert set(quick.manifest["label"]) == set(full.manifest["label"])
+    assert any("prepare.subsample=0.25" in reason for reason in quick.report["dropped"])
+    with pytest.raises(ValueError, match=r"prepare\.subsample"):
+        prepare(TINY_SOURCES, tiny_raw, {**OFFICIAL, "subsample": 0})

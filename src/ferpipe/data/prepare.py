@@ -140,6 +140,15 @@ def _resolve_duplicates(frame: pd.DataFrame) -> pd.Series:
     return reasons
 
 
+def _subsampled_out(frame: pd.DataFrame, fraction: float, seed: int) -> list[int]:
+    """Rows a quick run leaves out: all but ``fraction`` of each split's images of each class."""
+    rng = np.random.default_rng(seed)
+    out: list[int] = []
+    for _, group in frame.groupby(["split", "label"]):
+        out.extend(rng.permutation(group.index.to_numpy())[max(1, round(len(group) * fraction)) :])
+    return out
+
+
 def _counts(frame: pd.DataFrame) -> dict[str, Any]:
     """Counts per source, split and class name."""
     out: dict[str, Any] = {}
@@ -157,6 +166,9 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     unknown = set(usage_map.values()) - set(SPLITS)
     if unknown:
         raise ValueError(f"params prepare.usage_map: unknown splits {sorted(unknown)}; use {SPLITS}")
+    fraction = float(cfg.get("subsample", 1.0))  # below 1: a quick run on a share of every split
+    if not 0 < fraction <= 1:
+        raise ValueError(f"params prepare.subsample: {fraction} is not a fraction in (0, 1]")
     left = LeftOut()
     frames, images = [], []
     for name, source_cfg in sources.items():
@@ -177,6 +189,8 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     frame = _carve(frame, float(cfg.get("val_fraction", 0.0)), seed, "val")
     kept_so_far = reasons == ""
     reasons[kept_so_far] = _resolve_duplicates(frame[kept_so_far])
+    if fraction < 1:
+        reasons[_subsampled_out(frame[reasons == ""], fraction, seed)] = f"left out by prepare.subsample={fraction}"
     for (source, reason), n in Counter(zip(frame["source"], reasons, strict=True)).items():
         if reason:
             left.counts[(source, reason)] += n
