@@ -269,3 +269,44 @@ def test_stale_names_the_stages_whose_params_changed(project: Path) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     done = subprocess.run(["ferpipe", "stale"], cwd=project, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "train@logreg" in done.stdout and "train@cnn" not in done.stdout
+
+
+def test_reproduce_runs_a_reports_leaky_protocol_as_a_flagged_experiment(project: Path) -> None:
+    """`ferpipe reproduce` on a tiny report preset whose base is the committed pipeline: the base is
+    recorded from the workspace, the report's protocol (SMOTE before the split) runs as a DVC
+    experiment, shouts, is flagged by the audit and tagged leaky=true in MLflow."""
+    import mlflow
+
+    run(["git", "checkout", "--", "."], project)  # back to the committed run (earlier tests moved it)
+    run(["dvc", "checkout", "--force"], project)
+    base = tiny_params("e2e")
+    leaky_balance = {"method": "smote", "scope": "before_split", "strategy": "auto", "k_neighbors": 3, "seed": 0}
+    preset = {
+        "title": "Tiny",
+        "source": "this test",
+        "measures": [
+            {"what": "cnn accuracy", "metric": "metrics/cnn.json:test.accuracy"},
+            {"what": "average", "claimed": 99.0, "metric": "metrics/ensemble.json:average.test.accuracy"},
+        ],
+        "params": {key: base[key] for key in ("sources", "prepare", "balance", "models", "ensemble")},
+        "variants": {"report_protocol": {"balance": leaky_balance}},
+    }
+    (project / "presets" / "reports").mkdir(parents=True, exist_ok=True)
+    (project / "presets" / "reports" / "tiny.yaml").write_text(yaml.safe_dump(preset))
+
+    run(["ferpipe", "results", "--record", "tiny"], project)
+    out = run(["ferpipe", "reproduce", "tiny", "--variant", "report_protocol"], project)
+    assert "LEAKY PROTOCOL" in out and "recorded in results/tiny.json" in out
+    assert _metrics(project, "audit")["leaky_protocol"] is True
+    assert _metrics(project, "balance")["leak_evidence"]["test_synthetic"] > 0
+    results = json.loads((project / "results" / "tiny.json").read_text())
+    assert results["base"]["leaky"] is False and results["report_protocol"]["leaky"] is True
+    table = run(["ferpipe", "results"], project)
+    honest, leaky = results["base"]["measured"]["cnn accuracy"], results["report_protocol"]["measured"]["cnn accuracy"]
+    assert f"| tiny | base | cnn accuracy | - | {honest:.2f} | {leaky:.2f} |" in table
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`dvc.exp_name` = 'tiny-report-protocol'")
+    assert len(runs) >= 4 and (runs["tags.leaky"] == "true").all()  # the pipeline, its models, its ensembles
+    honest_runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`dvc.exp_name` = 'q-fast'")
+    assert (honest_runs["tags.leaky"] == "false").all()

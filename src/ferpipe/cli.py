@@ -46,6 +46,56 @@ def preset(name: str = typer.Argument(None, help="Preset to write into params.ya
 
 
 @app.command()
+def reproduce(
+    name: Annotated[str | None, typer.Argument(help="A report preset (presets/reports/NAME.yaml).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the reports with their claimed numbers.")] = False,
+    variant: Annotated[str, typer.Option(help="base, report_protocol (the report's own), or another.")] = "base",
+    epochs_scale: Annotated[float | None, typer.Option(help="Recipe epochs x this (0.02: a CPU smoke run).")] = None,
+    subsample: Annotated[float | None, typer.Option(help="Share of every split to use (a quick run).")] = None,
+    queue: Annotated[bool, typer.Option("--queue", help="Queue it (`dvc queue start` runs it).")] = False,
+) -> None:
+    """Rebuild a published report as a DVC experiment, then record claimed against measured."""
+    from ferpipe import reproduce as rp
+    from ferpipe.protocol import warn_if_leaky
+
+    root = repo_root()
+    try:
+        if list_ or name is None:
+            typer.echo("\n\n".join(rp.describe(rp.load_report(root, n)) for n in rp.report_names(root)))
+            return
+        report = rp.load_report(root, name)
+        updates = rp.run_params(root, report, variant, epochs_scale, subsample)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    warn_if_leaky(updates)
+    code = rp.launch(root, report, variant, updates, queue)
+    if code == 0 and not queue:
+        typer.echo(f"recorded in results/{name}.json; the table: `ferpipe results` (README: --readme)")
+    raise typer.Exit(code)
+
+
+@app.command()
+def results(
+    readme: Annotated[bool, typer.Option("--readme", help="Also rewrite the README's results table.")] = False,
+    record: Annotated[str | None, typer.Option(help="Record the workspace's metrics as a run of this report.")] = None,
+    variant: Annotated[str, typer.Option(help="The variant that --record records.")] = "base",
+) -> None:
+    """The results table of the rebuilt reports, written from results/*.json (never by hand)."""
+    from ferpipe import reproduce as rp
+    from ferpipe.config import load_params
+
+    root = repo_root()
+    if record:
+        report = rp.load_report(root, record)
+        rp.record(root, report, variant, load_params(root / "params.yaml"))
+    typer.echo(rp.results_table(root))
+    if readme and not rp.update_readme(root):
+        typer.echo(f"error: README.md has no {rp.README_START!r} ... {rp.README_END!r} markers", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
 def train(name: Annotated[str, typer.Argument(help="A model under params.yaml's models.")]) -> None:
     """Train one model as the train@NAME stage does; data-parallel under torchrun.
 

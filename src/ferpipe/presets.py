@@ -7,7 +7,9 @@ shows exactly what the preset changed and ``git checkout params.yaml`` undoes it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ferpipe.io import atomic_path
 
@@ -26,11 +28,19 @@ def apply_preset(name: str, root: Path) -> list[str]:
         raise ValueError(f"{source}: no such preset; available: {', '.join(available(root)) or 'none'}")
     yaml = YAML()
     yaml.preserve_quotes = True
-    preset = yaml.load(source.read_text(encoding="utf-8")) or {}
+    return write_params(root, yaml.load(source.read_text(encoding="utf-8")) or {})
+
+
+def write_params(root: Path, updates: Mapping[str, Any]) -> list[str]:
+    """Replace top-level keys of ``params.yaml`` wholesale, keeping the rest and its comments."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
     params_path = root / "params.yaml"
     params = yaml.load(params_path.read_text(encoding="utf-8"))
-    for key, value in preset.items():
+    for key, value in updates.items():
         params[key] = value
     with atomic_path(params_path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         yaml.dump(params, handle)
-    return list(preset)
+    return list(updates)

@@ -1,0 +1,132 @@
+"""Report presets: each one is a valid pipeline; claimed and measured land in the right columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from ferpipe import reproduce as rp
+from ferpipe.cli import app
+from ferpipe.config import load_yaml
+from ferpipe.models import create_model
+from ferpipe.protocol import deliberate_leaks
+from ferpipe.train.loop import TrainConfig
+from tests.conftest import REPO
+
+REPORTS = rp.report_names(REPO)
+
+
+def test_the_five_reports_ship() -> None:
+    assert REPORTS == ["cnn_study", "densenet_kdef", "multipipeline", "regxception", "vgg_imbalance"]
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_every_variant_of_every_report_is_a_runnable_pipeline(name: str) -> None:
+    report = rp.load_report(REPO, name)
+    train_defaults = load_yaml(REPO / "params.yaml")["train"]
+    for variant in [rp.BASE, *report.variants]:
+        params = report.params_for(variant)
+        assert {"sources", "prepare", "balance", "models", "ensemble"} <= set(params), variant
+        assert set(params["ensemble"]["members"]) <= set(params["models"]), variant
+        for source in params["sources"].values():
+            assert source["fetch"]["kind"] in ("path", "augmented_copy")  # real data from ../shared
+        for model_name, model_cfg in params["models"].items():
+            own = {k: v for k, v in model_cfg.items() if k != "balance"}
+            assert TrainConfig.from_params(train_defaults, own).total_epochs >= 1, model_name
+            assert isinstance(create_model(own["arch"], **(own.get("args") or {})), torch.nn.Module)
+        for measure in report.measures:  # every measure reads a metrics file this variant writes
+            if measure.applies_to(variant):
+                file = Path(measure.metric.partition(":")[0]).stem
+                assert file == "ensemble" or file in params["models"], (variant, measure.metric)
+
+
+def test_only_the_report_protocols_leak() -> None:
+    for name in REPORTS:
+        report = rp.load_report(REPO, name)
+        assert not deliberate_leaks(report.params_for(rp.BASE)), name
+        for variant in report.variants:
+            leaky = bool(deliberate_leaks(report.params_for(variant)))
+            assert leaky == (variant == rp.REPORT_PROTOCOL), (name, variant)
+
+
+def test_list_shows_the_claimed_numbers_with_their_sources() -> None:
+    result = CliRunner().invoke(app, ["reproduce", "--list"])
+    assert result.exit_code == 0, result.output
+    assert "94.34%" in result.output and "doi:10.11591/ijai.v13.i4.pp4703-4710" in result.output
+    assert "97.18%" in result.output and "Masa-Tantawy/Facial-Expression-Recognition" in result.output
+    assert result.output.count("(LEAKY, on purpose)") == 2
+    assert "not on record here" in result.output  # never a made-up claim
+
+
+def test_unknown_report_and_variant_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="available: cnn_study"):
+        rp.load_report(REPO, "nope")
+    with pytest.raises(ValueError, match="no variant 'nope'; have: base, report_protocol"):
+        rp.load_report(REPO, "regxception").params_for("nope")
+    (tmp_path / "presets" / "reports").mkdir(parents=True)
+    (tmp_path / "presets" / "reports" / "bad.yaml").write_text(
+        "title: x\nsource: y\nmeasures: [{what: a}]\nparams: {}\n"
+    )
+    with pytest.raises(ValueError, match=r"bad\.yaml: each measure needs 'what' and 'metric'"):
+        rp.load_report(tmp_path, "bad")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project with one report preset and a README with the results markers."""
+    (tmp_path / "presets" / "reports").mkdir(parents=True)
+    preset = {
+        "title": "Tiny",
+        "source": "here",
+        "measures": [
+            {"what": "ensemble accuracy", "claimed": 99.0, "metric": "metrics/ensemble.json:average.test.accuracy"},
+            {"what": "net accuracy", "metric": "metrics/net.json:test.accuracy"},
+        ],
+        "params": {"models": {"net": {}}, "balance": {"method": "smote"}},
+        "variants": {"report_protocol": {"balance": {"method": "smote", "scope": "before_split"}}},
+    }
+    (tmp_path / "presets" / "reports" / "tiny.yaml").write_text(yaml.safe_dump(preset))
+    (tmp_path / "README.md").write_text(f"# T\n\n{rp.README_START}\nold\n{rp.README_END}\n\nrest\n")
+    return tmp_path
+
+
+def _finish_run(root: Path, net: float, ensemble: float, epochs: int) -> None:
+    """What a finished pipeline leaves behind that recording reads."""
+    (root / "metrics" / "train").mkdir(parents=True, exist_ok=True)
+    (root / "metrics" / "net.json").write_text(json.dumps({"test": {"accuracy": net}}))
+    (root / "metrics" / "ensemble.json").write_text(json.dumps({"average": {"test": {"accuracy": ensemble}}}))
+    (root / "metrics" / "train" / "net.json").write_text(json.dumps({"epochs_run": epochs, "device": "cpu"}))
+
+
+def test_recorded_runs_fill_claimed_honest_and_report_columns(project: Path) -> None:
+    report = rp.load_report(project, "tiny")
+    _finish_run(project, 0.61, 0.63, 5)
+    rp.record(project, report, rp.BASE, {**report.params_for(rp.BASE), "train": {"epochs_scale": 0.1}})
+    _finish_run(project, 0.93, 0.93, 7)
+    rp.record(project, report, rp.REPORT_PROTOCOL, report.params_for(rp.REPORT_PROTOCOL))
+    results = json.loads((project / "results" / "tiny.json").read_text())
+    assert results["report_protocol"]["leaky"] is True and results["base"]["leaky"] is False
+    table = rp.results_table(project)
+    assert "| tiny | base | ensemble accuracy | 99.00 | 63.00 | 93.00 | cpu, 5 epochs (x0.1 of the recipe); " in table
+    assert "| tiny | base | net accuracy | - | 61.00 | 93.00 |" in table
+    assert "report_protocol |" not in table  # folded into the base rows' last column
+    assert rp.update_readme(project)
+    text = (project / "README.md").read_text()
+    assert "old" not in text and table in text and text.endswith("\n\nrest\n")
+
+
+def test_a_leaky_run_alone_never_lands_in_the_honest_column(project: Path) -> None:
+    report = rp.load_report(project, "tiny")
+    _finish_run(project, 0.93, 0.95, 7)
+    rp.record(project, report, rp.REPORT_PROTOCOL, report.params_for(rp.REPORT_PROTOCOL))
+    assert "| tiny | report_protocol | net accuracy | - | - | 93.00 |" in rp.results_table(project)
+
+
+def test_readme_without_markers_is_an_error(project: Path) -> None:
+    (project / "README.md").write_text("# nothing here\n")
+    assert not rp.update_readme(project)
