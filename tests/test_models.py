@@ -78,6 +78,12 @@ def test_vgg_fer_trains_on_ten_crops_and_averages_them_in_evaluation() -> None:
         assert torch.allclose(model[1](x), expected, atol=1e-5)
 
 
+def test_vgg_fer_without_ten_crop_sees_one_whole_image() -> None:
+    model = create_model("vgg_fer", ten_crop=False)
+    assert model_option(model, "train_views", 1) == 1
+    assert model.train()(torch.rand(3, 1, 48, 48)).shape == (3, 7)
+
+
 def test_xception_reg_penalises_its_classifier() -> None:
     model = create_model("xception_reg", middle=1)
     weight = model[1].classifier.weight

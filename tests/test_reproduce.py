@@ -130,3 +130,15 @@ def test_a_leaky_run_alone_never_lands_in_the_honest_column(project: Path) -> No
 def test_readme_without_markers_is_an_error(project: Path) -> None:
     (project / "README.md").write_text("# nothing here\n")
     assert not rp.update_readme(project)
+
+
+def test_run_params_apply_the_budget_knobs_and_overrides(project: Path) -> None:
+    (project / "params.yaml").write_text(yaml.safe_dump({"train": {"epochs_scale": 0.1, "batch_size": 64}}))
+    report = rp.load_report(project, "tiny")
+    updates = rp.run_params(project, report, rp.BASE, 0.02, 0.5, ["models.net.args.ten_crop=false"])
+    assert updates["train"] == {"epochs_scale": 0.02, "batch_size": 64}  # the workspace's train, rescaled
+    assert updates["prepare"] == {"subsample": 0.5}
+    assert updates["models"]["net"] == {"args": {"ten_crop": False}}
+    assert report.params["models"]["net"] == {}  # the preset itself is untouched
+    with pytest.raises(ValueError, match=r"expected key\.path=value"):
+        rp.run_params(project, report, rp.BASE, overrides=["models.net"])

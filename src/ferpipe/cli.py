@@ -53,6 +53,9 @@ def reproduce(
     epochs_scale: Annotated[float | None, typer.Option(help="Recipe epochs x this (0.02: a CPU smoke run).")] = None,
     subsample: Annotated[float | None, typer.Option(help="Share of every split to use (a quick run).")] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Queue it (`dvc queue start` runs it).")] = False,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="key.path=value over the preset (kept in the budget column).")
+    ] = None,
 ) -> None:
     """Rebuild a published report as a DVC experiment, then record claimed against measured."""
     from ferpipe import reproduce as rp
@@ -64,12 +67,12 @@ def reproduce(
             typer.echo("\n\n".join(rp.describe(rp.load_report(root, n)) for n in rp.report_names(root)))
             return
         report = rp.load_report(root, name)
-        updates = rp.run_params(root, report, variant, epochs_scale, subsample)
+        updates = rp.run_params(root, report, variant, epochs_scale, subsample, set_ or [])
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     warn_if_leaky(updates)
-    code = rp.launch(root, report, variant, updates, queue)
+    code = rp.launch(root, report, variant, updates, queue, set_ or [])
     if code == 0 and not queue:
         typer.echo(f"recorded in results/{name}.json; the table: `ferpipe results` (README: --readme)")
     raise typer.Exit(code)

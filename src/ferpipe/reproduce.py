@@ -14,12 +14,16 @@ run as one table (into the README between markers), so no number is ever typed b
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ferpipe.config import load_yaml
 from ferpipe.io import atomic_path, write_json
@@ -138,12 +142,14 @@ def budget(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record(root: Path, report: Report, variant: str, params: dict[str, Any]) -> dict[str, Any]:
+def record(
+    root: Path, report: Report, variant: str, params: dict[str, Any], overrides: Sequence[str] = ()
+) -> dict[str, Any]:
     """Add a finished run's measurements to ``results/<name>.json`` (one entry per variant)."""
     entry = {
         "measured": {m.what: m.read(root) for m in report.measures if m.applies_to(variant)},
         "leaky": bool(deliberate_leaks(params)),
-        "budget": budget(root, params),
+        "budget": {**budget(root, params), "overrides": list(overrides)},
         "recorded": time.strftime("%Y-%m-%d"),
     }
     path = root / RESULTS / f"{report.name}.json"
@@ -157,7 +163,8 @@ def _budget_text(budget: dict[str, Any]) -> str:
     epochs = sorted({e for e in budget["epochs"].values() if e is not None})
     span = f"{epochs[0]}-{epochs[-1]}" if len(epochs) > 1 else (str(epochs[0]) if epochs else "?")
     share = "" if budget["subsample"] == 1 else f", {budget['subsample']:g} of the data"
-    return f"{budget['device']}, {span} epochs (x{budget['epochs_scale']:g} of the recipe){share}"
+    changed = "".join(f", {o}" for o in budget.get("overrides", []))
+    return f"{budget['device']}, {span} epochs (x{budget['epochs_scale']:g} of the recipe){share}{changed}"
 
 
 def _cell(value: float | None) -> str:
@@ -217,14 +224,32 @@ def update_readme(root: Path) -> bool:
     return True
 
 
-def run_params(root: Path, report: Report, variant: str, epochs_scale: float | None, subsample: float | None) -> dict:
-    """The top-level params keys to write for a run: the report's, plus the budget knobs."""
-    updates = report.params_for(variant)
+def run_params(
+    root: Path,
+    report: Report,
+    variant: str,
+    epochs_scale: float | None = None,
+    subsample: float | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The top-level params keys to write for a run: the report's, the budget knobs, and
+    ``key.path=value`` overrides (a CPU cut such as ``models.vgg_smote.args.ten_crop=false``)."""
+    updates = copy.deepcopy(report.params_for(variant))
     current = load_yaml(root / "params.yaml") or {}
-    if epochs_scale is not None:
-        updates["train"] = {**updates.get("train", current.get("train", {})), "epochs_scale": epochs_scale}
-    if subsample is not None:
-        updates["prepare"] = {**updates.get("prepare", current.get("prepare", {})), "subsample": subsample}
+    knobs = [f"train.epochs_scale={epochs_scale}"] if epochs_scale is not None else []
+    knobs += [f"prepare.subsample={subsample}"] if subsample is not None else []
+    for override in [*knobs, *overrides]:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {override!r}: expected key.path=value")
+        top, *path = key.split(".")
+        node = updates.setdefault(top, copy.deepcopy(current.get(top, {})))
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        if path:
+            node[path[-1]] = yaml.safe_load(value)
+        else:
+            updates[top] = yaml.safe_load(value)
     return updates
 
 
@@ -237,7 +262,9 @@ def _free_name(root: Path, name: str) -> str:
     return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}" if name in listed.stdout.split() else name
 
 
-def launch(root: Path, report: Report, variant: str, updates: dict[str, Any], queue: bool) -> int:
+def launch(
+    root: Path, report: Report, variant: str, updates: dict[str, Any], queue: bool, overrides: Sequence[str] = ()
+) -> int:
     """Write the params and run (or queue) the DVC experiment; a finished run is recorded.
 
     A queued run takes params.yaml as it is when queued, so params.yaml is restored at once;
@@ -259,5 +286,5 @@ def launch(root: Path, report: Report, variant: str, updates: dict[str, Any], qu
         if queue:
             params_file.write_text(before, encoding="utf-8")
     if code == 0 and not queue:
-        record(root, report, variant, load_yaml(params_file))
+        record(root, report, variant, load_yaml(params_file), overrides)
     return code
