@@ -142,3 +142,18 @@ def test_run_params_apply_the_budget_knobs_and_overrides(project: Path) -> None:
     assert report.params["models"]["net"] == {}  # the preset itself is untouched
     with pytest.raises(ValueError, match=r"expected key\.path=value"):
         rp.run_params(project, report, rp.BASE, overrides=["models.net"])
+
+
+def test_without_a_base_run_the_leak_is_read_against_the_honest_twin(project: Path) -> None:
+    path = project / "presets" / "reports" / "tiny.yaml"
+    preset = yaml.safe_load(path.read_text())
+    preset["honest_twin"] = "alone"
+    preset["variants"]["alone"] = {"models": {"net": {}}}
+    path.write_text(yaml.safe_dump(preset))
+    report = rp.load_report(project, "tiny")
+    _finish_run(project, 0.40, 0.40, 3)
+    rp.record(project, report, "alone", report.params_for("alone"))
+    _finish_run(project, 0.70, 0.70, 3)
+    rp.record(project, report, rp.REPORT_PROTOCOL, report.params_for(rp.REPORT_PROTOCOL))
+    table = rp.results_table(project)
+    assert "| tiny | alone | net accuracy | - | 40.00 | 70.00 |" in table and "report_protocol |" not in table

@@ -73,6 +73,7 @@ class Report:
     params: dict[str, Any]
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: str = ""
+    twin: str = BASE  # the honest run a report_protocol run is read against when base is not recorded
 
     def params_for(self, variant: str = BASE) -> dict[str, Any]:
         """The top-level params keys a run of ``variant`` writes into params.yaml."""
@@ -100,7 +101,14 @@ def load_report(root: Path, name: str) -> Report:
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: each measure needs 'what' and 'metric' ({exc})") from exc
     return Report(
-        name, raw["title"], raw["source"], measures, raw["params"], raw.get("variants") or {}, raw.get("notes", "")
+        name,
+        raw["title"],
+        raw["source"],
+        measures,
+        raw["params"],
+        raw.get("variants") or {},
+        raw.get("notes", ""),
+        raw.get("honest_twin", BASE),
     )
 
 
@@ -187,7 +195,8 @@ def results_table(root: Path) -> str:
     """Every recorded run as a markdown table: claimed | ferpipe's protocol | the report's protocol.
 
     One row per report, variant and measure; a ``report_protocol`` run fills the last column of
-    its base rows. The budget column says what each measured number cost.
+    its honest twin's rows (``base``, else the preset's ``honest_twin``). The budget column says
+    what each measured number cost.
     """
     header = (
         "| report | variant | measure | claimed | ferpipe protocol | report's protocol | budget (ferpipe; report's) |\n"
@@ -199,12 +208,13 @@ def results_table(root: Path) -> str:
         if not path.exists():
             continue
         report, results = load_report(root, name), json.loads(path.read_text())
-        own = results.get(REPORT_PROTOCOL) if BASE in results else None
+        twin = next((v for v in (BASE, report.twin) if v in results), None)
+        own = results.get(REPORT_PROTOCOL) if twin else None
         for variant, entry in results.items():
             if own is not None and variant == REPORT_PROTOCOL:
-                continue  # shown in its base rows' last column
+                continue  # shown in its honest twin's rows' last column
             rows += [
-                _row(name, variant, m, entry, own if variant == BASE else None)
+                _row(name, variant, m, entry, own if variant == twin else None)
                 for m in report.measures
                 if m.what in entry["measured"]
             ]
