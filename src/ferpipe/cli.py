@@ -90,8 +90,11 @@ def results(
 
     root = repo_root()
     if record:
-        report = rp.load_report(root, record)
-        rp.record(root, report, variant, load_params(root / "params.yaml"))
+        try:
+            rp.record(root, rp.load_report(root, record), variant, load_params(root / "params.yaml"))
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
     typer.echo(rp.results_table(root))
     if readme and not rp.update_readme(root):
         typer.echo(f"error: README.md has no {rp.README_START!r} ... {rp.README_END!r} markers", err=True)
