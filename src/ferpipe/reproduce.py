@@ -122,14 +122,16 @@ def experiment_name(report: str, variant: str) -> str:
 
 
 def describe(report: Report) -> str:
-    """The ``--list`` entry of one report: title, source, claimed numbers, variants."""
+    """The ``--list`` entry of one report: title, source, claimed numbers, variants, notes."""
     lines = [f"{report.name}: {report.title}", f"  source: {report.source}"]
     for m in report.measures:
         claimed = f"{m.claimed:g}%" if m.claimed is not None else "not on record here"
         lines.append(f"  claimed {claimed:>20}  {m.what}")
-    for variant, overrides in report.variants.items():
-        leaks = deliberate_leaks({**report.params, **overrides})
+    for variant in report.variants:
+        leaks = deliberate_leaks(report.params_for(variant))
         lines.append(f"  variant {variant}{'  (LEAKY, on purpose)' if leaks else ''}")
+    if report.notes:
+        lines.append(f"  notes: {' '.join(report.notes.split())}")
     return "\n".join(lines)
 
 
