@@ -26,7 +26,7 @@ def materialise_augmented_copy(dest: Path, cfg: dict[str, Any], root: Path) -> i
     copies = int(cfg.get("copies", 1))
     transform = augmentation_pipeline(int(cfg.get("seed", 0)))
     with tempfile.TemporaryDirectory() as tmp:
-        materialise_path(Path(tmp), {"path": cfg.get("path")} if "path" in cfg else {}, root)
+        materialise_path(Path(tmp), cfg, root)  # the CSV, copied like a `path` source (its errors too)
         records = read_fer2013_csv(Path(tmp), {})
     for label in set(records.labels):
         (dest / label).mkdir(parents=True, exist_ok=True)
