@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(abspath $(BIN)):$(PATH)
+.DEFAULT_GOAL := help
 
-.PHONY: setup repro test ci stale gate runs report bench lint format mlflow server plots clean
+.PHONY: help setup repro test ci stale gate runs report bench lint format mlflow server plots restore clean clean-mlflow
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 $(BIN)/ferpipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +46,10 @@ report: setup ## write reports/report.html from the current metrics
 bench: setup ## time the data path against the usual loaders, and each model's training step
 	ferpipe bench
 
-lint: setup
+lint: setup ## ruff check
 	ruff check .
 
-format: setup
+format: setup ## ruff format
 	ruff format .
 
 mlflow: setup ## open the MLflow UI on 127.0.0.1:5000
@@ -57,5 +61,12 @@ server: setup ## shared MLflow server: PostgreSQL (FERPIPE_BACKEND_STORE_URI), a
 plots: setup ## render dvc plots to dvc_plots/index.html
 	dvc plots show
 
-clean: ## remove stage outputs and the local MLflow store (keeps .venv)
-	rm -rf data mlflow.db mlruns dvc_plots reports/report.html
+restore: setup ## back to the committed params and results after a preset (retrains nothing DVC has cached)
+	ferpipe restore
+
+clean: ## remove stage outputs (keeps .venv, DVC's cache and the MLflow store)
+	rm -rf data dvc_plots reports/report.html exports
+
+clean-mlflow: ## DELETE the local MLflow store: every run and the model registry (asks first)
+	@printf "delete mlflow.db and mlruns/ (every run and registered model)? [y/N] "; read answer; \
+	[ "$$answer" = y ] && rm -rf mlflow.db mlruns && echo deleted || echo kept

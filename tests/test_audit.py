@@ -76,7 +76,7 @@ def test_exact_pairs_cross_splits_only(tmp_path: Path, faces: np.ndarray) -> Non
 def test_audit_drops_leaks_from_training_and_reports_them(tmp_path: Path, faces: np.ndarray) -> None:
     paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
     run_audit({"audit": {"policy": "drop_from_train"}}, paths)
-    report = json.loads((paths.metrics / "audit.json").read_text())
+    report = json.loads((paths.details / "audit.json").read_text())
     assert report["exact"]["train~test"]["held_images"] == 1
     assert report["near"]["train~test"]["held_images"] == 1
     assert report["near"]["extra~heldout"]["copies"] == 1  # the augmented extra source leaks
@@ -93,7 +93,7 @@ def test_audit_policy_fail_stops_the_pipeline(tmp_path: Path, faces: np.ndarray)
     paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
     with pytest.raises(ValueError, match="3 validation/test images have copies in training or validation"):
         run_audit({"audit": {"policy": "fail"}}, paths)
-    assert (paths.metrics / "audit.json").exists() and not paths.audited.exists()
+    assert (paths.details / "audit.json").exists() and not paths.audited.exists()
 
 
 def test_audit_policy_keep_leaves_the_leaks_in_and_flags_the_run(
@@ -101,7 +101,7 @@ def test_audit_policy_keep_leaves_the_leaks_in_and_flags_the_run(
 ) -> None:
     paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
     run_audit({"audit": {"policy": "keep"}}, paths)
-    report = json.loads((paths.metrics / "audit.json").read_text())
+    report = json.loads((paths.details / "audit.json").read_text())
     assert report["test_images_with_copies"] == 3 and report["dropped"] == 0
     assert report["leaky_protocol"] is True and report["deliberate_leaks"][0].startswith("audit.policy=keep")
     assert len(load_manifest(paths.audited)) == len(load_manifest(paths.prepared))

@@ -75,7 +75,7 @@ def test_balance_stage_touches_training_only(tiny_raw, tmp_path) -> None:
     for split in ("val", "test"):
         before, after = load_split(paths.audited, split), load_split(paths.balanced, split)
         assert np.array_equal(before.images, after.images) and np.array_equal(before.labels, after.labels)
-    report = json.loads((paths.metrics / "balance.json").read_text())
+    report = json.loads((paths.details / "balance.json").read_text())
     assert report["scope"] == "after_split" and "leak_evidence" not in report
 
 
@@ -89,7 +89,7 @@ def test_balancing_before_the_split_leaks_and_says_so(
     save_prepared(paths.audited, result.images, result.manifest)
     run_balance({"balance": {"method": "smote", "scope": "before_split", "k_neighbors": 2}}, paths)
     assert "LEAKY PROTOCOL" in capsys.readouterr().err
-    evidence = json.loads((paths.metrics / "balance.json").read_text())["leak_evidence"]
+    evidence = json.loads((paths.details / "balance.json").read_text())["leak_evidence"]
     assert evidence["test_synthetic"] > 0  # SMOTE's interpolations, made partly from test images, in test
     held = {image.tobytes() for split in ("val", "test") for image in load_split(paths.audited, split).images}
     train = load_split(paths.balanced, "train").images

@@ -67,7 +67,7 @@ def test_the_repo_thresholds_file_loads_and_a_broken_one_is_named(tmp_path: Path
     from tests.conftest import REPO
 
     config = GateConfig.load(REPO / "thresholds.yaml")
-    assert config.tolerance("metrics/cnn.json:test.accuracy") is not None
+    assert config.tolerance("metrics/cnn.json:test_acc") is not None
     assert config.tolerance("metrics/audit.json:pairs.exact") is None
     broken = tmp_path / "thresholds.yaml"
     broken.write_text("gate: {floors: {}}\n")

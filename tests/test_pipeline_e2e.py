@@ -19,6 +19,8 @@ from tests.services import free_port
 pytestmark = pytest.mark.slow
 # The repo's floors are for the default data; the tiny project keeps the tolerances only.
 TINY_GATE = {"gate": {**load_yaml(REPO / "thresholds.yaml")["gate"], "floors": {}}}
+# The README's `dvc exp show` for comparing experiments at 160 columns
+EXP_SHOW_FLAGS = ["--only-changed", "--drop", ".*:(test_f1|val_acc)$|metrics/ensemble_(average|vote)"]
 
 
 @pytest.fixture(scope="module")
@@ -31,34 +33,47 @@ def _metrics(project: Path, name: str) -> dict:
     return json.loads((project / "metrics" / f"{name}.json").read_text())
 
 
+def _details(project: Path, name: str) -> dict:
+    return json.loads((project / "metrics" / "details" / f"{name}.json").read_text())
+
+
+def _client(project: Path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    return mlflow.MlflowClient()
+
+
 def test_every_output_exists(project: Path) -> None:
     for model in MODELS:
         assert (project / "data" / "models" / model / "model.pt").exists()
         assert (project / "data" / "models" / model / "mlflow_run_id").exists()
         assert (project / "data" / "predictions" / model / "test.npy").exists()
-        assert (project / "metrics" / "confusion" / f"{model}.png").exists()
+        assert (project / "data" / "predictions" / model / "confusion.png").exists()
         assert (project / "metrics" / "curves" / f"{model}.csv").exists()
     for method in ("average", "weighted", "vote"):
         assert (project / "metrics" / "confusion" / f"ensemble_{method}.csv").exists()
     assert (project / "metrics" / "audit_pairs.png").exists()
-    assert _metrics(project, "audit")["policy"] == "drop_from_train"
+    assert _details(project, "audit")["policy"] == "drop_from_train"
+    pngs = [str(p.relative_to(project)) for p in (project / "metrics").rglob("*.png")]
+    assert pngs == ["metrics/audit_pairs.png"]  # no confusion PNG twins of the dvc plots
 
 
 def test_cnn_and_ensembles_beat_chance_and_logreg(project: Path) -> None:
     chance = 1 / 7  # balanced accuracy of guessing
-    cnn = _metrics(project, "cnn")["test"]["balanced_accuracy"]
+    cnn = _details(project, "cnn")["test"]["balanced_accuracy"]
     assert cnn > chance + 0.1
-    assert cnn > _metrics(project, "logreg")["test"]["balanced_accuracy"]
-    ensemble = _metrics(project, "ensemble")
+    assert cnn > _details(project, "logreg")["test"]["balanced_accuracy"]
+    ensemble = _details(project, "ensemble")
     assert ensemble["members"] == list(MODELS) and set(ensemble["weights"]) == set(MODELS)
     for method in ("average", "weighted", "vote"):
         assert ensemble[method]["test"]["balanced_accuracy"] > chance + 0.1
 
 
 def test_contempt_dropped_and_balance_touched_training_only(project: Path) -> None:
-    report = _metrics(project, "data_report")
+    report = _details(project, "data_report")
     assert any("contempt" in reason for reason in report["dropped"])
-    balance = _metrics(project, "balance")
+    balance = _details(project, "balance")
     assert balance["train_after"]["disgust"] == 40 > balance["train_before"]["disgust"]
     fer = report["counts"]["fer2013"]
     assert balance["val_untouched"] == fer["val"] and balance["test_untouched"] == fer["test"]
@@ -78,13 +93,41 @@ def test_mlflow_holds_one_run_per_model_with_curves(project: Path) -> None:
     client = mlflow.MlflowClient()
     for _, row in runs.iterrows():
         history = client.get_metric_history(row["run_id"], "val/accuracy")
-        assert len(history) == _metrics(project, f"train/{row['tags.ferpipe.model']}")["epochs_run"]
+        assert len(history) == _details(project, f"train/{row['tags.ferpipe.model']}")["epochs_run"]
         assert row["metrics.test/accuracy"] > 0
         assert row["tags.dvc.stage"] == f"train@{row['tags.ferpipe.model']}"
 
 
+def test_mlflow_shows_what_ran_named_linked_and_resolved(project: Path) -> None:
+    """The experiment opens on training runs; logged models carry the model's name and its metrics;
+    the data is a dataset input; params are the ones that ran (no bf16 on a CPU, the real balancing)."""
+    import mlflow
+
+    client = _client(project)
+    experiment = client.get_experiment_by_name("e2e")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`ferpipe.kind` = 'model'")
+    for _, row in runs.iterrows():
+        name = row["tags.ferpipe.model"]
+        assert row["params.amp"] == "none" and row["params.device"] == "cpu" and row["params.channels_last"] == "False"
+        assert row["params.balance.method"] == "augment"
+        (model,) = mlflow.search_logged_models(
+            experiment_ids=[experiment.experiment_id],
+            filter_string=f"source_run_id = '{row['run_id']}'",
+            output_format="list",
+        )
+        assert model.name == name and {m.key for m in model.metrics} >= {"best_val_accuracy", "test/accuracy"}
+        inputs = client.get_run(row["run_id"]).inputs.dataset_inputs
+        assert {d.dataset.name for d in inputs} == {"balanced/training", "balanced/validation"}
+        assert {d.dataset.digest for d in inputs} == {row["tags.data.hash"]}
+
+
 def test_dvc_metrics_and_plots_show(project: Path) -> None:
-    assert "test.accuracy" in run(["dvc", "metrics", "show"], project)
+    shown = run(["dvc", "metrics", "show"], project)
+    header, *rows = shown.strip().splitlines()
+    assert header.split()[1:] == sorted(header.split()[1:]) and "test_acc" in header.split()
+    assert max(len(line) for line in shown.splitlines()) <= 160, shown  # one row per file, a few columns
+    assert len(rows) == len(MODELS) + 3 + 2  # models, ensemble methods, prepare and audit
     run(["dvc", "plots", "show", "-o", "plots_html"], project)
     assert (project / "plots_html" / "index.html").exists()
     done = subprocess.run(["dvc", "plots", "show", "--json"], cwd=project, env=env(), capture_output=True, text=True)
@@ -94,6 +137,13 @@ def test_dvc_metrics_and_plots_show(project: Path) -> None:
     assert {row["model"] for row in curves} == set(MODELS)  # every model on one chart
     sets = {row["set"] for row in shown["data"]["class_distribution"][0]["content"]["data"]["values"]}
     assert {"train, before balancing", "train, after balancing"} <= sets
+    names = [*MODELS, "ensemble_average", "ensemble_weighted", "ensemble_vote"]
+    confusion = {key: shown["data"][key][0]["content"] for key in shown["data"] if "confusion" in key}
+    assert sorted(confusion) == sorted(f"metrics/confusion/{name}.csv" for name in names)  # one chart each
+    for key, spec in confusion.items():
+        name = Path(key).stem.replace("ensemble_", "ensemble (") + (")" if "ensemble_" in key else "")
+        assert spec["title"].startswith(name), spec["title"]  # each chart says whose matrix it is
+        assert spec["spec"]["resolve"]["scale"]["color"] == "independent"  # counts and shares, each its own scale
 
 
 def test_report_is_one_self_contained_page(project: Path) -> None:
@@ -111,7 +161,8 @@ def test_pipeline_run_holds_the_model_and_ensemble_runs(project: Path) -> None:
     first = pipelines.sort_values("start_time").iloc[0]
     children = runs[runs["tags.mlflow.parentRunId"] == first["run_id"]]
     names = sorted(children["tags.mlflow.runName"])
-    assert names == sorted([*MODELS, "ensemble_average", "ensemble_vote", "ensemble_weighted"])
+    best = _details(project, "ensemble")["best"]["name"]
+    assert names == sorted([*MODELS, "ensemble_average", "ensemble_vote", "ensemble_weighted", f"classifier: {best}"])
     assert first["status"] == "FINISHED" and first["params.ensemble.members"] == str(list(MODELS))
     ensemble = children[children["tags.mlflow.runName"] == "ensemble_weighted"].iloc[0]
     model_ids = children[children["tags.ferpipe.kind"] == "model"].set_index("tags.ferpipe.model")["run_id"]
@@ -124,11 +175,13 @@ def test_the_champion_is_registered_and_answers(project: Path) -> None:
     import mlflow
     import numpy as np
 
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    champion = _metrics(project, "ensemble")["champion"]
-    version = mlflow.MlflowClient().get_model_version_by_alias("ferpipe", "champion")
+    best = _details(project, "ensemble")["best"]
+    version = _client(project).get_model_version_by_alias("ferpipe", "champion")
     champion_run = mlflow.get_run(version.run_id)
-    assert champion_run.data.tags["mlflow.runName"] == champion["name"]
+    assert champion_run.data.tags["mlflow.runName"] == f"classifier: {best['name']}"
+    assert float(version.tags["val_accuracy"]) == pytest.approx(best["val_accuracy"])
+    assert version.tags["data.hash"] == champion_run.data.tags["data.hash"] and version.tags["git.commit"]
+    assert f"Validation accuracy {best['val_accuracy']:.4f}" in version.description
     model = mlflow.pyfunc.load_model("models:/ferpipe@champion")
     images = np.load(project / "data" / "audited" / "images.npy")[:5]
     answer = model.predict(images.astype(np.float64))
@@ -212,7 +265,7 @@ def test_ferpipe_runs_shows_the_pipeline_tree(project: Path) -> None:
 
 def test_gate_passes_on_the_committed_results(project: Path) -> None:
     out = run(["ferpipe", "gate"], project)
-    assert "metrics/cnn.json:test.accuracy" in out and "gate passed" in out
+    assert "metrics/cnn.json:test_acc" in out and "gate passed" in out
     assert "up to date" in run(["ferpipe", "stale"], project)
 
 
@@ -255,12 +308,40 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_repo_store(project:
 def test_a_worse_param_reruns_only_its_model_and_fails_the_gate(project: Path) -> None:
     """Learning rate 0 for the cnn: only its stages and the ensemble rerun; it never learns, so the
     gate must fail and name its metric."""
+    champion_before = _client(project).get_model_version_by_alias("ferpipe", "champion").version
     out = run(["dvc", "exp", "run", "-S", "models.cnn.lr=0.0"], project)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
     assert ran == ["ensemble", "evaluate@cnn", "report", "train@cnn"]
+    # a log, not a terminal: one line per epoch, no progress-bar carriage returns, no MLflow noise
+    assert "\r" not in out and "INFO mlflow" not in out and "Warning" not in out, out[-3000:]
     done = subprocess.run(["ferpipe", "gate"], cwd=project, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "REGRESSED" in done.stdout and "metrics/cnn.json:test.accuracy fell" in done.stdout
+    assert "REGRESSED" in done.stdout and "metrics/cnn.json:test_acc fell" in done.stdout
+
+    # the registry: the worse pipeline's best is the challenger; the champion did not move
+    client = _client(project)
+    assert client.get_model_version_by_alias("ferpipe", "champion").version == champion_before
+    assert client.get_model_version_by_alias("ferpipe", "challenger").version != champion_before
+    runs = run(["ferpipe", "runs", "--pipelines", "1"], project)
+    assert "☆ challenger" in runs and "logreg (reused from" in runs, runs  # the unchanged member, under it too
+
+    table = run(["dvc", "exp", "show", "--no-pager", *EXP_SHOW_FLAGS], project, env(COLUMNS="160"))
+    assert "…" not in table and "metrics/cnn.json:test_acc" in table and "models.cnn.lr" in table, table
+    assert "metrics/ensemble_weighted.json:test_acc" in table
+    diff = run(["dvc", "metrics", "diff"], project)  # every changed number, one row each
+    assert "metrics/ensemble_vote.json" in diff and max(len(line) for line in diff.splitlines()) <= 160
+
+
+def test_report_leaves_the_pipeline_clean_and_stale_names_a_modified_output(project: Path) -> None:
+    run(["git", "checkout", "--", "."], project)  # back to the committed run (earlier tests moved it)
+    run(["dvc", "checkout", "--force"], project)
+    run(["ferpipe", "report"], project)
+    assert run(["dvc", "status"], project).strip().endswith("Data and pipelines are up to date.")
+    with open(project / "metrics" / "cnn.json", "a") as handle:
+        handle.write(" ")
+    done = subprocess.run(["ferpipe", "stale"], cwd=project, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "evaluate@cnn: modified output: metrics/cnn.json" in done.stdout, done.stdout
+    run(["git", "checkout", "--", "metrics"], project)
 
 
 def test_stale_names_the_stages_whose_params_changed(project: Path) -> None:
@@ -268,7 +349,8 @@ def test_stale_names_the_stages_whose_params_changed(project: Path) -> None:
     params["models"]["logreg"]["epochs"] = 3
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     done = subprocess.run(["ferpipe", "stale"], cwd=project, env=env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1 and "train@logreg" in done.stdout and "train@cnn" not in done.stdout
+    assert done.returncode == 1 and "train@logreg: changed params: params.yaml:models.logreg.epochs" in done.stdout
+    assert "train@cnn" not in done.stdout
 
 
 def test_reproduce_runs_a_reports_leaky_protocol_as_a_flagged_experiment(project: Path) -> None:
@@ -285,8 +367,8 @@ def test_reproduce_runs_a_reports_leaky_protocol_as_a_flagged_experiment(project
         "title": "Tiny",
         "source": "this test",
         "measures": [
-            {"what": "cnn accuracy", "metric": "metrics/cnn.json:test.accuracy"},
-            {"what": "average", "claimed": 99.0, "metric": "metrics/ensemble.json:average.test.accuracy"},
+            {"what": "cnn accuracy", "metric": "metrics/details/cnn.json:test.accuracy"},
+            {"what": "average", "claimed": 99.0, "metric": "metrics/details/ensemble.json:average.test.accuracy"},
         ],
         "params": {key: base[key] for key in ("sources", "prepare", "balance", "models", "ensemble")},
         "variants": {"report_protocol": {"balance": leaky_balance}},
@@ -297,8 +379,8 @@ def test_reproduce_runs_a_reports_leaky_protocol_as_a_flagged_experiment(project
     run(["ferpipe", "results", "--record", "tiny"], project)
     out = run(["ferpipe", "reproduce", "tiny", "--variant", "report_protocol"], project)
     assert "LEAKY PROTOCOL" in out and "recorded in results/tiny.json" in out
-    assert _metrics(project, "audit")["leaky_protocol"] is True
-    assert _metrics(project, "balance")["leak_evidence"]["test_synthetic"] > 0
+    assert _details(project, "audit")["leaky_protocol"] is True
+    assert _details(project, "balance")["leak_evidence"]["test_synthetic"] > 0
     results = json.loads((project / "results" / "tiny.json").read_text())
     assert results["base"]["leaky"] is False and results["report_protocol"]["leaky"] is True
     table = run(["ferpipe", "results"], project)
@@ -310,3 +392,19 @@ def test_reproduce_runs_a_reports_leaky_protocol_as_a_flagged_experiment(project
     assert len(runs) >= 4 and (runs["tags.leaky"] == "true").all()  # the pipeline, its models, its ensembles
     honest_runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`dvc.exp_name` = 'q-fast'")
     assert (honest_runs["tags.leaky"] == "false").all()
+
+
+def test_restore_returns_to_the_committed_default_without_retraining(project: Path) -> None:
+    """A preset-like change reproduced (DVC's autostage stages its lock), then `ferpipe restore`:
+    params, lock and metrics are the committed ones again and no stage retrains."""
+    run(["git", "checkout", "--", "."], project)
+    run(["dvc", "checkout", "--force"], project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"]["logreg"]["epochs"] = 2
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro"], project)
+    run(["git", "add", "dvc.lock", "metrics"], project)
+    out = run(["ferpipe", "restore"], project)
+    assert "reran" not in out and "stages restored from DVC's run-cache" in out, out
+    assert run(["git", "status", "--porcelain", "--", "params.yaml", "dvc.lock", "metrics"], project) == ""
+    assert run(["dvc", "status"], project).strip().endswith("Data and pipelines are up to date.")

@@ -28,8 +28,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("a", "b"):
         save_model(tmp_path / "data" / "models" / name / MODEL_FILE, create_model("logreg"), "logreg", {})
     (tmp_path / "metrics").mkdir()
-    summary = {"members": ["a", "b"], "weights": {"a": 0.25, "b": 0.75}, "champion": {"name": "ensemble_weighted"}}
-    (tmp_path / "metrics" / "ensemble.json").write_text(json.dumps(summary))
+    summary = {"members": ["a", "b"], "weights": {"a": 0.25, "b": 0.75}, "best": {"name": "ensemble_weighted"}}
+    (tmp_path / "metrics" / "details").mkdir()
+    (tmp_path / "metrics" / "details" / "ensemble.json").write_text(json.dumps(summary))
     (tmp_path / "params.yaml").write_text("ensemble:\n  members: [a, b]\n")
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     monkeypatch.chdir(tmp_path)
@@ -53,7 +54,9 @@ def _photos(folder: Path) -> Path:
 def test_predict_reports_faces_blanks_and_broken_files(project: Path) -> None:
     photos = _photos(project / "photos")
     result = CliRunner().invoke(
-        app, ["predict", str(photos), "--out", "out.csv", "--annotate", "annotated"], catch_exceptions=False
+        app,
+        ["predict", str(photos), "--ensemble", "--out", "out.csv", "--annotate", "annotated"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(project / "out.csv")
@@ -70,12 +73,18 @@ def test_predict_reports_faces_blanks_and_broken_files(project: Path) -> None:
 
 def test_one_model_or_an_ensemble_method_can_be_chosen(project: Path) -> None:
     photos = _photos(project / "photos")
-    for args in (["--model", "a"], ["--ensemble", "--method", "vote"], []):
+    for args in (["--model", "a"], ["--ensemble", "--method", "vote"], ["--ensemble"]):
         result = CliRunner().invoke(app, ["predict", str(photos), *args, "--out", "out.json"])
         assert result.exit_code == 0, result.output
         assert len(json.loads((project / "out.json").read_text())) >= 2
     missing = CliRunner().invoke(app, ["predict", str(photos), "--model", "nope"])
     assert missing.exit_code == 1 and "no trained model 'nope'" in missing.output
+
+
+def test_the_default_is_the_registry_champion_and_says_so_when_there_is_none(project: Path) -> None:
+    (project / "params.yaml").write_text("mlflow:\n  experiment: t\nensemble:\n  members: [a, b]\n")
+    result = CliRunner().invoke(app, ["predict", str(_photos(project / "photos"))])
+    assert result.exit_code == 1 and "no models:/ferpipe@champion" in result.output
 
 
 def test_pictures_of_unusual_modes_are_read_as_rgb(tmp_path: Path) -> None:

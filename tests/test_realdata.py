@@ -31,14 +31,14 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Paths:
         materialise(name, cfg["fetch"], paths.raw, REPO)
     result = prepare(preset["sources"], paths.raw, preset["prepare"])
     save_prepared(paths.prepared, result.images, result.manifest)
-    (paths.metrics).mkdir(parents=True)
-    (paths.metrics / "data_report.json").write_text(json.dumps(result.report))
+    paths.details.mkdir(parents=True)
+    (paths.details / "data_report.json").write_text(json.dumps(result.report))
     run_audit({"audit": {"policy": "drop_from_train"}}, paths)
     return paths
 
 
 def _json(paths: Paths, name: str) -> dict:
-    return json.loads((paths.metrics / name).read_text())
+    return json.loads((paths.details / name).read_text())
 
 
 def test_sources_are_read_and_cleaned(real: Paths) -> None:

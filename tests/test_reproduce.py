@@ -84,8 +84,12 @@ def project(tmp_path: Path) -> Path:
         "title": "Tiny",
         "source": "here",
         "measures": [
-            {"what": "ensemble accuracy", "claimed": 99.0, "metric": "metrics/ensemble.json:average.test.accuracy"},
-            {"what": "net accuracy", "metric": "metrics/net.json:test.accuracy"},
+            {
+                "what": "ensemble accuracy",
+                "claimed": 99.0,
+                "metric": "metrics/details/ensemble.json:average.test.accuracy",
+            },
+            {"what": "net accuracy", "metric": "metrics/details/net.json:test.accuracy"},
         ],
         "params": {"models": {"net": {}}, "balance": {"method": "smote"}},
         "variants": {"report_protocol": {"balance": {"method": "smote", "scope": "before_split"}}},
@@ -97,10 +101,11 @@ def project(tmp_path: Path) -> Path:
 
 def _finish_run(root: Path, net: float, ensemble: float, epochs: int) -> None:
     """What a finished pipeline leaves behind that recording reads."""
-    (root / "metrics" / "train").mkdir(parents=True, exist_ok=True)
-    (root / "metrics" / "net.json").write_text(json.dumps({"test": {"accuracy": net}}))
-    (root / "metrics" / "ensemble.json").write_text(json.dumps({"average": {"test": {"accuracy": ensemble}}}))
-    (root / "metrics" / "train" / "net.json").write_text(json.dumps({"epochs_run": epochs, "device": "cpu"}))
+    details = root / "metrics" / "details"
+    (details / "train").mkdir(parents=True, exist_ok=True)
+    (details / "net.json").write_text(json.dumps({"test": {"accuracy": net}}))
+    (details / "ensemble.json").write_text(json.dumps({"average": {"test": {"accuracy": ensemble}}}))
+    (details / "train" / "net.json").write_text(json.dumps({"epochs_run": epochs, "device": "cpu"}))
 
 
 def test_recorded_runs_fill_claimed_honest_and_report_columns(project: Path) -> None:

@@ -60,20 +60,20 @@ def test_runs_metrics_models_and_the_champion_land_on_the_server(server, project
     pipeline = [r for r in runs if r.data.tags.get("ferpipe.kind") == "pipeline"]
     assert len(pipeline) == 1 and pipeline[0].info.status == "FINISHED"
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == pipeline[0].info.run_id}
-    assert sorted(children) == sorted([*MODELS, *METHODS])
+    best = json.loads((project / "metrics" / "details" / "ensemble.json").read_text())["best"]["name"]
+    assert sorted(children) == sorted([*MODELS, *METHODS, f"classifier: {best}"])
     for model in MODELS:
-        written = json.loads((project / "metrics" / f"{model}.json").read_text())["test"]["accuracy"]
+        written = json.loads((project / "metrics" / "details" / f"{model}.json").read_text())["test"]["accuracy"]
         assert children[model].data.metrics["test/accuracy"] == pytest.approx(written, abs=1e-6)
         assert children[model].info.status == "FINISHED"
 
-    loaded = mlflow.pytorch.load_model(f"runs:/{children['cnn'].info.run_id}/model")  # through the server
+    loaded = mlflow.pytorch.load_model(f"runs:/{children['cnn'].info.run_id}/cnn")  # through the server
     assert loaded(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
     assert any(artifacts.rglob("MLmodel")), "artifacts are stored by the server"
     assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists()
 
-    champion = json.loads((project / "metrics" / "ensemble.json").read_text())["champion"]["name"]
     version = _client(url).get_model_version_by_alias("ferpipe", "champion")
-    assert version.run_id == children[champion].info.run_id
+    assert version.run_id == children[f"classifier: {best}"].info.run_id
     images = np.load(project / "data" / "audited" / "images.npy")[:3]
     assert len(mlflow.pyfunc.load_model("models:/ferpipe@champion").predict(images)) == 3
 
@@ -87,7 +87,9 @@ def test_two_pipelines_writing_at_once_keep_their_runs_apart(server, project: Pa
     for name, lr in rates.items():
         mine = _runs(url, f"tags.`dvc.exp_name` = '{name}'")
         by_name = {r.info.run_name: r for r in mine}
-        assert sorted(by_name) == sorted([name, "logreg", *METHODS])  # only logreg retrained, nothing lost
+        classifiers = [n for n in by_name if n.startswith("classifier: ")]  # the pipeline's registered best
+        assert len(classifiers) == 1
+        assert sorted(set(by_name) - set(classifiers)) == sorted([name, "logreg", *METHODS])  # only logreg retrained
         parent = by_name[name]
         assert all(r.data.tags.get("mlflow.parentRunId") == parent.info.run_id for r in mine if r is not parent)
         assert all(r.data.tags["ferpipe.pipeline"] == parent.data.tags["ferpipe.pipeline"] for r in mine)

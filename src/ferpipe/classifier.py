@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,20 +137,29 @@ def _python_model() -> Any:
 
 
 def log_classifier(
-    model_files: dict[str, Path], method: str, weights: list[float] | None, workdir: Path, registered_name: str
+    model_files: dict[str, Path],
+    method: str,
+    weights: list[float] | None,
+    workdir: Path,
+    registered_name: str,
+    model_name: str,
 ) -> Any:
-    """Log the classifier to the active run as ``classifier`` and register a new version of it."""
+    """Log the classifier to the active run as the logged model ``model_name`` and register a new version."""
     import mlflow
     import torch
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / CONFIG_ARTIFACT
     config.write_text(json.dumps({"members": list(model_files), "method": method, "weights": weights}))
-    return mlflow.pyfunc.log_model(
-        name="classifier",
-        python_model=_python_model(),
-        artifacts={"config": str(config), **{name: str(path) for name, path in model_files.items()}},
-        code_paths=[str(Path(__file__).parent)],
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "timm", "numpy", "pandas", "pillow"],
-        registered_model_name=registered_name,
-    )
+    # MLflow advises type hints it can turn into a schema, warns with or without them, and forces
+    # its own filter ("once"), so the warnings are recorded here and dropped; to_images validates
+    # the input itself and answers a 400 that names the problem
+    with warnings.catch_warnings(record=True):
+        return mlflow.pyfunc.log_model(
+            name=model_name,
+            python_model=_python_model(),
+            artifacts={"config": str(config), **{name: str(path) for name, path in model_files.items()}},
+            code_paths=[str(Path(__file__).parent)],
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "timm", "numpy", "pandas", "pillow"],
+            registered_model_name=registered_name,
+        )

@@ -18,14 +18,26 @@ app = typer.Typer(help="ferpipe: reproducible facial expression recognition on D
 
 @app.command()
 def models() -> None:
-    """List the registered models with their parameter counts."""
+    """The models params.yaml trains (name, architecture, size, epochs), then every architecture of the zoo."""
+    from ferpipe.config import load_params
     from ferpipe.models import count_parameters, create_model, describe, list_models
+    from ferpipe.tables import render
+    from ferpipe.train.loop import TrainConfig
 
-    rows = [(name, count_parameters(create_model(name)), describe(name)) for name in list_models()]
-    width = max(len(name) for name, _, _ in rows)
-    typer.echo(f"{'model':<{width}}  {'parameters':>11}  description")
-    for name, n_params, doc in rows:
-        typer.echo(f"{name:<{width}}  {n_params:>11,}  {doc}")
+    params = load_params(repo_root() / "params.yaml")
+    rows = []
+    for name, cfg in params.get("models", {}).items():
+        cfg = {k: v for k, v in cfg.items() if k != "balance"}
+        n_params = count_parameters(create_model(cfg["arch"], **(cfg.get("args") or {})))
+        epochs = TrainConfig.from_params(params.get("train", {}), cfg).total_epochs
+        rows.append(
+            [name, cfg["arch"], f"{n_params:,}", str(epochs), "yes" if name in params["ensemble"]["members"] else ""]
+        )
+    columns = [("model", "left"), ("arch", "left"), ("parameters", "right"), ("epochs", "right"), ("ensembled", "left")]
+    typer.echo(render("models in params.yaml (`dvc repro` trains these)", columns, rows), nl=False)
+    zoo = [[arch, f"{count_parameters(create_model(arch)):,}", describe(arch)] for arch in list_models()]
+    columns = [("arch", "left"), ("parameters", "right"), ("description", "left")]
+    typer.echo(render("architectures (models.<name>.arch), default args", columns, zoo), nl=False)
 
 
 @app.command()
@@ -42,7 +54,24 @@ def preset(name: str = typer.Argument(None, help="Preset to write into params.ya
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"params.yaml: replaced {', '.join(keys)} from presets/{name}.yaml (undo: git checkout params.yaml)")
+    typer.echo(f"params.yaml: replaced {', '.join(keys)} from presets/{name}.yaml (back: `ferpipe restore`)")
+
+
+@app.command()
+def restore() -> None:
+    """Back to the committed default after a preset or reproduce run, retraining nothing DVC's cache holds."""
+    from ferpipe.presets import restore_committed
+
+    try:
+        out = restore_committed(repo_root())
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    ran = [line for line in out.splitlines() if line.startswith("Running stage")]
+    restored = [line for line in out.splitlines() if "is cached - skipping run" in line]
+    typer.echo(f"params.yaml, dvc.lock and metrics/ back to HEAD; {len(restored)} stages restored from DVC's run-cache")
+    for line in ran:
+        typer.echo(f"  reran (not in the run-cache): {line.split(chr(39))[1]}")
 
 
 @app.command()
@@ -130,14 +159,18 @@ def gate(
 @app.command()
 def stale() -> None:
     """Fail (exit 1) when committed metrics no longer match committed code and params."""
-    from ferpipe.stale import stale_stages
+    from ferpipe.stale import check
 
-    stages = stale_stages(repo_root())
-    if stages:
-        typer.echo(f"stale: dvc.lock does not match the code and params of {', '.join(stages)}")
-        typer.echo("run `dvc repro` and commit dvc.lock and metrics/")
+    changes = check(repo_root())
+    stale = [c for c in changes if c.stale]
+    for change in stale:
+        typer.echo(f"stale: {change.stage}: {change.cause}: {change.where}")
+    if stale:
+        typer.echo("run `dvc repro` and commit dvc.lock and metrics/ (a modified output: `dvc checkout` or rerun)")
         raise typer.Exit(1)
-    typer.echo("up to date: committed metrics match committed code and params")
+    missing = sorted({c.stage for c in changes})
+    note = f" ({len(missing)} stages have outputs not in this workspace: `dvc pull` or `dvc repro`)" if missing else ""
+    typer.echo(f"up to date: committed metrics match committed code and params{note}")
 
 
 @app.command()
@@ -149,15 +182,37 @@ def runs(
     """Compare runs in the tracking store: pipelines with their model and ensemble runs."""
     from ferpipe import tracking
     from ferpipe.config import load_params
-    from ferpipe.runs import DEFAULT_METRICS, compare_url, load_runs, runs_table
+    from ferpipe.runs import DEFAULT_METRICS, alias_runs, compare_url, load_runs, runs_table
 
     root = repo_root()
-    experiment = load_params(root / "params.yaml")["mlflow"]["experiment"]
-    tracking.configure(experiment, root)
-    runs = load_runs(experiment)
-    typer.echo(runs_table(runs, metric or DEFAULT_METRICS, pipelines), nl=False)
+    settings = load_params(root / "params.yaml")["mlflow"]
+    tracking.configure(settings["experiment"], root)
+    runs = load_runs(settings["experiment"])
+    aliases = alias_runs(settings.get("registered_model", "ferpipe"))
+    typer.echo(runs_table(runs, metric or DEFAULT_METRICS, pipelines, aliases), nl=False)
     if url := compare_url(runs, ui):
         typer.echo(f"compare the newest pipeline's runs side by side (after `ferpipe ui`):\n  {url}")
+
+
+@app.command()
+def promote(version: Annotated[str, typer.Argument(help="The registered model version to make @champion.")]) -> None:
+    """Point the registry's @champion at VERSION: a person's decision, whatever the numbers say."""
+    import mlflow
+
+    from ferpipe import registry, tracking
+    from ferpipe.config import load_params
+
+    root = repo_root()
+    name = load_params(root / "params.yaml")["mlflow"].get("registered_model", "ferpipe")
+    tracking.quiet_mlflow()
+    mlflow.set_tracking_uri(tracking.tracking_uri(root))
+    try:
+        found = registry.promote(mlflow.MlflowClient(), name, version)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    val = found.tags.get(registry.VAL_TAG, "?")
+    typer.echo(f"models:/{name}@champion -> version {found.version} (validation accuracy {val})")
 
 
 @app.command()
@@ -172,7 +227,9 @@ def report() -> None:
 @app.command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders of them.")],
-    model: Annotated[str | None, typer.Option(help="One trained model (default: the champion).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="One trained model of the workspace (default: the registry's @champion).")
+    ] = None,
     ensemble: Annotated[bool, typer.Option("--ensemble", help="The ensemble of params' members.")] = False,
     method: Annotated[str, typer.Option(help="Ensemble method: average, weighted, vote.")] = "weighted",
     out: Annotated[Path | None, typer.Option(help="Write the rows to a .csv or .json file.")] = None,
@@ -187,7 +244,7 @@ def predict(
         raise typer.BadParameter("give --model or --ensemble, not both")
     root = repo_root()
     try:
-        classifier = fp.load_classifier(
+        classifier, answered_by = fp.load_classifier(
             Paths(root), load_params(root / "params.yaml"), model, method if ensemble else None
         )
         files = list(fp.image_files(paths))
@@ -209,7 +266,8 @@ def predict(
         for r in rows
     ]
     columns = [("file", "left"), ("face", "right"), ("label", "left"), ("probability", "right")]
-    typer.echo(render(f"{len(files)} images, {sum(r['face'] >= 0 for r in rows)} faces", columns, shown), nl=False)
+    title = f"{len(files)} images, {sum(r['face'] >= 0 for r in rows)} faces; answered by {answered_by}"
+    typer.echo(render(title, columns, shown), nl=False)
 
 
 @app.command()

@@ -77,4 +77,5 @@ class Paths:
         self.balanced = self.data / "balanced"
         self.models = self.data / "models"
         self.predictions = self.data / "predictions"
-        self.metrics = self.root / "metrics"
+        self.metrics = self.root / "metrics"  # the headline numbers: DVC metrics
+        self.details = self.metrics / "details"  # everything else the stages measured (committed, not DVC metrics)

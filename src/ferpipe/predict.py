@@ -60,22 +60,38 @@ def image_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise FileNotFoundError(f"{path}: no such file or folder")
 
 
-def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, method: str | None) -> FerClassifier:
-    """One trained model (``model``), an ensemble ``method`` of the ensemble members, or the champion."""
-    summary = _ensemble_summary(paths)
-    if model is None and method is None:
-        champion = summary.get("champion", {}).get("name")
-        if not champion:
-            raise ValueError("no champion in metrics/ensemble.json yet: run `dvc repro`, or pass --model")
-        if champion.startswith("ensemble_"):
-            method = champion.removeprefix("ensemble_")
-        else:
-            model = champion
+def load_classifier(
+    paths: Paths, params: dict[str, Any], model: str | None, method: str | None
+) -> tuple[FerClassifier, str]:
+    """One trained model (``model``), an ensemble ``method`` of the ensemble members, or by default the
+    registry's ``@champion`` (what ``mlflow models serve`` answers with); returns it and its name."""
     if model is not None:
-        return FerClassifier.load({model: _model_file(paths, model)}, "average", None)
+        return FerClassifier.load({model: _model_file(paths, model)}, "average", None), f"model {model} (workspace)"
+    if method is None:
+        return load_champion(paths, params)
+    summary = _ensemble_summary(paths)
     members = list(summary.get("members") or params["ensemble"]["members"])
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
-    return FerClassifier.load({m: _model_file(paths, m) for m in members}, str(method), weights)
+    classifier = FerClassifier.load({m: _model_file(paths, m) for m in members}, str(method), weights)
+    return classifier, f"ensemble ({method}) of {', '.join(members)} (workspace)"
+
+
+def load_champion(paths: Paths, params: dict[str, Any]) -> tuple[FerClassifier, str]:
+    """The registered model's ``@champion`` version, loaded the way the model server loads it."""
+    import mlflow
+
+    from ferpipe import registry, tracking
+
+    tracking.quiet_mlflow()
+    uri = tracking.tracking_uri(paths.home)
+    tracking.check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    name = params["mlflow"].get("registered_model", "ferpipe")
+    version = registry.aliased(mlflow.MlflowClient(), name, registry.CHAMPION)
+    if version is None:
+        raise ValueError(f"no models:/{name}@champion in {uri} yet: run `dvc repro`, or pass --model or --ensemble")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+    return pyfunc.unwrap_python_model().classifier, f"models:/{name}@champion (version {version.version})"
 
 
 def _model_file(paths: Paths, name: str) -> Path:
@@ -90,7 +106,7 @@ def _trained(paths: Paths) -> str:
 
 
 def _ensemble_summary(paths: Paths) -> dict[str, Any]:
-    path = paths.metrics / "ensemble.json"
+    path = paths.details / "ensemble.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -44,3 +44,29 @@ def write_params(root: Path, updates: Mapping[str, Any]) -> list[str]:
     with atomic_path(params_path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         yaml.dump(params, handle)
     return list(updates)
+
+
+RESTORED = ("params.yaml", "dvc.lock", "metrics")
+
+
+def restore_committed(root: Path) -> str:
+    """Back to the committed pipeline after a preset, a ``dvc exp run`` or ``ferpipe reproduce``.
+
+    params.yaml, dvc.lock and metrics/ come back from HEAD, in the index too (DVC's autostage
+    may have staged a preset's lock), files the preset's stages left in metrics/ are removed,
+    then ``dvc repro`` restores every stage that DVC's run-cache holds instead of rerunning
+    it: nothing is retrained that was trained before with the committed params and data.
+    Returns ``dvc repro``'s output.
+    """
+    import subprocess
+    import sys
+
+    def call(*cmd: str) -> str:
+        done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ValueError(f"`{' '.join(cmd)}` failed: {(done.stderr or done.stdout).strip()[-2000:]}")
+        return done.stdout + done.stderr
+
+    call("git", "restore", "--source=HEAD", "--staged", "--worktree", "--", *RESTORED)
+    call("git", "clean", "-fdq", "--", "metrics")
+    return call(sys.executable, "-m", "dvc", "repro")

@@ -139,7 +139,7 @@ def budget(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """The compute a finished run spent, from its metrics: device, epochs per model, data share."""
     epochs, devices = {}, set()
     for name in params.get("models", {}):
-        path = root / "metrics" / "train" / f"{name}.json"
+        path = root / "metrics" / "details" / "train" / f"{name}.json"
         if path.exists():
             train = json.loads(path.read_text())
             epochs[name] = train.get("epochs_run")

@@ -17,6 +17,8 @@ from typing import Any
 
 RUN_ID_FILE = "mlflow_run_id"
 PIPELINE_TAG = "ferpipe.pipeline"  # the same value on a pipeline's parent run and on its children
+# MLflow 3's UI opens an experiment by its kind: without this tag it guesses, and may land on GenAI traces
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def tracking_uri(root: Path) -> str:
@@ -52,6 +54,7 @@ def configure(experiment: str, root: Path) -> str:
     A new experiment stores its artifacts under ``<root>/mlruns`` (for a local store), so a
     run started from DVC's temporary experiment copy still lands in the real repo.
     """
+    quiet_mlflow()
     import mlflow
 
     uri = tracking_uri(root)
@@ -60,11 +63,28 @@ def configure(experiment: str, root: Path) -> str:
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = found.experiment_id
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     else:
         location = (Path(root).resolve() / "mlruns").as_uri() if uri.startswith("sqlite:") else None
-        experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+        kind = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=location, tags=kind)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow to what a user can act on: no INFO lines about system metrics, no artifact
+    download bars, no warnings about pyfunc type hints (our pyfunc validates its own input)."""
+    import logging
+    import warnings
+
+    import mlflow  # noqa: F401  (its import sets its loggers to INFO: lower them after it)
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\.")
 
 
 def git_commit(root: Path) -> str:
@@ -214,6 +234,26 @@ def open_run(
     finally:
         if parent_run_id:
             mlflow.MlflowClient().set_terminated(parent_run_id, status)
+
+
+def log_datasets(folder: Path, splits: Mapping[str, Any], data_hash: str) -> None:
+    """The splits a run saw as MLflow dataset inputs (name, digest = the data hash, source folder)."""
+    import mlflow
+    import mlflow.data
+
+    for context, split in splits.items():
+        dataset = mlflow.data.from_numpy(
+            split.images, targets=split.labels, source=str(folder), name=f"{folder.name}/{context}", digest=data_hash
+        )
+        mlflow.log_input(dataset, context=context)
+
+
+def logged_model_id(run_id: str) -> str | None:
+    """The model a run logged (MLflow 3's logged models), so metrics logged later link to it."""
+    import mlflow
+
+    found = mlflow.search_logged_models(filter_string=f"source_run_id = '{run_id}'", output_format="list")
+    return found[0].model_id if found else None
 
 
 def read_run_id(model_dir: Path) -> str | None:

@@ -204,7 +204,11 @@ def run_audit(params: dict[str, Any], paths: Paths) -> None:
         "leaky_protocol": bool(leaky),
         "deliberate_leaks": leaky,
     }
-    write_json(paths.metrics / "audit.json", report)
+    write_json(paths.details / "audit.json", report)
+    # the headline DVC metrics: held-out images with a copy elsewhere, and copies dropped for them
+    write_json(
+        paths.metrics / "audit.json", {"copies_found": int(leaks["held"].nunique()), "copies_dropped": int(drop.sum())}
+    )
     write_pairs_png(paths.metrics / "audit_pairs.png", images, pairs, manifest)
     print(
         f"audit: {len(leaks)} pairs across splits ({int((leaks['rmse'] == 0).sum())} exact), "
@@ -213,7 +217,7 @@ def run_audit(params: dict[str, Any], paths: Paths) -> None:
     if policy == "fail" and len(leaks):
         raise ValueError(
             f"audit: {leaks['held'].nunique()} validation/test images have copies in training or validation "
-            f"(see metrics/audit.json, metrics/audit_pairs.png); policy is 'fail'"
+            f"(see metrics/details/audit.json, metrics/audit_pairs.png); policy is 'fail'"
         )
     kept = manifest[~drop].reset_index(drop=True)
     kept["index"] = np.arange(len(kept))

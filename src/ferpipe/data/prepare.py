@@ -215,11 +215,20 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     return Prepared(stack[keep], manifest, report, left.frame())
 
 
+def prepare_headline(report: dict[str, Any]) -> dict[str, int]:
+    """The data stage's DVC metrics: images per split and images dropped (the rest stays in details/)."""
+    return {
+        **{f"images_{split}": int(report["splits"][split]) for split in SPLITS},
+        "images_dropped": int(sum(report["dropped"].values())),
+    }
+
+
 def run_prepare(params: dict[str, Any], paths: Paths) -> None:
     """The ``prepare`` stage: write the merged dataset and its data report."""
     result = prepare(params.get("sources", {}), paths.raw, params.get("prepare", {}))
     save_prepared(paths.prepared, result.images, result.manifest)
-    write_json(paths.metrics / "data_report.json", result.report)
+    write_json(paths.details / "data_report.json", result.report)
+    write_json(paths.metrics / "prepare.json", prepare_headline(result.report))
     with atomic_path(paths.metrics / SKIPPED_FILE) as tmp:
         result.skipped.to_csv(tmp, index=False)
     print(f"prepared {result.report['total']} images: {result.report['splits']}")

@@ -52,3 +52,9 @@ def flat_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     flat = {f"{prefix}/{k}": float(v) for k, v in metrics.items() if k not in ("per_class", "n")}
     flat.update({f"{prefix}/f1_{name}": float(v["f1"]) for name, v in metrics["per_class"].items()})
     return flat
+
+
+def headline(test: dict[str, Any], val: dict[str, Any]) -> dict[str, float]:
+    """The three numbers DVC compares (``dvc metrics show``, ``dvc exp show``), the same keys for every
+    model and ensemble method, so ``dvc metrics show`` is one row per model."""
+    return {"test_acc": test["accuracy"], "test_f1": test["macro_f1"], "val_acc": val["accuracy"]}

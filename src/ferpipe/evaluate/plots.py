@@ -20,6 +20,21 @@ def write_confusion_csv(path: Path, labels: np.ndarray, predicted: np.ndarray) -
 
 def write_confusion_png(path: Path, labels: np.ndarray, predicted: np.ndarray, title: str) -> None:
     """Counts and row-normalised confusion matrices side by side, as a reproducible PNG."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(confusion_png(labels, predicted, title))
+
+
+def confusion_png_from_csv(path: Path) -> bytes:
+    """The PNG of a confusion CSV (``actual``, ``predicted``), titled with the file's name."""
+    frame = pd.read_csv(path)
+    index = {name: i for i, name in enumerate(CLASSES)}
+    return confusion_png(frame["actual"].map(index).to_numpy(), frame["predicted"].map(index).to_numpy(), path.stem)
+
+
+def confusion_png(labels: np.ndarray, predicted: np.ndarray, title: str) -> bytes:
+    """Counts and shares of each actual class side by side, in the canonical class order; same input, same bytes."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +42,7 @@ def write_confusion_png(path: Path, labels: np.ndarray, predicted: np.ndarray, t
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, normalize, name in ((axes[0], None, "counts"), (axes[1], "true", "share of each true class")):
+    for ax, normalize, name in ((axes[0], None, "counts"), (axes[1], "true", "share of each actual class")):
         ConfusionMatrixDisplay.from_predictions(
             labels,
             predicted,
@@ -42,6 +57,7 @@ def write_confusion_png(path: Path, labels: np.ndarray, predicted: np.ndarray, t
         )
         ax.set_title(f"{title}: {name}")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
     plt.close(fig)
+    return buffer.getvalue()

@@ -13,20 +13,23 @@ from ferpipe import tracking
 from ferpipe.config import Paths
 from ferpipe.data.dataset import IMAGES, load_split
 from ferpipe.evaluate import ensemble as ens
-from ferpipe.evaluate.metrics import classification_metrics, flat_metrics, softmax
+from ferpipe.evaluate.metrics import classification_metrics, flat_metrics, headline, softmax
 from ferpipe.evaluate.plots import write_confusion_csv, write_confusion_png
 from ferpipe.io import atomic_dir, save_npy, write_json
 from ferpipe.train.checkpoint import MODEL_FILE, load_model
 from ferpipe.train.loop import predict_logits
 
 EVAL_SPLITS = ("val", "test")
+CONFUSION_PNG = "confusion.png"  # beside a model's predictions (DVC-cached), and in each MLflow run
 
 
-def _score(paths: Paths, name: str, labels: np.ndarray, probs: np.ndarray) -> tuple[dict[str, Any], Path]:
-    """Test metrics plus the confusion CSV (for ``dvc plots``) and PNG of one model or ensemble."""
+def _score(
+    paths: Paths, name: str, labels: np.ndarray, probs: np.ndarray, png_folder: Path
+) -> tuple[dict[str, Any], Path]:
+    """Test metrics, the confusion CSV that ``dvc plots`` draws, and a PNG of it for MLflow (in ``png_folder``)."""
     predicted = probs.argmax(axis=1)
     write_confusion_csv(paths.metrics / "confusion" / f"{name}.csv", labels, predicted)
-    png = paths.metrics / "confusion" / f"{name}.png"
+    png = png_folder / CONFUSION_PNG
     write_confusion_png(png, labels, predicted, name)
     return classification_metrics(labels, probs), png
 
@@ -40,25 +43,20 @@ def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
     with atomic_dir(paths.predictions / name) as folder:
         for split, p in probs.items():
             save_npy(folder / f"{split}.npy", p.astype(np.float32))
-    test_metrics, png = _score(paths, name, splits["test"].labels, probs["test"])
+        test_metrics, _ = _score(paths, name, splits["test"].labels, probs["test"], folder)
     val_metrics = _brief(classification_metrics(splits["val"].labels, probs["val"]))
-    write_json(paths.metrics / f"{name}.json", {"test": test_metrics, "val": val_metrics})
-    _log(
-        params,
-        paths,
-        tracking.read_run_id(paths.models / name),
-        name,
-        _mlflow_metrics(test_metrics, val_metrics),
-        [paths.metrics / f"{name}.json", png],
-        {},
-    )
+    _write_scores(paths, name, test_metrics, val_metrics)
+    artifacts = [paths.details / f"{name}.json", paths.predictions / name / CONFUSION_PNG]
+    run_id = tracking.read_run_id(paths.models / name)
+    _log(params, paths, run_id, name, _mlflow_metrics(test_metrics, val_metrics), artifacts, {})
 
 
 def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
-    """Combine the members' probabilities by each method, score, and register the champion.
+    """Combine the members' probabilities by each method, score, and register the pipeline's best.
 
-    The champion is the member or ensemble with the best validation accuracy (the test split
-    never chooses anything); it is logged as a pyfunc and gets the registry alias ``champion``.
+    The best is the member or ensemble with the highest validation accuracy (the test split
+    never chooses anything); it is registered as a new version and becomes ``@challenger``,
+    and ``@champion`` only by the rule in :mod:`ferpipe.registry`.
     """
     cfg = params["ensemble"]
     members: list[str] = list(cfg["members"])
@@ -74,65 +72,102 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
         "ferpipe.members": ",".join(members),
         "ferpipe.member_run_ids": ",".join(run_ids[m] for m in members),
     }
-    method_runs: dict[str, str] = {}
+    scored: dict[str, dict[str, Any]] = {
+        m: {split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS}
+        for i, m in enumerate(members)
+    }
     for method in ens.METHODS:
         combined = {split: ens.combine(method, probs[split], weights) for split in EVAL_SPLITS}
-        val_metrics = _brief(classification_metrics(labels["val"], combined["val"]))
-        test_metrics, png = _score(paths, f"ensemble_{method}", labels["test"], combined["test"])
-        summary[method] = {"test": test_metrics, "val": val_metrics}
-        method_tags = {**tags, "ferpipe.method": method}
-        if method == "weighted":
-            method_tags["ferpipe.weights"] = json.dumps(summary["weights"])
-        method_runs[method] = _log(
-            params,
-            paths,
-            None,
-            f"ensemble_{method}",
-            _mlflow_metrics(test_metrics, val_metrics),
-            [png],
-            method_tags,
-            {"arch": f"ensemble_{method}", "members": ",".join(members)},  # lines up with the models' arch
-        )
-    summary["champion"] = _champion(paths, members, summary)
-    write_json(paths.metrics / "ensemble.json", summary)
-    _register_champion(params, paths, summary["champion"], members, weights, run_ids, method_runs)
+        with tempfile.TemporaryDirectory() as workdir:
+            test_metrics, png = _score(paths, f"ensemble_{method}", labels["test"], combined["test"], Path(workdir))
+            val_metrics = _brief(classification_metrics(labels["val"], combined["val"]))
+            summary[method] = {"test": test_metrics, "val": val_metrics}
+            scored[f"ensemble_{method}"] = summary[method]
+            write_json(paths.metrics / f"ensemble_{method}.json", headline(test_metrics, val_metrics))
+            method_tags = {**tags, "ferpipe.method": method}
+            if method == "weighted":
+                method_tags["ferpipe.weights"] = json.dumps(summary["weights"])
+            _log(
+                params,
+                paths,
+                None,
+                f"ensemble_{method}",
+                _mlflow_metrics(test_metrics, val_metrics),
+                [png],
+                method_tags,
+                {"arch": f"ensemble_{method}", "members": ",".join(members)},  # lines up with the models' arch
+            )
+    best = max(scored, key=lambda name: scored[name]["val"]["accuracy"])  # first of equals: members come first
+    summary["best"] = {"name": best, "val_accuracy": scored[best]["val"]["accuracy"]}
+    write_json(paths.details / "ensemble.json", summary)
+    _register_best(params, paths, best, scored[best], members, weights, run_ids)
 
 
-def _champion(paths: Paths, members: list[str], summary: dict[str, Any]) -> dict[str, Any]:
-    """The member or ensemble method with the highest validation accuracy (members win ties)."""
-    scores = {m: json.loads((paths.metrics / f"{m}.json").read_text())["val"]["accuracy"] for m in members}
-    scores.update({f"ensemble_{method}": summary[method]["val"]["accuracy"] for method in ens.METHODS})
-    best = max(scores, key=lambda name: scores[name])  # first of equals: members come first
-    return {"name": best, "val_accuracy": scores[best]}
-
-
-def _register_champion(
+def _register_best(
     params: dict[str, Any],
     paths: Paths,
-    champion: dict[str, Any],
+    best: str,
+    scores: dict[str, Any],
     members: list[str],
     weights: np.ndarray,
     run_ids: dict[str, str],
-    method_runs: dict[str, str],
 ) -> None:
-    """Log the champion as a pyfunc in its own run and point the registry alias at it."""
+    """Log the pipeline's best as a pyfunc in a run of its own, register it, and apply the registry rule."""
     import mlflow
 
+    from ferpipe import registry
     from ferpipe.classifier import log_classifier
 
-    name = champion["name"]
-    method = name.removeprefix("ensemble_")
-    chosen = members if name.startswith("ensemble_") else [name]
+    method = best.removeprefix("ensemble_")
+    chosen = members if best.startswith("ensemble_") else [best]
     files = {m: paths.models / m / MODEL_FILE for m in chosen}
-    run_id = method_runs.get(method) or run_ids[name]
     registered = params["mlflow"].get("registered_model", "ferpipe")
     fitted = _rounded(weights) if method == "weighted" else None
-    with tracking.open_run(run_id=run_id), tempfile.TemporaryDirectory() as workdir:
-        info = log_classifier(files, method, fitted, Path(workdir), registered)
-        mlflow.set_tag("ferpipe.champion", "true")
+    data_hash = tracking.file_hash(paths.balanced / IMAGES)
+    tags = {
+        **tracking.run_tags(paths.root, params, data_hash),
+        "ferpipe.kind": "classifier",
+        "ferpipe.model": best,
+        "ferpipe.members": ",".join(chosen),
+        "ferpipe.member_run_ids": ",".join(run_ids[m] for m in chosen),
+    }
+    metrics = {
+        "val_accuracy": float(scores["val"]["accuracy"]),
+        "test_accuracy": float(scores["test"]["accuracy"]),
+        "test_macro_f1": float(scores["test"]["macro_f1"]),
+    }
+    parent = tracking.pipeline_run(paths.root, params)
+    with (
+        tracking.open_run(run_name=f"classifier: {best}", tags=tags, parent_run_id=parent),
+        tempfile.TemporaryDirectory() as workdir,
+    ):
+        info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best)
+        mlflow.log_metrics(_mlflow_metrics(scores["test"], _brief(scores["val"])), model_id=info.model_id)
+    version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
-    client.set_registered_model_alias(registered, "champion", info.registered_model_version)
-    print(f"champion: {name} (val accuracy {champion['val_accuracy']:.4f}) -> models:/{registered}@champion")
+    version_tags = {
+        registry.VAL_TAG: f"{metrics['val_accuracy']:.6f}",
+        registry.TEST_TAG: f"{metrics['test_accuracy']:.6f}",
+        "test_macro_f1": f"{metrics['test_macro_f1']:.6f}",
+        "ferpipe.model": best,
+        **{k: v for k, v in tags.items() if k in (registry.DATA_TAG, "git.commit", "dvc.exp_name", "leaky")},
+    }
+    for key, value in version_tags.items():
+        client.set_model_version_tag(registered, version, key, value)
+    description = registry.describe_version(best, chosen, method, metrics, tags)
+    client.update_model_version(registered, version, description=description)
+    decision = registry.settle(client, registered, version, metrics["val_accuracy"], data_hash)
+    where = registry.CHAMPION if decision.promote else registry.CHALLENGER
+    print(
+        f"best of this pipeline: {best} (val accuracy {metrics['val_accuracy']:.4f}) -> "
+        f"models:/{registered} version {version}, @{where}: {decision.reason}"
+    )
+
+
+def _write_scores(paths: Paths, name: str, test: dict[str, Any], val: dict[str, float]) -> None:
+    """The headline DVC metrics of one model, and its full scores beside them (not a DVC metric)."""
+    write_json(paths.details / f"{name}.json", {"test": test, "val": val})
+    write_json(paths.metrics / f"{name}.json", headline(test, val))
 
 
 def _brief(metrics: dict[str, Any]) -> dict[str, float]:
@@ -168,7 +203,7 @@ def _log(
     all_tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": name, **tags}
     parent = None if run_id else tracking.pipeline_run(paths.root, params)
     with tracking.open_run(run_id=run_id, run_name=name, tags=all_tags, parent_run_id=parent) as run:
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(metrics, model_id=tracking.logged_model_id(run.info.run_id))
         if run_params:
             mlflow.log_params(run_params)
         for path in artifacts:

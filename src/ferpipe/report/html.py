@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
 from ferpipe.data.prepare import SKIPPED_FILE
 from ferpipe.evaluate.ensemble import METHODS
+from ferpipe.evaluate.plots import confusion_png_from_csv
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
 from ferpipe.report import figures
@@ -44,7 +44,7 @@ def write_plot_data(params: dict[str, Any], paths: Paths) -> None:
     with atomic_path(folder / "curves.csv") as tmp:
         curves_long(paths.metrics / "curves", list(params["models"])).to_csv(tmp, index=False)
     with atomic_path(folder / "class_distribution.csv") as tmp:
-        class_distribution(paths.metrics / "balance.json").to_csv(tmp, index=False)
+        class_distribution(paths.details / "balance.json").to_csv(tmp, index=False)
 
 
 def run_report(params: dict[str, Any], paths: Paths) -> None:
@@ -59,26 +59,27 @@ def run_report(params: dict[str, Any], paths: Paths) -> None:
 def build_report(params: dict[str, Any], paths: Paths) -> str:
     """The whole page as one string."""
     models = list(params["models"])
-    metrics = {m: _read(paths.metrics / f"{m}.json") for m in models}
-    ensemble = _read(paths.metrics / "ensemble.json")
-    champion = ensemble.get("champion", {}).get("name", "")
+    metrics = {m: _read(paths.details / f"{m}.json") for m in models}
+    ensemble = _read(paths.details / "ensemble.json")
+    best = ensemble.get("best", {}).get("name", "")
     train = load_split(paths.audited, "train")
     sections = [
         ("Data", _data_section(paths)),
         ("Sample faces (training split, after the audit)", _img(figures.faces_png(train.images, train.labels))),
         ("Training curves", _img(figures.curves_png(curves_long(paths.metrics / "curves", models)))),
-        ("Ensemble against its members", _scores_section(metrics, ensemble, champion)),
+        ("Ensemble against its members", _scores_section(metrics, ensemble, best)),
         ("Per-class F1 on the test split", _f1_table(metrics, ensemble)),
         ("Confusion matrices (test split)", _confusion_section(paths, models)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
     title = f"ferpipe report: experiment {params['mlflow']['experiment']}"
-    stamp = time.strftime("%Y-%m-%d %H:%M")
     return (
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
-        f"<p class='sub'>Built {stamp} from metrics/ and data/audited. Champion (best validation accuracy): "
-        f"<b>{html.escape(champion or 'none')}</b>.</p>\n{body}</body></html>\n"
+        f"<p class='sub'>Built from metrics/ and data/audited (the page has no timestamp, so the same results give "
+        f"the same file). Best of this pipeline on validation (registered as <code>@challenger</code>; "
+        f"<code>@champion</code> only if it beats the champion): <b>{html.escape(best or 'none')}</b>.</p>\n"
+        f"{body}</body></html>\n"
     )
 
 
@@ -98,8 +99,8 @@ def _table(frame: pd.DataFrame, highlight: str = "") -> str:
 
 
 def _data_section(paths: Paths) -> str:
-    report = _read(paths.metrics / "data_report.json")
-    audit = _read(paths.metrics / "audit.json")
+    report = _read(paths.details / "data_report.json")
+    audit = _read(paths.details / "audit.json")
     rows = [
         {"source": source, "split": split, **{c: counts.get(c, 0) for c in CLASSES}, "total": sum(counts.values())}
         for source, splits in report["counts"].items()
@@ -112,7 +113,7 @@ def _data_section(paths: Paths) -> str:
         f"{audit['test_images_with_copies']} test and {audit['val_images_with_copies']} validation images have a "
         f"copy in training; {audit['dropped']} training images dropped.</p>"
     )
-    distribution = class_distribution(paths.metrics / "balance.json")
+    distribution = class_distribution(paths.details / "balance.json")
     return (
         _table(pd.DataFrame(rows))
         + _table(dropped)
@@ -154,14 +155,14 @@ def _scores(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> pd.
     )
 
 
-def _scores_section(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any], champion: str) -> str:
+def _scores_section(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any], best: str) -> str:
     scores = _scores(metrics, ensemble)
     weights = ", ".join(f"{m} {w:.3f}" for m, w in ensemble.get("weights", {}).items())
     note = (
         f"<p>Members: {html.escape(', '.join(ensemble.get('members', [])))}. Weighted-average weights, fitted on "
         f"validation only: {html.escape(weights)}. Ties in the vote go to the higher mean probability.</p>"
     )
-    return note + _table(scores, champion) + _img(figures.scores_png(scores))
+    return note + _table(scores, best) + _img(figures.scores_png(scores))
 
 
 def _f1_table(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> str:
@@ -174,5 +175,5 @@ def _f1_table(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> s
 
 def _confusion_section(paths: Paths, models: list[str]) -> str:
     names = [*models, *(f"ensemble_{m}" for m in METHODS)]
-    pngs = [paths.metrics / "confusion" / f"{n}.png" for n in names]
-    return "".join(_img(p.read_bytes(), p.stem) for p in pngs if p.exists())
+    csvs = [paths.metrics / "confusion" / f"{n}.csv" for n in names]
+    return "".join(_img(confusion_png_from_csv(p), p.stem) for p in csvs if p.exists())

@@ -31,7 +31,7 @@ def materialise_augmented_copy(dest: Path, cfg: dict[str, Any], root: Path) -> i
     for label in set(records.labels):
         (dest / label).mkdir(parents=True, exist_ok=True)
     rows = list(zip(records.images, records.labels, strict=True))
-    for n, (image, label) in enumerate(tqdm(rows, desc="augmented copy", unit="img", leave=False)):
+    for n, (image, label) in enumerate(tqdm(rows, desc="augmented copy", unit="img", leave=False, disable=None)):
         Image.fromarray(image).save(dest / label / f"{n:05d}.png")
         for k in range(copies):
             Image.fromarray(transform(image=image)["image"]).save(dest / label / f"{n:05d}_aug{k}.png")

@@ -51,7 +51,13 @@ def download(url: str, target: Path, sha256: str | None = None, retries: int = 3
                 with (
                     open(partial, "ab" if have else "wb") as out,
                     tqdm(
-                        total=total or None, initial=have, unit="B", unit_scale=True, desc=target.name, leave=False
+                        total=total or None,
+                        initial=have,
+                        unit="B",
+                        unit_scale=True,
+                        desc=target.name,
+                        leave=False,
+                        disable=None,
                     ) as bar,
                 ):
                     for block in response.iter_content(CHUNK):

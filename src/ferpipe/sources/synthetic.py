@@ -94,7 +94,7 @@ def write_fer2013_csv(dest: Path, cfg: Mapping[str, Any], options: RenderOptions
     with open(dest / "fer2013.csv", "w", newline="", encoding="ascii") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["emotion", "pixels", "Usage"])
-        for label, img, usage in tqdm(rows, desc="fer2013.csv", unit="row", leave=False):
+        for label, img, usage in tqdm(rows, desc="fer2013.csv", unit="row", leave=False, disable=None):
             writer.writerow([label, " ".join(map(str, img.ravel().tolist())), usage])
     return len(rows)
 
@@ -114,7 +114,7 @@ def write_ckplus(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> 
     images = render_faces(rng, expressions, options, identities=identities, intensity=intensity)
     for folder in CKPLUS_SHARES:
         (dest / "CK+48" / folder).mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(tqdm(images, desc="ckplus", unit="img", leave=False)):
+    for i, img in enumerate(tqdm(images, desc="ckplus", unit="img", leave=False, disable=None)):
         seq = i // frames
         name = f"S{subjects[seq] + 1:03d}_{seq + 1:03d}_{i % frames + 1:08d}.png"
         Image.fromarray(img).save(dest / "CK+48" / folders[seq] / name)
@@ -128,7 +128,8 @@ def write_imagefolder(dest: Path, cfg: Mapping[str, Any], options: RenderOptions
     images = render_faces(rng, np.array([_expression_index(k) for k in names]), options)
     for folder in IMAGEFOLDER_SHARES:
         (dest / folder).mkdir(parents=True, exist_ok=True)
-    for i, (name, img) in enumerate(tqdm(list(zip(names, images, strict=True)), desc="imagefolder", leave=False)):
+    pairs = list(zip(names, images, strict=True))
+    for i, (name, img) in enumerate(tqdm(pairs, desc="imagefolder", leave=False, disable=None)):
         Image.fromarray(img).save(dest / name / f"{name}_{i:05d}.jpg", quality=90)
     return len(images)
 

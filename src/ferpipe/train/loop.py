@@ -292,7 +292,7 @@ def fit(
                 desc=f"epoch {epoch}/{cfg.total_epochs}",
                 unit="batch",
                 leave=False,
-                disable=not world.is_main,
+                disable=None if world.is_main else True,  # None: off when not on a terminal (a log gets the epoch line)
             )
             for batch, i in enumerate(progress_bar, start=first):
                 if world.any(stop.signal is not None):

@@ -19,7 +19,7 @@ from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.models import count_parameters, create_model
 from ferpipe.train.checkpoint import MODEL_FILE, save_model
 from ferpipe.train.distributed import World, joined_world
-from ferpipe.train.loop import TrainConfig, fit, seed_everything
+from ferpipe.train.loop import TrainConfig, channels_last_on, fit, seed_everything
 
 # Per-epoch values worth committing: deterministic on CPU (timings go to MLflow only).
 CURVE_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
@@ -68,16 +68,18 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     with tracking.open_run(run_id=resumed_run, run_name=name, tags=tags, parent_run_id=parent) as run:
         write_json(checkpoints / RUN_META, {"fingerprint": fingerprint, "mlflow_run_id": run.info.run_id})
         if resumed_run is None:
-            mlflow.log_params(tracking.flatten({"arch": arch, "args": args, "balance": own_balance, **asdict(cfg)}))
+            balancing = own_balance or params.get("balance", {})
+            mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **_resolved(cfg, world.device())}))
+            mlflow.log_params(tracking.flatten({"balance": balancing}))
             mlflow.log_params(
                 {
                     "n_parameters": count_parameters(model),
                     "n_train": len(train),
                     "n_val": len(val),
-                    "epochs_effective": cfg.total_epochs,
                     "world_size": world.size,
                 }
             )
+            tracking.log_datasets(paths.balanced, {"training": train, "validation": val}, data_hash)
         result = fit(
             model,
             train,
@@ -88,16 +90,17 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
             fingerprint=fingerprint,
             world=world,
         )
-        mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy})
         example = np.zeros((2, 1, 48, 48), dtype=np.float32)  # batch 2: keeps the batch dim dynamic
-        mlflow.pytorch.log_model(model.cpu(), name="model", input_example=example)
+        info = mlflow.pytorch.log_model(model.cpu(), name=name, input_example=example)
+        best = {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy}
+        mlflow.log_metrics(best, model_id=info.model_id)
         run_id = run.info.run_id
 
     with atomic_dir(paths.models / name) as folder:
         save_model(folder / MODEL_FILE, model, arch, args)
         (folder / tracking.RUN_ID_FILE).write_text(run_id + "\n")
     write_json(
-        paths.metrics / "train" / f"{name}.json",
+        paths.details / "train" / f"{name}.json",
         {
             "best_epoch": result.best_epoch,
             "best_val_accuracy": round(result.best_val_accuracy, 6),
@@ -111,6 +114,19 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     with atomic_path(paths.metrics / "curves" / f"{name}.csv") as tmp:
         curves[list(CURVE_COLUMNS)].round(6).to_csv(tmp, index=False)
     shutil.rmtree(checkpoints)  # finished: a later run must start afresh, not resume
+
+
+def _resolved(cfg: TrainConfig, device: Any) -> dict[str, Any]:
+    """The training config as it ran: epochs after scaling, and the CUDA-only switches off on a CPU."""
+    on_cuda = device.type == "cuda"
+    return {
+        **asdict(cfg),
+        "epochs": cfg.total_epochs,
+        "amp": cfg.amp if on_cuda else "none",
+        "channels_last": cfg.channels_last and channels_last_on(device),
+        "compile": cfg.compile and on_cuda,
+        "device": device.type,
+    }
 
 
 def _fingerprint(arch: str, args: dict[str, Any], cfg: TrainConfig, data_hash: str, own_balance: Any) -> str:
