@@ -19,6 +19,7 @@ from tests.services import free_port
 pytestmark = pytest.mark.slow
 # The repo's floors are for the default data; the tiny project keeps the tolerances only.
 TINY_GATE = {"gate": {**load_yaml(REPO / "thresholds.yaml")["gate"], "floors": {}}}
+EXP_SHOW_FLAGS = ["--only-changed", "--drop", "metrics/"]  # the README's `dvc exp show`
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def test_dvc_metrics_and_plots_show(project: Path) -> None:
     header, *rows = shown.strip().splitlines()
     assert header.split()[1:] == sorted(header.split()[1:]) and "test_acc" in header.split()
     assert max(len(line) for line in shown.splitlines()) <= 160, shown  # one row per file, a few columns
-    assert len(rows) == len(MODELS) + 3 + 2  # models, ensemble methods, prepare and audit
+    assert len(rows) == len(MODELS) + 3 + 3  # models, ensemble methods, the best, prepare and audit
     run(["dvc", "plots", "show", "-o", "plots_html"], project)
     assert (project / "plots_html" / "index.html").exists()
     done = subprocess.run(["dvc", "plots", "show", "--json"], cwd=project, env=env(), capture_output=True, text=True)
@@ -323,8 +324,11 @@ def test_a_worse_param_reruns_only_its_model_and_fails_the_gate(project: Path) -
     runs = run(["ferpipe", "runs", "--pipelines", "1"], project)
     assert "☆ challenger" in runs and "logreg (reused from" in runs, runs  # the unchanged member, under it too
 
-    # with several experiments (the queued ones above change logreg) `dvc exp show` still collapses
-    # columns at 160; `dvc metrics diff` is the view that always fits
+    # the README's comparison: every experiment (the queued ones above too) with what changed and the
+    # pipeline's result, in 160 columns with nothing collapsed
+    table = run(["dvc", "exp", "show", "--no-pager", *EXP_SHOW_FLAGS], project, env(COLUMNS="160"))
+    assert "…" not in table and "best_test_acc" in table and "models.cnn.lr" in table, table
+    assert max(len(line) for line in table.splitlines()) <= 160
     diff = run(["dvc", "metrics", "diff"], project)  # every changed number, one row each
     assert "metrics/ensemble_vote.json" in diff and max(len(line) for line in diff.splitlines()) <= 160
 

@@ -358,10 +358,14 @@ def ui(
     host: str = typer.Option("127.0.0.1", help="Interface to bind; keep it local."),
 ) -> None:
     """Start the MLflow UI on this project's tracking store."""
-    from ferpipe.tracking import tracking_uri
+    from ferpipe import tracking
+    from ferpipe.config import load_params
 
-    uri = tracking_uri(repo_root())
-    typer.echo(f"MLflow UI for {uri} on http://{host}:{port}")
+    root = repo_root()
+    uri = tracking.tracking_uri(root)
+    experiment = tracking.configure(load_params(root / "params.yaml")["mlflow"]["experiment"], root)
+    typer.echo(f"MLflow UI for {uri}; the pipeline's training runs:")
+    typer.echo(f"  {tracking.runs_page(f'http://{host}:{port}', experiment)}")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     raise typer.Exit(subprocess.call(cmd))
 

@@ -73,6 +73,12 @@ def configure(experiment: str, root: Path) -> str:
     return experiment_id
 
 
+def runs_page(ui: str, experiment_id: str) -> str:
+    """The UI's runs table of an experiment, in its model-training view (MLflow 3 otherwise opens
+    the GenAI overview, whatever the experiment's kind)."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def quiet_mlflow() -> None:
     """Keep MLflow to what a user can act on: no INFO lines about system metrics, no artifact
     download bars, no warnings about pyfunc type hints (our pyfunc validates its own input)."""

@@ -207,7 +207,7 @@ def run_audit(params: dict[str, Any], paths: Paths) -> None:
     write_json(paths.details / "audit.json", report)
     # the headline DVC metrics: held-out images with a copy elsewhere, and copies dropped for them
     write_json(
-        paths.metrics / "audit.json", {"copies_found": int(leaks["held"].nunique()), "copies_dropped": int(drop.sum())}
+        paths.metrics / "audit.json", {"copies": int(leaks["held"].nunique()), "copies_dropped": int(drop.sum())}
     )
     write_pairs_png(paths.metrics / "audit_pairs.png", images, pairs, manifest)
     print(

@@ -216,11 +216,8 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
 
 
 def prepare_headline(report: dict[str, Any]) -> dict[str, int]:
-    """The data stage's DVC metrics: images per split and images dropped (the rest stays in details/)."""
-    return {
-        **{f"images_{split}": int(report["splits"][split]) for split in SPLITS},
-        "images_dropped": int(sum(report["dropped"].values())),
-    }
+    """The data stage's DVC metrics: images per split (why images were dropped stays in details/)."""
+    return {f"n_{split}": int(report["splits"][split]) for split in SPLITS}
 
 
 def run_prepare(params: dict[str, Any], paths: Paths) -> None:

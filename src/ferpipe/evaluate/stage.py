@@ -100,6 +100,9 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
     best = max(scored, key=lambda name: scored[name]["val"]["accuracy"])  # first of equals: members come first
     summary["best"] = {"name": best, "val_accuracy": scored[best]["val"]["accuracy"]}
     write_json(paths.details / "ensemble.json", summary)
+    # unique keys, so `dvc exp show --drop 'metrics/'` keeps them with short headers: the pipeline's result
+    best_scores = {"best_val_acc": scored[best]["val"]["accuracy"], "best_test_acc": scored[best]["test"]["accuracy"]}
+    write_json(paths.metrics / "best.json", best_scores)
     _register_best(params, paths, best, scored[best], members, weights, run_ids)
 
 
@@ -142,9 +145,14 @@ def _register_best(
         tempfile.TemporaryDirectory() as workdir,
     ):
         info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best)
-        mlflow.log_metrics(_mlflow_metrics(scores["test"], _brief(scores["val"])), model_id=info.model_id)
+        headline = _mlflow_metrics(scores["test"], _brief(scores["val"]))
+        mlflow.log_metrics(headline, model_id=info.model_id)
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
+    if parent:  # the pipeline's row in the runs table shows what it achieved, under the children's keys
+        for key, value in headline.items():
+            client.log_metric(parent, key, value)
+        client.set_tag(parent, "ferpipe.best", best)
     version_tags = {
         registry.VAL_TAG: f"{metrics['val_accuracy']:.6f}",
         registry.TEST_TAG: f"{metrics['test_accuracy']:.6f}",
