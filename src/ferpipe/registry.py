@@ -69,7 +69,7 @@ def describe_version(
         f"Validation accuracy {metrics['val_accuracy']:.4f}, test accuracy {metrics['test_accuracy']:.4f} "
         f"(test macro F1 {metrics['test_macro_f1']:.4f}); chosen on validation, the test split never chose anything.",
         f"Data hash {tags.get(DATA_TAG, '-')}, git commit {tags.get('git.commit', '-')[:12]}, "
-        f"DVC experiment {tags.get('dvc.exp_name', '-')}.",
+        f"DVC experiment {tags.get('dvc.exp_name', 'none (a plain dvc repro)')}.",
     ]
     if tags.get("leaky") == "true":
         lines.append(f"LEAKY PROTOCOL, ON PURPOSE: {tags.get('ferpipe.leaks', '')}. Its numbers are not honest.")

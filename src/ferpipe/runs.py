@@ -56,14 +56,13 @@ def runs_table(
     runs = _with_tags(runs)
     aliases = aliases or {}
     kind, parent = runs["tags.ferpipe.kind"], runs[f"tags.{PARENT_TAG}"]
-    names = dict(zip(runs["run_id"], runs["tags.mlflow.runName"], strict=True))
     rows: list[list[str]] = []
     for _, pipeline in runs[kind == "pipeline"].head(pipelines).iterrows():
         rows.append(_row(pipeline, "", metrics, aliases))
         children = runs[parent == pipeline["run_id"]].sort_values("tags.mlflow.runName")
         listed = [(child, "") for _, child in children.iterrows()]
         for _, reused in runs[runs["run_id"].isin(_reused_members(children))].iterrows():
-            listed.append((reused, f" (reused from {names.get(reused[f'tags.{PARENT_TAG}'], 'an earlier run')})"))
+            listed.append((reused, " (reused)"))
         for i, (child, note) in enumerate(listed):
             branch = "└─ " if i == len(listed) - 1 else "├─ "
             rows.append(_row(child, branch, metrics, aliases, note))
