@@ -42,28 +42,25 @@ def test_the_first_version_is_champion_and_challenger(client) -> None:
     assert _alias(client, "champion") == first == _alias(client, "challenger")
 
 
-def test_a_worse_version_on_the_same_data_stays_challenger(client) -> None:
-    first = _register(client, 0.868, "d1")
-    worse = _register(client, 0.824, "d1")
-    assert _alias(client, "champion") == first and _alias(client, "challenger") == worse
+@pytest.mark.parametrize(
+    ("second_val", "second_data", "champion"),
+    [
+        (0.824, "d1", "first"),  # worse on the same data: stays challenger
+        (0.868, "d1", "first"),  # a tie does not move the champion
+        (0.900, "d1", "second"),  # better on the same data: becomes champion
+        (0.950, "synthetic", "first"),  # a better number on other data is not comparable
+    ],
+)
+def test_a_second_version_is_challenger_and_champion_only_when_better_on_the_same_data(
+    client, second_val: float, second_data: str, champion: str
+) -> None:
+    versions = {"first": _register(client, 0.868, "d1"), "second": _register(client, second_val, second_data)}
+    assert _alias(client, "challenger") == versions["second"]
+    assert _alias(client, "champion") == versions[champion]
 
 
-def test_a_tie_does_not_move_the_champion(client) -> None:
-    first = _register(client, 0.868, "d1")
-    _register(client, 0.868, "d1")
-    assert _alias(client, "champion") == first
-
-
-def test_a_better_version_on_the_same_data_becomes_champion(client) -> None:
-    _register(client, 0.80, "d1")
-    better = _register(client, 0.85, "d1")
-    assert _alias(client, "champion") == better == _alias(client, "challenger")
-
-
-def test_a_better_number_on_other_data_is_not_comparable(client) -> None:
-    first = _register(client, 0.60, "real-data")
-    other = _register(client, 0.95, "synthetic")
-    assert _alias(client, "champion") == first and _alias(client, "challenger") == other
+def test_other_data_is_said_to_be_incomparable(client) -> None:
+    _register(client, 0.60, "real-data")
     decision = registry.decide(0.95, "synthetic", client.get_model_version_by_alias(NAME, "champion"))
     assert not decision.promote and "other data" in decision.reason
 
