@@ -34,3 +34,13 @@ def test_a_fresh_clone_with_no_data_is_not_stale() -> None:
         ]
     }
     assert not any(c.stale for c in classify(status, {"data/balanced", "data/models/cnn"}))
+
+
+def test_a_folder_of_another_stages_outputs_that_is_partly_missing_is_missing_not_changed() -> None:
+    status = {
+        "train@cnn": [{"changed outs": {"metrics/curves/cnn.csv": "deleted"}}],
+        "report": [{"changed deps": {"metrics/curves": "modified"}}],  # only its .gitignore is left
+    }
+    found = classify(status, {"metrics/curves/cnn.csv"})
+    assert [(c.stage, c.cause) for c in found] == [("train@cnn", "missing output"), ("report", "missing data")]
+    assert not any(c.stale for c in found)

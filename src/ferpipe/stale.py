@@ -50,7 +50,19 @@ def pipeline_outputs(root: Path) -> set[str]:
 
 
 def classify(status: dict[str, Any], outputs: set[str]) -> list[Change]:
-    """Each stage's entries in ``dvc status --json``, one :class:`Change` per path or param."""
+    """Each stage's entries in ``dvc status --json``, one :class:`Change` per path or param.
+
+    Data another stage produces counts as missing, not changed, when part of it is missing (a
+    fresh clone: a folder holding only its .gitignore is "modified" to DVC).
+    """
+    missing_outs = {
+        path
+        for entries in status.values()
+        for entry in entries
+        if isinstance(entry, dict)
+        for path, state in entry.get("changed outs", {}).items()
+        if state in ("deleted", "not in cache")
+    }
     changes: list[Change] = []
     for stage, entries in status.items():
         for entry in entries:
@@ -61,7 +73,8 @@ def classify(status: dict[str, Any], outputs: set[str]) -> list[Change]:
                 if isinstance(state, dict):  # a params file: {key: "modified" | "new" | "deleted"}
                     changes += [Change(stage, "changed params", f"{path}:{key}") for key in sorted(state)]
                 elif _produced(path, outputs):
-                    changes.append(Change(stage, "missing data" if state == "deleted" else "changed data", path))
+                    gone = state == "deleted" or _produced(path, missing_outs)
+                    changes.append(Change(stage, "missing data" if gone else "changed data", path))
                 else:
                     changes.append(Change(stage, "changed code", f"{path} ({state})"))
             for path, state in entry.get("changed outs", {}).items():
