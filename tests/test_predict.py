@@ -96,3 +96,27 @@ def test_pictures_of_unusual_modes_are_read_as_rgb(tmp_path: Path) -> None:
         picture = read_picture(tmp_path / name)
         assert picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
     assert read_picture(tmp_path / "deep.png").max() == 255
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_unreadable_and_the_batch_goes_on(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = _photos(project / "photos")
+    Image.fromarray(np.zeros((400, 400), np.uint8)).save(photos / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 70_000)  # 400x400 is past twice the limit: PIL refuses it
+    result = CliRunner().invoke(app, ["predict", str(photos), "--model", "a", "--out", "out.csv"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(project / "out.csv")
+    bomb = rows[rows["file"].str.endswith("bomb.png")].iloc[0]
+    assert bomb["label"] == UNREADABLE and "DecompressionBomb" in bomb["error"]
+    blank = rows[rows["file"].str.endswith("blank.png")].iloc[0]
+    assert blank["label"] == NO_FACE  # the rest of the batch was read
+
+
+def test_a_bad_output_path_or_an_empty_input_is_refused_before_any_work(project: Path) -> None:
+    photos = _photos(project / "photos")
+    bad = CliRunner().invoke(app, ["predict", str(photos), "--model", "nope", "--out", "rows.txt"])
+    assert bad.exit_code == 1 and "rows.txt: --out must end in .csv or .json" in bad.output  # before the model
+    (project / "empty").mkdir()
+    empty = CliRunner().invoke(app, ["predict", str(project / "empty"), "--model", "a"])
+    assert empty.exit_code == 1 and "no image files in" in empty.output

@@ -244,10 +244,14 @@ def predict(
         raise typer.BadParameter("give --model or --ensemble, not both")
     root = repo_root()
     try:
+        if out is not None:
+            fp.check_output(out)
+        files = list(fp.image_files(paths))
+        if not files:
+            raise ValueError(f"no image files in {', '.join(map(str, paths))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
         classifier, answered_by = fp.load_classifier(
             Paths(root), load_params(root / "params.yaml"), model, method if ensemble else None
         )
-        files = list(fp.image_files(paths))
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -24,6 +24,7 @@ from ferpipe.readers.base import to_8bit
 from ferpipe.train.checkpoint import MODEL_FILE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+OUT_SUFFIXES = (".csv", ".json")
 NO_FACE = "no face"
 UNREADABLE = "unreadable"
 GREEN = (0, 200, 0)  # BGR
@@ -119,13 +120,18 @@ def read_picture(path: Path) -> np.ndarray:
 
 
 def predict_files(files: Iterable[Path], classifier: FerClassifier) -> Iterator[tuple[FaceResult, np.ndarray | None]]:
-    """Rows for every face of every file, each with the picture it came from (for annotation)."""
+    """Rows for every face of every file, each with the picture it came from (for annotation).
+
+    A file that cannot be read (not an image, truncated, over PIL's decompression-bomb limit)
+    gets an ``unreadable`` row with the reason; the rest of the batch carries on.
+    """
     import cv2
+    from PIL import Image
 
     for path in files:
         try:
             picture = read_picture(path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             yield FaceResult(str(path), -1, UNREADABLE, error=f"{type(exc).__name__}: {exc}"), None
             continue
         grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
@@ -161,12 +167,19 @@ def annotate(picture: np.ndarray, results: list[FaceResult], target: Path) -> No
         tmp.write_bytes(encoded.tobytes())
 
 
+def check_output(out: Path) -> None:
+    """Refuse an output path before any work is done, not after every prediction."""
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ValueError(f"{out}: --out must end in {' or '.join(OUT_SUFFIXES)}")
+    if out.exists() and out.is_dir():
+        raise ValueError(f"{out}: --out is a folder; give a file name ending in {' or '.join(OUT_SUFFIXES)}")
+
+
 def write_results(rows: list[dict[str, Any]], out: Path) -> None:
     """The rows as CSV or JSON (by the suffix), written atomically."""
     import pandas as pd
 
-    if out.suffix.lower() not in (".csv", ".json"):
-        raise ValueError(f"{out}: --out must end in .csv or .json")
+    check_output(out)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".csv":
             pd.DataFrame(rows).to_csv(tmp, index=False)
