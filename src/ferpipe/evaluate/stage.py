@@ -100,7 +100,7 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
     best = max(scored, key=lambda name: scored[name]["val"]["accuracy"])  # first of equals: members come first
     summary["best"] = {"name": best, "val_accuracy": scored[best]["val"]["accuracy"]}
     write_json(paths.details / "ensemble.json", summary)
-    # unique keys, so `dvc exp show --drop 'metrics/'` keeps them with short headers: the pipeline's result
+    # unique keys, so `dvc exp show --drop 'metrics/|data/'` keeps them with short headers: the pipeline's result
     best_scores = {"best_val_acc": scored[best]["val"]["accuracy"], "best_test_acc": scored[best]["test"]["accuracy"]}
     write_json(paths.metrics / "best.json", best_scores)
     _register_best(params, paths, best, scored[best], members, weights, run_ids)
