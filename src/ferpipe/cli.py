@@ -185,10 +185,11 @@ def runs(
     from ferpipe.runs import DEFAULT_METRICS, alias_runs, compare_url, load_runs, runs_table
 
     root = repo_root()
-    settings = load_params(root / "params.yaml")["mlflow"]
-    tracking.configure(settings["experiment"], root)
-    runs = load_runs(settings["experiment"])
-    aliases = alias_runs(settings.get("registered_model", "ferpipe"))
+    params = load_params(root / "params.yaml")
+    experiment = params["mlflow"]["experiment"]
+    tracking.configure(experiment, root)
+    runs = load_runs(experiment)
+    aliases = alias_runs(tracking.registered_model(params))
     typer.echo(runs_table(runs, metric or DEFAULT_METRICS, pipelines, aliases), nl=False)
     if url := compare_url(runs, ui):
         typer.echo(f"compare the newest pipeline's runs side by side (after `ferpipe ui`):\n  {url}")
@@ -203,9 +204,8 @@ def promote(version: Annotated[str, typer.Argument(help="The registered model ve
     from ferpipe.config import load_params
 
     root = repo_root()
-    name = load_params(root / "params.yaml")["mlflow"].get("registered_model", "ferpipe")
-    tracking.quiet_mlflow()
-    mlflow.set_tracking_uri(tracking.tracking_uri(root))
+    name = tracking.registered_model(load_params(root / "params.yaml"))
+    tracking.connect(root)
     try:
         found = registry.promote(mlflow.MlflowClient(), name, version)
     except ValueError as exc:

@@ -83,11 +83,8 @@ def load_champion(paths: Paths, params: dict[str, Any]) -> tuple[FerClassifier, 
 
     from ferpipe import registry, tracking
 
-    tracking.quiet_mlflow()
-    uri = tracking.tracking_uri(paths.home)
-    tracking.check_reachable(uri)
-    mlflow.set_tracking_uri(uri)
-    name = params["mlflow"].get("registered_model", "ferpipe")
+    uri = tracking.connect(paths.home)
+    name = tracking.registered_model(params)
     version = registry.aliased(mlflow.MlflowClient(), name, registry.CHAMPION)
     if version is None:
         raise ValueError(f"no models:/{name}@champion in {uri} yet: run `dvc repro`, or pass --model or --ensemble")

@@ -54,12 +54,9 @@ def configure(experiment: str, root: Path) -> str:
     A new experiment stores its artifacts under ``<root>/mlruns`` (for a local store), so a
     run started from DVC's temporary experiment copy still lands in the real repo.
     """
-    quiet_mlflow()
     import mlflow
 
-    uri = tracking_uri(root)
-    check_reachable(uri)
-    mlflow.set_tracking_uri(uri)
+    uri = connect(root)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = found.experiment_id
@@ -73,6 +70,23 @@ def configure(experiment: str, root: Path) -> str:
     return experiment_id
 
 
+def connect(root: Path) -> str:
+    """Point MLflow at the project's store (or ``MLFLOW_TRACKING_URI``), quietly, after checking a
+    server answers; returns the URI."""
+    quiet_mlflow()
+    import mlflow
+
+    uri = tracking_uri(root)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def registered_model(params: Mapping[str, Any]) -> str:
+    """The registered model's name: ``mlflow.registered_model``, ``ferpipe`` by default."""
+    return str(params["mlflow"].get("registered_model", "ferpipe"))
+
+
 def runs_page(ui: str, experiment_id: str) -> str:
     """The UI's runs table of an experiment, in its model-training view (MLflow 3 otherwise opens
     the GenAI overview, whatever the experiment's kind)."""
@@ -81,7 +95,8 @@ def runs_page(ui: str, experiment_id: str) -> str:
 
 def quiet_mlflow() -> None:
     """Keep MLflow to what a user can act on: no INFO lines about system metrics, no artifact
-    download bars, no warnings about pyfunc type hints (our pyfunc validates its own input)."""
+    download bars, no User/FutureWarnings raised in MLflow's own modules. (The pyfunc's type-hint
+    warnings get past any filter: ``classifier.log_classifier`` records and drops them.)"""
     import logging
     import warnings
 

@@ -124,7 +124,7 @@ def _register_best(
     method = best.removeprefix("ensemble_")
     chosen = members if best.startswith("ensemble_") else [best]
     files = {m: paths.models / m / MODEL_FILE for m in chosen}
-    registered = params["mlflow"].get("registered_model", "ferpipe")
+    registered = tracking.registered_model(params)
     fitted = _rounded(weights) if method == "weighted" else None
     data_hash = tracking.file_hash(paths.balanced / IMAGES)
     tags = {
@@ -145,12 +145,12 @@ def _register_best(
         tempfile.TemporaryDirectory() as workdir,
     ):
         info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best)
-        headline = _mlflow_metrics(scores["test"], _brief(scores["val"]))
-        mlflow.log_metrics(headline, model_id=info.model_id)
+        logged = _mlflow_metrics(scores["test"], _brief(scores["val"]))
+        mlflow.log_metrics(logged, model_id=info.model_id)
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     if parent:  # the pipeline's row in the runs table shows what it achieved, under the children's keys
-        for key, value in headline.items():
+        for key, value in logged.items():
             client.log_metric(parent, key, value)
         client.set_tag(parent, "ferpipe.best", best)
     version_tags = {
@@ -211,7 +211,8 @@ def _log(
     all_tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": name, **tags}
     parent = None if run_id else tracking.pipeline_run(paths.root, params)
     with tracking.open_run(run_id=run_id, run_name=name, tags=all_tags, parent_run_id=parent) as run:
-        mlflow.log_metrics(metrics, model_id=tracking.logged_model_id(run.info.run_id))
+        # a model's train run logged the model: link its test metrics to it (an ensemble run has none)
+        mlflow.log_metrics(metrics, model_id=tracking.logged_model_id(run_id) if run_id else None)
         if run_params:
             mlflow.log_params(run_params)
         for path in artifacts:
