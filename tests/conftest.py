@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from ferpipe.sources import materialise
 
@@ -34,6 +35,15 @@ TINY_SOURCES = {
         "read": {"format": "image_folder", "role": "extra"},
     },
 }
+
+
+def write_params(folder: Path, **sections: dict) -> Path:
+    """A schema-valid ``params.yaml`` in ``folder``: the repo's params with ``sections`` replaced."""
+    from ferpipe.config import load_yaml
+
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump({**load_yaml(REPO / "params.yaml"), **sections}, sort_keys=False))
+    return path
 
 
 @pytest.fixture(scope="session")

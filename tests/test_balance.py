@@ -96,8 +96,3 @@ def test_balancing_before_the_split_leaks_and_says_so(
     assert any(image.tobytes() in held for image in train)  # original test images now train the model
     sizes = {s: len(load_split(paths.balanced, s)) for s in ("train", "val", "test")}
     assert sum(sizes.values()) > len(result.images) and sizes["test"] == evidence["test_images"]
-
-
-def test_unknown_scope_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"balance\.scope: 'sometimes'"):
-        run_balance({"balance": {"scope": "sometimes"}}, Paths(tmp_path))

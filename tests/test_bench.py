@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from ferpipe.bench import Throughput, share_of_step
 from ferpipe.cli import app
 from ferpipe.data.dataset import save_prepared
+from tests.conftest import write_params
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     manifest = pd.DataFrame({"split": ["train"] * 120, "label": rng.integers(0, 7, 120)})
     save_prepared(tmp_path / "data" / "balanced", rng.integers(0, 256, (120, 48, 48), dtype=np.uint8), manifest)
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    params = {"train": {"batch_size": 16}, "models": {"lin": {"arch": "logreg", "epochs": 1, "lr": 1.0e-3}}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    models = {"lin": {"arch": "logreg", "epochs": 1, "lr": 1.0e-3}}
+    write_params(tmp_path, train={"batch_size": 16}, models=models, ensemble={"members": ["lin"]})
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -18,7 +18,7 @@ from ferpipe.labels import CLASSES
 from ferpipe.models import create_model
 from ferpipe.predict import NO_FACE, UNREADABLE, read_picture
 from ferpipe.train.checkpoint import MODEL_FILE, save_model
-from tests.conftest import SHARED
+from tests.conftest import SHARED, write_params
 
 
 @pytest.fixture
@@ -31,7 +31,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     summary = {"members": ["a", "b"], "weights": {"a": 0.25, "b": 0.75}, "best": {"name": "ensemble_weighted"}}
     (tmp_path / "metrics" / "details").mkdir()
     (tmp_path / "metrics" / "details" / "ensemble.json").write_text(json.dumps(summary))
-    (tmp_path / "params.yaml").write_text("ensemble:\n  members: [a, b]\n")
+    models = {name: {"arch": "logreg"} for name in ("a", "b")}
+    write_params(tmp_path, models=models, ensemble={"members": ["a", "b"]})
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DVC_ROOT", raising=False)
@@ -83,7 +84,6 @@ def test_one_model_or_an_ensemble_method_can_be_chosen(project: Path) -> None:
 
 
 def test_the_default_is_the_registry_champion_and_says_so_when_there_is_none(project: Path) -> None:
-    (project / "params.yaml").write_text("mlflow:\n  experiment: t\nensemble:\n  members: [a, b]\n")
     result = CliRunner().invoke(app, ["predict", str(_photos(project / "photos"))])
     assert result.exit_code == 1 and "no models:/ferpipe@champion" in result.output
 

@@ -18,6 +18,7 @@ from ferpipe.data.dataset import Split
 from ferpipe.models import create_model
 from ferpipe.train.augment import AugmentConfig
 from ferpipe.train.loop import TrainConfig, TrainingDiverged, fit
+from tests.conftest import write_params
 
 QUIET = AugmentConfig(flip=False, max_rotation_deg=0.0, max_shift=0.0, scale_range=(1.0, 1.0))
 
@@ -87,7 +88,7 @@ def _start(root: Path, checkpoint: str, out: str) -> subprocess.Popen:
 
 def test_sigterm_mid_epoch_checkpoints_and_the_rerun_resumes_exactly(tmp_path: Path) -> None:
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    (tmp_path / "params.yaml").write_text("{}\n")
+    write_params(tmp_path)
     killed = _start(tmp_path, "interrupted.pt", "interrupted_out.pt")
     assert killed.stdout is not None
     for line in killed.stdout:  # epoch 1 done: the signal lands in epoch 2

@@ -9,22 +9,30 @@ from typing import Annotated
 
 import typer
 
-from ferpipe.config import repo_root
+from ferpipe.config import load_params, repo_root
 from ferpipe.labels import CLASSES
 from ferpipe.server import DEFAULT_BACKEND
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
 
+def _project_params(root: Path) -> dict:
+    """The project's params.yaml, checked; a problem is printed (one line per key) and exits 1."""
+    try:
+        return load_params(root / "params.yaml")
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 @app.command()
 def models() -> None:
     """The models params.yaml trains (name, architecture, size, epochs), then every architecture of the zoo."""
-    from ferpipe.config import load_params
     from ferpipe.models import count_parameters, create_model, describe, list_models
     from ferpipe.tables import render
     from ferpipe.train.loop import TrainConfig
 
-    params = load_params(repo_root() / "params.yaml")
+    params = _project_params(repo_root())
     rows = []
     for name, cfg in params.get("models", {}).items():
         cfg = {k: v for k, v in cfg.items() if k != "balance"}
@@ -115,12 +123,11 @@ def results(
 ) -> None:
     """The results table of the rebuilt reports, written from results/*.json (never by hand)."""
     from ferpipe import reproduce as rp
-    from ferpipe.config import load_params
 
     root = repo_root()
     if record:
         try:
-            rp.record(root, rp.load_report(root, record), variant, load_params(root / "params.yaml"))
+            rp.record(root, rp.load_report(root, record), variant, _project_params(root))
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
@@ -181,11 +188,10 @@ def runs(
 ) -> None:
     """Compare runs in the tracking store: pipelines with their model and ensemble runs."""
     from ferpipe import tracking
-    from ferpipe.config import load_params
     from ferpipe.runs import DEFAULT_METRICS, alias_runs, compare_url, load_runs, runs_table
 
     root = repo_root()
-    params = load_params(root / "params.yaml")
+    params = _project_params(root)
     experiment = params["mlflow"]["experiment"]
     tracking.configure(experiment, root)
     runs = load_runs(experiment)
@@ -201,10 +207,9 @@ def promote(version: Annotated[str, typer.Argument(help="The registered model ve
     import mlflow
 
     from ferpipe import registry, tracking
-    from ferpipe.config import load_params
 
     root = repo_root()
-    name = tracking.registered_model(load_params(root / "params.yaml"))
+    name = tracking.registered_model(_project_params(root))
     tracking.connect(root)
     try:
         found = registry.promote(mlflow.MlflowClient(), name, version)
@@ -237,7 +242,7 @@ def predict(
 ) -> None:
     """Detect the faces in photos and classify each one's expression."""
     from ferpipe import predict as fp
-    from ferpipe.config import Paths, load_params
+    from ferpipe.config import Paths
     from ferpipe.tables import render
 
     if model and ensemble:
@@ -250,7 +255,7 @@ def predict(
         if not files:
             raise ValueError(f"no image files in {', '.join(map(str, paths))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
         classifier, answered_by = fp.load_classifier(
-            Paths(root), load_params(root / "params.yaml"), model, method if ensemble else None
+            Paths(root), _project_params(root), model, method if ensemble else None
         )
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -318,12 +323,11 @@ def bench(
 ) -> None:
     """Time ferpipe's data path against the usual loaders, and each model's training step."""
     from ferpipe.bench import BenchOptions, run_bench
-    from ferpipe.config import load_params
 
     root = repo_root()
     options = BenchOptions(tuple(model or ()), batches, steps, batch_size, workers, data, repro)
     try:
-        typer.echo(run_bench(root, load_params(root / "params.yaml"), options), nl=False)
+        typer.echo(run_bench(root, _project_params(root), options), nl=False)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -363,11 +367,10 @@ def ui(
 ) -> None:
     """Start the MLflow UI on this project's tracking store."""
     from ferpipe import tracking
-    from ferpipe.config import load_params
 
     root = repo_root()
     uri = tracking.tracking_uri(root)
-    experiment = tracking.configure(load_params(root / "params.yaml")["mlflow"]["experiment"], root)
+    experiment = tracking.configure(_project_params(root)["mlflow"]["experiment"], root)
     typer.echo(f"MLflow UI for {uri}; the pipeline's training runs:")
     typer.echo(f"  {tracking.runs_page(f'http://{host}:{port}', experiment)}")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]

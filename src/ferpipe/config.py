@@ -60,8 +60,17 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_params(path: Path | None = None) -> dict[str, Any]:
-    """Load ``params.yaml`` from the project root (or the given file)."""
-    return load_yaml(path or repo_root() / "params.yaml")
+    """Load ``params.yaml`` from the project root (or the given file), checked against the schema.
+
+    Raises ``ParamsError`` (a ValueError) naming every key that does not fit, before the
+    caller does any work or opens an MLflow run.
+    """
+    from ferpipe.schema import validate_params  # pydantic only where params are read
+
+    path = path or repo_root() / "params.yaml"
+    params = load_yaml(path)
+    validate_params(params, path.name)
+    return params
 
 
 class Paths:

@@ -12,8 +12,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-SCOPES = ("after_split", "before_split")
-
 
 def deliberate_leaks(params: Mapping[str, Any]) -> list[str]:
     """The leaky switches these params turn on, each as a sentence; empty for an honest run."""

@@ -18,9 +18,8 @@ from ferpipe.config import Paths
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.io import write_json
 from ferpipe.labels import CLASSES
-from ferpipe.protocol import SCOPES, warn_if_leaky
-
-METHODS = ("none", "ros", "rus", "smote", "smote_tomek", "smote_enn", "tomek", "augment")
+from ferpipe.protocol import warn_if_leaky
+from ferpipe.schema import BALANCE_METHODS as METHODS
 
 
 def _sampler(method: str, strategy: Any, seed: int, k_neighbors: int):
@@ -185,8 +184,6 @@ def run_balance(params: dict[str, Any], paths: Paths) -> None:
     """
     cfg = params.get("balance", {})
     scope = cfg.get("scope", "after_split")
-    if scope not in SCOPES:
-        raise ValueError(f"params balance.scope: {scope!r}; choose one of {SCOPES}")
     warn_if_leaky(params)
     kwargs = balance_params(cfg)
     audited = {split: load_split(paths.audited, split) for split in ("train", "val", "test")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -31,10 +32,21 @@ class Standardize(nn.Module):
 
 
 def create_model(arch: str, num_classes: int = 7, in_chans: int = 1, **kwargs: Any) -> nn.Module:
-    """Build a registered model by name, taking [0, 1] images; unknown names list what exists."""
+    """Build a registered model by name, taking [0, 1] images.
+
+    An unknown name or argument is a ValueError listing what exists, and an argument of the
+    wrong kind one naming the model, so a params typo never ends in a traceback.
+    """
     if arch not in _MODELS:
         raise ValueError(f"unknown model {arch!r}; registered: {', '.join(sorted(_MODELS))}")
-    net = _MODELS[arch](num_classes=num_classes, in_chans=in_chans, **kwargs)
+    allowed = [p for p in inspect.signature(_MODELS[arch]).parameters if p not in ("num_classes", "in_chans")]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"{arch} has no argument {', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}")
+    try:
+        net = _MODELS[arch](num_classes=num_classes, in_chans=in_chans, **kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{arch} cannot be built from arguments {kwargs}: {exc}") from exc
     return nn.Sequential(Standardize(), net)
 
 

@@ -7,12 +7,11 @@ from typing import Any
 
 from ferpipe.config import Paths
 from ferpipe.io import atomic_dir
+from ferpipe.schema import FETCH_KINDS as KINDS
 from ferpipe.sources.augmented_copy import materialise_augmented_copy
 from ferpipe.sources.local import materialise_path
 from ferpipe.sources.remote import materialise_kaggle, materialise_url
 from ferpipe.sources.synthetic import materialise_synthetic
-
-KINDS = ("synthetic", "path", "url", "kaggle", "augmented_copy")
 
 
 def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> int:

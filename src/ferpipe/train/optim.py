@@ -7,8 +7,7 @@ from typing import Any
 
 import torch
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "radam")
-SCHEDULES = ("none", "step", "exponential", "plateau", "cosine", "onecycle")
+from ferpipe.schema import OPTIMIZERS, SCHEDULES
 
 
 def build_optimizer(

@@ -46,12 +46,15 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     own_balance = model_cfg.pop("balance", None)
     cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
     arch, args = model_cfg["arch"], dict(model_cfg.get("args") or {})
+    seed_everything(cfg.seed)  # the initial weights too: same seed, same model
+    try:  # first: a bad arch or args fails before any data is read or MLflow run opens
+        model = create_model(arch, **args)
+    except ValueError as exc:
+        raise ValueError(f"params.yaml: models.{name}: {exc}") from exc
     train = load_split(paths.balanced, "train")
     if own_balance:  # this model's own balancing (the imbalance study's members), training rows only
         train = balance(train, **balance_params(own_balance))
     val = load_split(paths.balanced, "val")
-    seed_everything(cfg.seed)  # the initial weights too: same seed, same model
-    model = create_model(arch, **args)
     checkpoints = paths.data / "checkpoints" / name
     data_hash = tracking.file_hash(paths.balanced / IMAGES)
     fingerprint = _fingerprint(arch, args, cfg, data_hash, own_balance)

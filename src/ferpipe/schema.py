@@ -1,0 +1,313 @@
+"""One schema for the whole params file, checked before any stage does work.
+
+Every section is a pydantic model that forbids unknown keys and coerces nothing (``strict``):
+a misspelt key, a word where a number belongs or an out-of-range value is an error naming
+its key path, never a silent default. The schema checks; the stages keep reading the plain
+dict, so a key left out still means the default its stage documents.
+
+Model ``args`` are a free mapping here: they are checked against the model's builder when the
+model is built (first thing in ``train@<model>``), because importing the model zoo costs
+seconds that every stage would pay.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from ferpipe.labels import CLASSES
+
+# The names each stage accepts; tests/test_schema.py checks they match the stages' own lists.
+OPTIMIZERS = ("adam", "adamw", "sgd", "radam")
+SCHEDULES = ("none", "step", "exponential", "plateau", "cosine", "onecycle")
+BALANCE_METHODS = ("none", "ros", "rus", "smote", "smote_tomek", "smote_enn", "tomek", "augment")
+SCOPES = ("after_split", "before_split")
+# drop_from_train: drop the copy on the less held-out side (from training, or from validation when
+# it copies a test image); fail: stop the pipeline; keep: a leaky protocol, on purpose (ferpipe.protocol)
+AUDIT_POLICIES = ("drop_from_train", "fail", "keep")
+READ_FORMATS = ("fer2013_csv", "image_folder", "fer2013_folders", "ckplus", "jaffe", "kdef")
+SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "imagefolder")
+IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
+SPLIT_NAMES = ("train", "val", "test")
+FETCH_KINDS = ("synthetic", "path", "url", "kaggle", "augmented_copy")
+
+PositiveInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class Section(BaseModel):
+    """A params section: unknown keys are errors that list the allowed ones."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in cls.model_fields]
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_key",
+                    "unknown key; allowed: {allowed}",
+                    {"key": str(unknown[0]), "allowed": ", ".join(cls.model_fields)},
+                )
+        return data
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+class ArchiveLimits(Section):
+    """Guards of an unpacked archive (see ferpipe.sources.archive)."""
+
+    max_bytes: PositiveInt | None = None
+    max_ratio: PositiveInt | None = None
+
+
+class SyntheticFetch(Section):
+    """A built-in generated source; each layout needs its own size keys."""
+
+    kind: Literal["synthetic"]
+    layout: Literal[SYNTHETIC_LAYOUTS]
+    seed: int
+    size: Annotated[int, Field(ge=8)] | None = None
+    counts: dict[str, Count] | None = None  # fer2013_csv: rows per Usage value
+    label_noise: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    blank: Count | None = None
+    duplicates: Count | None = None
+    test_copies: Count | None = None
+    sequences: PositiveInt | None = None  # ckplus
+    subjects: PositiveInt | None = None
+    count: PositiveInt | None = None  # imagefolder
+
+    @model_validator(mode="after")
+    def _layout_sizes(self) -> SyntheticFetch:
+        needed = {"fer2013_csv": "counts", "ckplus": "sequences", "imagefolder": "count"}[self.layout]
+        if getattr(self, needed) is None:
+            raise PydanticCustomError(
+                "missing", "required key is missing (layout {layout} needs it)", {"layout": self.layout, "key": needed}
+            )
+        return self
+
+
+class PathFetch(ArchiveLimits):
+    kind: Literal["path"]
+    path: str
+
+
+class UrlFetch(ArchiveLimits):
+    kind: Literal["url"]
+    url: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+    retries: Count | None = None
+    timeout: Annotated[float, Field(gt=0.0)] | None = None
+
+
+class KaggleFetch(ArchiveLimits):
+    kind: Literal["kaggle"]
+    dataset: Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]  # owner/name
+
+
+class AugmentedCopyFetch(ArchiveLimits):
+    kind: Literal["augmented_copy"]
+    path: str
+    copies: PositiveInt | None = None
+    seed: int | None = None
+
+
+Fetch = Annotated[SyntheticFetch | PathFetch | UrlFetch | KaggleFetch | AugmentedCopyFetch, Field(discriminator="kind")]
+
+
+class Read(Section):
+    """How prepare parses a materialised source."""
+
+    format: Literal[READ_FORMATS]
+    role: Literal["primary", "extra"] = "extra"
+    on_error: Literal["skip", "fail"] = "skip"
+    label_map: dict[str, str | None] | None = None  # raw label -> class name (null drops it)
+    face_crop: bool | None = None
+
+
+class Source(Section):
+    fetch: Fetch
+    read: Read
+
+
+# --- data stages ---------------------------------------------------------------------------
+
+
+class Prepare(Section):
+    usage_map: dict[str, Literal[SPLIT_NAMES]] = {}
+    val_fraction: Fraction = 0.0
+    test_fraction: Fraction = 0.0
+    subsample: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    seed: int = 0
+    blank_max_range: Annotated[int, Field(ge=0, le=255)] = 0
+
+
+class Audit(Section):
+    policy: Literal[AUDIT_POLICIES] = "drop_from_train"
+    max_hash_distance: Annotated[int, Field(ge=0, le=63)] = 6
+    max_rmse: Annotated[float, Field(ge=0.0)] = 10.0
+
+
+# imbalanced-learn's named strategy, or images per class (class names as keys); tagged so a bad
+# value gets the one error of its own kind rather than one per branch
+Strategy = Annotated[
+    Annotated[Literal[IMBLEARN_STRATEGIES], Tag("named")] | Annotated[dict[Literal[CLASSES], Count], Tag("per_class")],
+    Discriminator(lambda value: "per_class" if isinstance(value, dict) else "named"),
+]
+UNION_TAGS = ("named", "per_class")
+
+
+class Balance(Section):
+    method: Literal[BALANCE_METHODS] = "none"
+    scope: Literal[SCOPES] = "after_split"
+    strategy: Strategy = "auto"
+    k_neighbors: PositiveInt = 5
+    seed: int = 0
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+class Schedule(Section):
+    name: Literal[SCHEDULES] = "none"
+    milestones: list[PositiveInt] | None = None  # step
+    gamma: Annotated[float, Field(gt=0.0)] | None = None
+    rate: Annotated[float, Field(gt=0.0)] | None = None  # exponential
+    every_steps: PositiveInt | None = None
+    factor: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # plateau
+    patience: Count | None = None
+
+
+class Augment(Section):
+    flip: bool | None = None
+    max_rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)] | None = None
+    max_shift: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    scale_range: Annotated[list[Annotated[float, Field(gt=0.0)]], Field(min_length=2, max_length=2)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Augment:
+        if self.scale_range and self.scale_range[0] > self.scale_range[1]:
+            raise PydanticCustomError("range", "scale_range must be [low, high] with low <= high")
+        return self
+
+
+class Training(Section):
+    """Training settings; under ``train`` the shared defaults, under a model its overrides."""
+
+    epochs: PositiveInt | None = None
+    epochs_scale: Annotated[float, Field(gt=0.0)] | None = None
+    lr: Annotated[float, Field(gt=0.0)] | None = None
+    weight_decay: Annotated[float, Field(ge=0.0)] | None = None
+    batch_size: PositiveInt | None = None
+    optimizer: Literal[OPTIMIZERS] | None = None
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    nesterov: bool | None = None
+    schedule: Schedule | None = None
+    patience: PositiveInt | None = None
+    seed: int | None = None
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    mixup: Annotated[float, Field(ge=0.0)] | None = None
+    cutmix: Annotated[float, Field(ge=0.0)] | None = None
+    class_weights: Literal["none", "balanced"] | None = None
+    amp: Literal["bf16", "fp16", "none"] | None = None
+    channels_last: bool | None = None
+    compile: bool | None = None
+    augment: Augment | None = None
+
+
+class Model(Training):
+    arch: str
+    args: dict[str, Any] = {}
+    balance: Balance | None = None  # this model's own balancing of the training split
+
+
+# --- the file ------------------------------------------------------------------------------
+
+
+class Mlflow(Section):
+    experiment: Annotated[str, Field(min_length=1)]
+    registered_model: Annotated[str, Field(min_length=1)] = "ferpipe"
+
+
+class Evaluate(Section):
+    batch_size: PositiveInt = 256
+
+
+class Ensemble(Section):
+    members: Annotated[list[str], Field(min_length=1)]
+
+
+class Params(Section):
+    mlflow: Mlflow
+    sources: Annotated[dict[str, Source], Field(min_length=1)]
+    prepare: Prepare = Prepare()
+    audit: Audit = Audit()
+    balance: Balance = Balance()
+    launch: Annotated[str, Field(min_length=1)] = "python"
+    train: Training = Training()
+    models: Annotated[dict[str, Model], Field(min_length=1)]
+    evaluate: Evaluate = Evaluate()
+    ensemble: Ensemble
+
+    @model_validator(mode="after")
+    def _members_are_models(self) -> Params:
+        missing = [m for m in self.ensemble.members if m not in self.models]
+        if missing:
+            raise PydanticCustomError(
+                "member",
+                "'{member}' is not a model under models (have: {have})",
+                {"member": missing[0], "have": ", ".join(self.models), "at": "ensemble.members"},
+            )
+        return self
+
+
+class ParamsError(ValueError):
+    """Params that do not fit the schema; one line per problem, each naming its key path."""
+
+
+def validate_params(params: dict[str, Any], source: Path | str = "params.yaml") -> None:
+    """Raise ParamsError listing every problem in ``params``; return quietly when they fit."""
+    try:
+        Params.model_validate(params)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors(include_url=False)]
+        raise ParamsError("\n".join(f"{source}: {line}" for line in dict.fromkeys(lines))) from None
+
+
+def _describe(error: Any) -> str:
+    """``key.path: what is wrong (got value)`` for one pydantic error."""
+    loc = _key_path(error["loc"])
+    context = error.get("ctx") or {}
+    if "key" in context:
+        loc.append(context["key"])
+    if "at" in context:
+        loc = [context["at"]]
+    path = ".".join(loc) or "(top level)"
+    if error["type"] == "missing":
+        return f"{path}: {error['msg'] if error['msg'] != 'Field required' else 'required key is missing'}"
+    if error["type"] in ("unknown_key", "member"):
+        return f"{path}: {error['msg']}"
+    if error["type"] == "model_type":
+        return f"{path}: should be a mapping of keys, got {error['input']!r}"
+    if error["type"] == "union_tag_not_found":
+        return f"{path}.kind: required key is missing; one of {', '.join(FETCH_KINDS)}"
+    if error["type"] == "union_tag_invalid":
+        return f"{path}.kind: must be one of {', '.join(FETCH_KINDS)}, got {context['tag']!r}"
+    return f"{path}: {error['msg'].rstrip('.')}, got {error['input']!r}"
+
+
+def _key_path(loc: tuple[Any, ...]) -> list[str]:
+    """The params keys of a pydantic location, without the tagged-union branches it adds (``synthetic``
+    after ``fetch``, ``per_class``) and with a bad dict key in place of its ``[key]`` marker."""
+    parts = [str(part) for part in loc]
+    keys = [
+        p for i, p in enumerate(parts) if not (p in UNION_TAGS or (i and parts[i - 1] == "fetch" and p in FETCH_KINDS))
+    ]
+    return [p for p in keys if p != "[key]"]

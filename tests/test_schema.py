@@ -1,0 +1,146 @@
+"""The params schema: every shipped params file fits, and each kind of mistake is one line naming its key."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ferpipe import schema
+from ferpipe.config import load_params, load_yaml
+from ferpipe.data.balance import METHODS
+from ferpipe.readers import READERS
+from ferpipe.schema import ParamsError, validate_params
+from ferpipe.sources.synthetic import LAYOUTS as SYNTHETIC_LAYOUTS
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = load_yaml(REPO / "params.yaml")
+
+
+def _error(params: dict) -> str:
+    with pytest.raises(ParamsError) as caught:
+        validate_params(params)
+    return str(caught.value)
+
+
+def _with(change) -> dict:
+    params = copy.deepcopy(PARAMS)
+    change(params)
+    return params
+
+
+def test_the_repo_params_and_every_preset_fit() -> None:
+    validate_params(PARAMS)
+    for path in sorted((REPO / "presets").glob("*.yaml")):
+        validate_params({**PARAMS, **load_yaml(path)}, path.name)
+    for path in sorted((REPO / "presets" / "reports").glob("*.yaml")):
+        report = load_yaml(path)
+        base = {**PARAMS, **report["params"]}
+        validate_params(base, path.name)
+        for name, variant in (report.get("variants") or {}).items():
+            validate_params({**base, **variant}, f"{path.name}:{name}")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # misspelt keys at any depth: each names its path and what is allowed
+        (
+            lambda p: p["balance"].update(methd=p["balance"].pop("method")),
+            r"balance\.methd: unknown key; allowed: method,",
+        ),
+        (lambda p: p["audit"].update(polcy="fail"), r"audit\.polcy: unknown key"),
+        (lambda p: p["sources"]["fer2013"]["read"].update(on_eror="fail"), r"sources\.fer2013\.read\.on_eror: unknown"),
+        (lambda p: p["train"]["augment"].update(fliip=True), r"train\.augment\.fliip: unknown key; allowed: flip"),
+        (lambda p: p["sources"]["ckplus"]["fetch"].update(sequencs=3), r"sources\.ckplus\.fetch\.sequencs: unknown"),
+        (lambda p: p.update(evaluation={}), r"params\.yaml: evaluation: unknown key"),
+        # wrong types: named, with the value
+        (
+            lambda p: p["models"]["cnn"].update(lr="fast"),
+            r"models\.cnn\.lr: Input should be a valid number, got 'fast'",
+        ),
+        (lambda p: p["models"]["cnn"].update(epochs="ten"), r"models\.cnn\.epochs: .*valid integer, got 'ten'"),
+        (lambda p: p["train"].update(channels_last="yes"), r"train\.channels_last: .*boolean, got 'yes'"),
+        # out of range
+        (lambda p: p["train"].update(batch_size=0), r"train\.batch_size: .*greater than or equal to 1, got 0"),
+        (lambda p: p["models"]["cnn"].update(lr=-0.01), r"models\.cnn\.lr: .*greater than 0, got -0\.01"),
+        (lambda p: p["prepare"].update(val_fraction=1.5), r"prepare\.val_fraction: .*less than 1"),
+        (lambda p: p["train"]["augment"].update(scale_range=[1.2, 0.8]), r"train\.augment: scale_range must be"),
+        # values outside a named set, missing keys, references
+        (lambda p: p["balance"].update(method="smot"), r"balance\.method: Input should be 'none', 'ros'"),
+        (lambda p: p["balance"].update(scope="sometimes"), r"balance\.scope: .*'after_split' or 'before_split'"),
+        (lambda p: p["balance"].update(strategy={"disgusted": 3}), r"balance\.strategy"),
+        (lambda p: p["sources"]["ckplus"]["fetch"].update(kind="ftp"), r"sources\.ckplus\.fetch\.kind: must be one of"),
+        (lambda p: p["models"]["cnn"].pop("arch"), r"models\.cnn\.arch: required key is missing"),
+        (
+            lambda p: p["sources"]["googlefer"]["fetch"].pop("count"),
+            r"googlefer\.fetch\.count: required key .*imagefolder",
+        ),
+        (lambda p: p["ensemble"]["members"].append("vgg"), r"ensemble\.members: 'vgg' is not a model under models"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_the_key(change, expected: str) -> None:
+    message = _error(_with(change))
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith("params.yaml: ")
+    assert re.search(expected, message), message
+
+
+def test_every_mistake_in_a_file_is_listed() -> None:
+    def several(p: dict) -> None:
+        p["audit"]["policy"] = "ignore"
+        p["models"]["cnn"]["epochs"] = "ten"
+        p["train"]["augment"]["fliip"] = True
+
+    lines = _error(_with(several)).splitlines()
+    assert len(lines) == 3 and {line.split(": ")[1] for line in lines} == {
+        "audit.policy",
+        "models.cnn.epochs",
+        "train.augment.fliip",
+    }
+
+
+def test_the_schema_names_what_the_stages_accept() -> None:
+    from ferpipe.train.optim import OPTIMIZERS, SCHEDULES
+
+    assert METHODS == schema.BALANCE_METHODS and OPTIMIZERS == schema.OPTIMIZERS and SCHEDULES == schema.SCHEDULES
+    assert set(schema.READ_FORMATS) == set(READERS)
+    assert set(schema.SYNTHETIC_LAYOUTS) == set(SYNTHETIC_LAYOUTS)
+
+
+def test_load_params_checks_the_file_and_names_it(tmp_path: Path) -> None:
+    bad = _with(lambda p: p["balance"].update(methd="ros"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match=r"^params\.yaml: balance\.methd: unknown key"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_a_stage_refuses_bad_params_before_any_work(tmp_path: Path) -> None:
+    """The balance stage exits 1 with the one line, writes nothing, and shows no traceback."""
+    bad = _with(lambda p: p["balance"].update(methd=p["balance"].pop("method")))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "balance.py")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml: balance.methd: unknown key; allowed: method, scope, strategy, k_neighbors, seed"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dvc.yaml", "params.yaml"]
+
+
+def test_model_args_are_checked_against_the_builder() -> None:
+    from ferpipe.models import create_model
+
+    with pytest.raises(ValueError, match=r"simple_cnn has no argument widthz; allowed: .*widths"):
+        create_model("simple_cnn", widthz=[8])
+    with pytest.raises(ValueError, match=r"unknown model 'simple_cnnn'"):
+        create_model("simple_cnnn")
+    with pytest.raises(ValueError, match=r"simple_cnn cannot be built"):
+        create_model("simple_cnn", widths="wide")
