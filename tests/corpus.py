@@ -10,6 +10,7 @@ naming it. ``expected`` says which, per folder.
 
 from __future__ import annotations
 
+import gzip
 import io
 import sys
 from dataclasses import dataclass, field
@@ -71,15 +72,47 @@ def _csv_rows(folder: Path) -> Case:
         f"9,{GOOD_PIXELS},Training",  # row 5: label outside the map (read, then skipped at prepare)
         f"4,{' '.join(['99999999999999999999999'] * 2304)},Training",  # row 6: beyond int64
         f"0,{' '.join(reversed(GOOD_PIXELS.split()))},PublicTest",
+        f"3,{GOOD_PIXELS},Training,extra",  # row 8: a fourth field
+        f"3,{'1 ' * 70000},Training",  # row 9: a field past the csv module's limit
+        "3",  # row 10: one field
     ]
-    (folder / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    text = "emotion,pixels,Usage\n" + "\n".join(rows) + "\n"
+    bad_byte = f"5,{GOOD_PIXELS},Train\xffing\n".encode("latin-1")  # row 11: not UTF-8
+    (folder / "fer2013.csv").write_bytes(text.encode() + bad_byte)
     skipped = {
         ("fer2013.csv", 3): "3 pixel values, expected 2304",
         ("fer2013.csv", 4): "pixels are not integers",
         ("fer2013.csv", 5): "unknown label '9'",
         ("fer2013.csv", 6): "pixels are not integers",
+        ("fer2013.csv", 8): "4 fields, expected 3",
+        ("fer2013.csv", 9): "malformed CSV: field larger than field limit",
+        ("fer2013.csv", 10): "1 fields, expected 3",
+        ("fer2013.csv", 11): "bytes that are not UTF-8 text",
     }
     return Case("fer2013_csv", skipped, kept=2)
+
+
+def _gzip_csv(good: str) -> bytes:
+    return gzip.compress(f"emotion,pixels,Usage\n{good}\n".encode() * 40, mtime=0)
+
+
+def _csv_empty(folder: Path) -> Case:
+    folder.mkdir(parents=True)
+    (folder / "fer2013.csv").write_bytes(b"")
+    return Case("fer2013_csv", error="fer2013.csv: empty file")
+
+
+def _gz_truncated(folder: Path) -> Case:
+    folder.mkdir(parents=True)
+    whole = _gzip_csv(f"3,{GOOD_PIXELS},Training")
+    (folder / "fer2013.csv.gz").write_bytes(whole[: len(whole) // 2])
+    return Case("fer2013_csv", error="fer2013.csv.gz: cannot be read")
+
+
+def _gz_fake(folder: Path) -> Case:
+    folder.mkdir(parents=True)
+    (folder / "fer2013.csv.gz").write_text(f"emotion,pixels,Usage\n3,{GOOD_PIXELS},Training\n")
+    return Case("fer2013_csv", error="fer2013.csv.gz: cannot be read")
 
 
 def _csv_header(folder: Path) -> Case:
@@ -93,7 +126,16 @@ def _empty(folder: Path) -> Case:
     return Case("image_folder", error="no images")
 
 
-BUILDERS = {"images": _images, "csv_rows": _csv_rows, "csv_header": _csv_header, "empty": _empty}
+BUILDERS = {
+    "images": _images,
+    "csv_rows": _csv_rows,
+    "csv_header": _csv_header,
+    "empty": _empty,
+    "csv_empty": _csv_empty,
+    "gz_truncated": _gz_truncated,
+    "gz_fake": _gz_fake,
+}
+BROKEN = ("csv_header", "empty", "csv_empty", "gz_truncated", "gz_fake")  # the cases that are one error
 
 
 def build_corpus(root: Path) -> dict[str, Case]:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ferpipe.data.prepare import prepare
 from ferpipe.readers import SourceError, read_source
 from tests.conftest import TINY_SOURCES
-from tests.corpus import Case, build_corpus
+from tests.corpus import BROKEN, Case, build_corpus
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,12 @@ def test_on_error_fail_stops_at_a_bad_item_naming_it(corpus) -> None:
         read_source("fer2013_csv", root / "csv_rows", {"on_error": "fail"})
 
 
-@pytest.mark.parametrize("name", ["csv_header", "empty"])
+@pytest.mark.parametrize("name", BROKEN)
 def test_a_broken_source_is_named(corpus, name: str) -> None:
     root, cases = corpus
-    with pytest.raises(SourceError, match=f"{root / name}.*{cases[name].error}"):
+    with pytest.raises(SourceError, match=f"{root / name}.*{cases[name].error}") as caught:
         read_source(cases[name].format, root / name, {})
+    assert len(str(caught.value).splitlines()) == 1  # one line, not a dump
 
 
 def test_an_empty_source_is_named(tmp_path: Path) -> None:

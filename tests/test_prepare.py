@@ -75,10 +75,14 @@ def test_validation_is_carved_stratified_from_primary_training(tmp_path: Path) -
     assert len(val) == 10 and sorted(val["label"].value_counts().tolist()) == [5, 5]
 
 
-def test_unmapped_usage_is_reported(tmp_path: Path) -> None:
+def test_unmapped_usage_is_counted_and_listed_by_row(tmp_path: Path) -> None:
     _write(tmp_path, [(3, 1, "Training"), (3, 2, "PublicTest"), (3, 3, "PrivateTest"), (3, 4, "Elsewhere")])
     result = prepare({"fer2013": FER}, tmp_path, OFFICIAL)
-    assert result.report["dropped"] == {"fer2013: usage 'Elsewhere' is not mapped to a split": 1}
+    reason = "usage 'Elsewhere' is not mapped to a split (prepare.usage_map)"
+    assert result.report["dropped"] == {f"fer2013: {reason}": 1}
+    assert result.skipped.to_dict("records") == [
+        {"source": "fer2013", "file": "fer2013.csv", "row": 5, "reason": reason}
+    ]
 
 
 def test_unknown_labels_skip_or_fail(tmp_path: Path) -> None:

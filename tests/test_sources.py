@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import tarfile
 import zipfile
@@ -17,7 +18,7 @@ from ferpipe.data.audit import exact_pairs
 from ferpipe.data.prepare import prepare
 from ferpipe.labels import CLASSES
 from ferpipe.readers.fer2013_csv import read_fer2013_csv
-from ferpipe.sources import materialise
+from ferpipe.sources import archive, materialise
 from ferpipe.sources.archive import UnsafeArchiveError, extract_archive
 from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces
 from tests.conftest import TINY_SOURCES
@@ -153,3 +154,40 @@ def test_augmented_copy_rebuilds_fer2013_with_its_test_images_and_the_audit_find
     from_copy = leaks[manifest.loc[leaks["copy"], "source"].to_numpy() == "copy"]
     held = set(manifest.index[manifest["split"] != "train"])
     assert set(from_copy["held"]) == held  # every validation and test image has its copy in the extra set
+
+
+def test_a_zip_bomb_is_refused_by_its_ratio_under_the_total_cap(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(archive, "RATIO_CHECKED_ABOVE", 1000)  # the real floor (64 MiB) is too big for a test
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros", b"\0" * 1_000_000)  # about 1000 times its compressed size
+    with pytest.raises(UnsafeArchiveError, match="more than 100 times its own size"):
+        extract_archive(bomb, tmp_path / "out")
+    extract_archive(bomb, tmp_path / "out", max_ratio=5000)  # a genuine archive: raise the cap
+    assert (tmp_path / "out" / "zeros").stat().st_size == 1_000_000
+
+
+@pytest.mark.parametrize("suffix", [".tar.gz", ".zip"])
+def test_a_truncated_archive_is_one_error_naming_it(tmp_path: Path, suffix: str) -> None:
+    whole = tmp_path / f"whole{suffix}"
+    payload = np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    if suffix == ".zip":
+        with zipfile.ZipFile(whole, "w") as zf:
+            zf.writestr("happy/a.png", payload)
+    else:
+        _tar(whole, {"happy/a.png": payload})
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    with pytest.raises(ValueError, match=rf"cut{re.escape(suffix)}: not a readable zip or tar archive"):
+        materialise("src", {"kind": "path", "path": cut.name}, tmp_path / "raw", tmp_path)
+    assert not (tmp_path / "raw" / "src").exists()
+
+
+def test_a_link_loop_in_a_folder_source_is_one_short_error(tmp_path: Path) -> None:
+    (tmp_path / "tree" / "sad").mkdir(parents=True)
+    (tmp_path / "tree" / "sad" / "b.png").write_bytes(b"p")
+    (tmp_path / "tree" / "sad" / "up").symlink_to("..")
+    with pytest.raises(ValueError, match=r"tree/sad/up: a link back to .*tree") as caught:
+        materialise("b", {"kind": "path", "path": "tree"}, tmp_path / "raw", tmp_path)
+    assert len(str(caught.value)) < 300 and not (tmp_path / "raw" / "b").exists()
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == []  # no temporary left either

@@ -81,7 +81,8 @@ def _source_frame(
             # no Usage at all (JAFFE, KDEF as primary): training, until test/val_fraction carve it
             split = usage_map.get(records.usages[i]) if records.usages[i] else "train"
             if split is None:
-                left.counts[(name, f"usage {records.usages[i]!r} is not mapped to a split")] += 1
+                reason = f"usage {records.usages[i]!r} is not mapped to a split (prepare.usage_map)"
+                left.bad_item(name, records.files[i], records.rows[i], reason)
                 continue
         else:
             split = "train"  # extra data never reaches validation or test

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import itertools
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
-import pandas as pd
 
 from ferpipe.labels import FER2013_LABELS
 from ferpipe.readers.base import IMAGE_SIZE, Records, Skipped, SourceError
 
 COLUMNS = ("emotion", "pixels", "Usage")
+N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 
 
 def _find_csv(folder: Path) -> Path:
@@ -22,30 +27,69 @@ def _find_csv(folder: Path) -> Path:
 
 
 def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
-    """Parse every row; rows with bad pixel strings are skipped (or raise, with ``on_error: fail``)."""
+    """Parse every row; a malformed row of any kind is skipped and listed (or raises, with ``on_error: fail``).
+
+    A file that cannot be read as a whole (truncated or corrupt gzip, an empty file, a wrong
+    header) is one error naming the file.
+    """
     path = _find_csv(folder)
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if tuple(frame.columns) != COLUMNS:
-        raise SourceError(f"{path}: header is {list(frame.columns)}, expected {list(COLUMNS)}")
     records = Records()
-    n_pixels = IMAGE_SIZE * IMAGE_SIZE
-    for row, (emotion, pixels, usage) in enumerate(frame.itertuples(index=False, name=None)):
-        try:
-            values = np.array(pixels.split(), dtype=np.int64)
-        except (ValueError, OverflowError):  # not numbers, or numbers beyond int64
-            values = None
-        if values is None or values.size != n_pixels or values.min() < 0 or values.max() > 255:
-            reason = (
-                "pixels are not integers"
-                if values is None
-                else f"{values.size} pixel values, expected {n_pixels}"
-                if values.size != n_pixels
-                else "pixel values outside 0..255"
-            )
-            if cfg.get("on_error", "skip") == "fail":
-                raise SourceError(f"{path}: row {row + 2}: {reason}")
-            records.skipped.append(Skipped(path.name, row + 2, reason))
-            continue
-        label = FER2013_LABELS.get(emotion.strip(), emotion)  # integers 0..6 to class names
-        records.add(values.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE), label, path.name, row=row + 2, usage=usage)
+    fail = cfg.get("on_error", "skip") == "fail"
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise SourceError(f"{path}: empty file; expected the header {','.join(COLUMNS)}")
+            if tuple(header) != COLUMNS:
+                raise SourceError(f"{path}: header is {header}, expected {list(COLUMNS)}")
+            for row, fields in _rows(reader):
+                image, reason = _parse(fields) if isinstance(fields, list) else (None, fields)
+                if image is None:
+                    if fail:
+                        raise SourceError(f"{path}: row {row}: {reason}")
+                    records.skipped.append(Skipped(path.name, row, reason))
+                    continue
+                emotion, _, usage = fields
+                label = FER2013_LABELS.get(emotion.strip(), emotion)  # integers 0..6 to class names
+                records.add(image, label, path.name, row=row, usage=usage)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise SourceError(f"{path}: cannot be read (truncated or corrupt file?): {exc}") from exc
     return records
+
+
+def _open_text(path: Path) -> TextIO:
+    """The CSV as text; bytes that are not UTF-8 become U+FFFD, so their row is skipped, not the file."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+def _rows(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
+    """(row, fields) per record, or (row, reason) where the csv module refuses it; the header is row 1."""
+    for row in itertools.count(2):
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # an overlong field, a NUL byte
+            yield row, f"malformed CSV: {exc}"
+            continue
+        yield row, fields
+
+
+def _parse(fields: list[str]) -> tuple[np.ndarray | None, str]:
+    """One row's 48x48 image, or None and why the row is unusable."""
+    if len(fields) != len(COLUMNS):
+        return None, f"{len(fields)} fields, expected {len(COLUMNS)}"
+    if any("\ufffd" in field for field in fields):
+        return None, "bytes that are not UTF-8 text"
+    try:
+        values = np.array(fields[1].split(), dtype=np.int64)
+    except (ValueError, OverflowError):  # not numbers, or numbers beyond int64
+        return None, "pixels are not integers"
+    if values.size != N_PIXELS:
+        return None, f"{values.size} pixel values, expected {N_PIXELS}"
+    if values.min() < 0 or values.max() > 255:
+        return None, "pixel values outside 0..255"
+    return values.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE), ""

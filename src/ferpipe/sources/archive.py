@@ -1,12 +1,16 @@
-"""Safe archive extraction: no member may escape the target, be a link, or be absurdly big."""
+"""Safe archive extraction: no member may escape the target, be a link, or be absurdly big or compressed."""
 
 from __future__ import annotations
 
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 DEFAULT_MAX_BYTES = 8 * 1024**3
+# Photos and pixel CSVs compress a few times at most; a zip bomb compresses a thousand times.
+DEFAULT_MAX_RATIO = 100
+RATIO_CHECKED_ABOVE = 64 * 1024**2  # small archives may compress far better and harm nothing
 
 
 class UnsafeArchiveError(ValueError):
@@ -19,31 +23,52 @@ def _check_name(archive: Path, name: str) -> None:
         raise UnsafeArchiveError(f"{archive}: member {name!r} would escape the target folder")
 
 
-def extract_archive(archive: Path, dest: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-    """Extract a ``.zip``, ``.tar``, ``.tar.gz`` or ``.tgz`` into ``dest`` after checking every member."""
+def extract_archive(
+    archive: Path, dest: Path, max_bytes: int = DEFAULT_MAX_BYTES, max_ratio: int = DEFAULT_MAX_RATIO
+) -> None:
+    """Extract a ``.zip``, ``.tar``, ``.tar.gz`` or ``.tgz`` into ``dest`` after checking every member.
+
+    Refused: members that escape ``dest`` or are links, more than ``max_bytes`` unpacked, and
+    (past 64 MiB) more than ``max_ratio`` times the archive's own size. A corrupt or truncated
+    archive is one ValueError naming it.
+    """
     archive = Path(archive)
-    total = 0
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                _check_name(archive, info.filename)
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link")
-                total += info.file_size
-                if total > max_bytes:
-                    raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes")
-            zf.extractall(dest)
-        return
+    limit = _Limit(archive, max_bytes, max_ratio)
     try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    _check_name(archive, info.filename)
+                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                        raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link")
+                    limit.add(info.file_size)
+                zf.extractall(dest)
+            return
         with tarfile.open(archive) as tf:
             members = tf.getmembers()
             for member in members:
                 _check_name(archive, member.name)
                 if not (member.isfile() or member.isdir()):
                     raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a link or device")
-                total += member.size
-                if total > max_bytes:
-                    raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes")
+                limit.add(member.size)
             tf.extractall(dest, members=members, filter="data")
-    except tarfile.ReadError as exc:
-        raise ValueError(f"{archive}: not a readable zip or tar archive: {exc}") from exc
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{archive}: not a readable zip or tar archive (corrupt or truncated?): {exc}") from exc
+
+
+class _Limit:
+    """The running unpacked size of an archive, against the total and the ratio caps."""
+
+    def __init__(self, archive: Path, max_bytes: int, max_ratio: int) -> None:
+        self.archive, self.max_bytes, self.max_ratio, self.total = archive, max_bytes, max_ratio, 0
+        self.max_by_ratio = max(max_ratio * archive.stat().st_size, RATIO_CHECKED_ABOVE)
+
+    def add(self, size: int) -> None:
+        self.total += size
+        if self.total > self.max_bytes:
+            raise UnsafeArchiveError(f"{self.archive}: unpacks to more than {self.max_bytes} bytes")
+        if self.total > self.max_by_ratio:
+            raise UnsafeArchiveError(
+                f"{self.archive}: unpacks to more than {self.max_ratio} times its own size (a zip bomb?);"
+                " raise the source's max_ratio if the archive is genuine"
+            )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from ferpipe.sources.archive import DEFAULT_MAX_BYTES, extract_archive
+from ferpipe.sources.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_RATIO, extract_archive
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -20,11 +21,39 @@ def materialise_path(dest: Path, cfg: dict[str, Any], root: Path) -> int:
         raise FileNotFoundError(f"path source: {src} does not exist")
     name = src.name.lower()
     if src.is_dir():
-        shutil.copytree(src, dest, dirs_exist_ok=True)
+        _copy_folder(src, dest)
     elif name.endswith(ARCHIVE_SUFFIXES):
-        extract_archive(src, dest, int(cfg.get("max_bytes", DEFAULT_MAX_BYTES)))
+        extract_archive(
+            src, dest, int(cfg.get("max_bytes", DEFAULT_MAX_BYTES)), int(cfg.get("max_ratio", DEFAULT_MAX_RATIO))
+        )
     elif name.endswith((".csv", ".csv.gz")):
         shutil.copy2(src, dest / src.name)
     else:
         raise ValueError(f"path source: {src} is not a folder, .csv, .csv.gz, .zip or .tar.gz")
     return sum(1 for p in dest.rglob("*") if p.is_file())
+
+
+def _copy_folder(src: Path, dest: Path) -> None:
+    """Copy a folder (links followed); a link loop, or anything else that cannot be copied, is one short error."""
+    _refuse_link_loops(src)
+    try:
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+    except shutil.Error as exc:
+        failures = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [(src, "", str(exc))]
+        first, _, why = failures[0]
+        raise ValueError(
+            f"path source: {src}: {len(failures)} item(s) could not be copied; first {first}: {why}"
+        ) from None
+    except OSError as exc:  # a loop at the top level
+        raise ValueError(f"path source: {src}: cannot be copied: {exc}") from None
+
+
+def _refuse_link_loops(src: Path) -> None:
+    """Refuse a folder that reaches one of its own folders twice through links, before copying anything."""
+    seen = {os.path.realpath(src)}
+    for folder, subfolders, _ in os.walk(src, followlinks=True):
+        for name in subfolders:
+            real = os.path.realpath(os.path.join(folder, name))
+            if real in seen:
+                raise ValueError(f"path source: {os.path.join(folder, name)}: a link back to {real} (a link loop?)")
+            seen.add(real)
