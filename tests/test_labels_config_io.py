@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ferpipe.config import Paths, load_yaml, repo_root
@@ -71,3 +73,21 @@ def test_atomic_outputs_get_ordinary_permissions(tmp_path) -> None:
         (folder / "f").write_text("x")
     assert (tmp_path / "m.json").stat().st_mode & 0o044  # readable by others, as open() makes it
     assert (tmp_path / "d").stat().st_mode & 0o055
+
+
+def test_a_killed_writes_temporaries_are_removed_by_the_next_write(tmp_path) -> None:
+    """SIGKILL skips every finally: the next write of the same target clears what was left."""
+    (tmp_path / ".out.json.abc123.tmp").write_text("half")
+    (tmp_path / ".raw.xyz.tmp").mkdir()
+    (tmp_path / ".raw.xyz.tmp" / "part.png").write_bytes(b"p")
+    (tmp_path / ".other.json.q.tmp").write_text("another target's: left alone")
+    write_json(tmp_path / "out.json", {})
+    with atomic_dir(tmp_path / "raw") as folder:
+        (folder / "f").write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.q.tmp", "out.json", "raw"]
+
+
+def test_dvc_and_git_ignore_the_temporaries() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    for name in (".dvcignore", ".gitignore"):
+        assert ".*.tmp" in (repo / name).read_text().splitlines(), name

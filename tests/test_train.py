@@ -241,3 +241,14 @@ def test_an_odd_last_batch_trains_mini_xception_on_cpu() -> None:
     """
     done = subprocess.run([sys.executable, "-c", ODD_LAST_BATCH], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_equal_weights_save_to_equal_bytes(tmp_path) -> None:
+    """DVC hashes model.pt: two runs with the same weights must write the same file."""
+    from ferpipe.train.checkpoint import save_model
+
+    torch.manual_seed(0)
+    model = create_model("logreg")
+    save_model(tmp_path / "a" / "model.pt", model, "logreg", {})
+    save_model(tmp_path / "b" / "model.pt", model, "logreg", {})
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()

@@ -1,7 +1,14 @@
-"""Atomic writes: a killed stage must never leave a half-written file that DVC would accept."""
+"""Atomic writes: a killed stage must never leave a half-written file that DVC would accept.
+
+Temporaries are hidden siblings named ``.<target>.<random>.tmp``: the rename into place is then
+atomic (same file system). A kill leaves one behind; the next write of the same target removes
+it, and ``.dvcignore`` and ``.gitignore`` keep the pattern out of DVC's hashes and git's status
+meanwhile. One writer per target is assumed (stages run one at a time per workspace).
+"""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -24,12 +31,23 @@ def _default_mode(directory: bool) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
+def _temp_prefix(target: Path) -> str:
+    """Create the parent folder, remove a killed earlier write's temporaries, and return their prefix."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}."
+    for stale in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    return prefix
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it into place only on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_temp_prefix(target), suffix=".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -44,8 +62,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; swap it into place only on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=_temp_prefix(target), suffix=".tmp"))
     try:
         yield tmp
         os.chmod(tmp, _default_mode(directory=True))

@@ -14,11 +14,16 @@ from ferpipe.models import create_model
 MODEL_FILE = "model.pt"
 
 
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save atomically, through a file handle: given a path, torch names the archive's records
+    after the (temporary, random) file name, so equal weights would hash differently every run."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
+
+
 def save_model(path: Path, model: nn.Module, arch: str, args: dict[str, Any]) -> None:
-    """Write weights plus what is needed to rebuild the model, atomically."""
-    payload = {"arch": arch, "args": args, "state_dict": model.state_dict()}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    """Write weights plus what is needed to rebuild the model, atomically; equal weights, equal bytes."""
+    _save(path, {"arch": arch, "args": args, "state_dict": model.state_dict()})
 
 
 def load_model(path: Path) -> nn.Module:
@@ -31,8 +36,7 @@ def load_model(path: Path) -> nn.Module:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write a training checkpoint atomically: a kill mid-write leaves the previous one intact."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    _save(path, state)
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
