@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,42 @@ def test_a_closed_tracking_port_fails_fast_naming_the_uri(tmp_path: Path, monkey
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     with pytest.raises(ValueError, match=rf"http://127\.0\.0\.1:{port} is unreachable"):
         tracking.configure("unit", tmp_path)  # not MLflow's minutes of retries
+
+
+@pytest.mark.parametrize(("files", "expected"), [({}, r"HTTP 404 at /version"), ({"version": "<html>"}, r"'<html>'")])
+def test_a_web_server_that_is_not_mlflow_is_named_as_such(tmp_path: Path, monkeypatch, files, expected) -> None:
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for name, text in files.items():
+        (site / name).write_text(text)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        with pytest.raises(ValueError, match=rf"{re.escape(uri)} is not an MLflow tracking server .*{expected}"):
+            tracking.configure("unit", tmp_path)
+    finally:
+        server.shutdown()
+
+
+def test_a_resumed_child_brings_its_pipeline_run_back_to_finished(tmp_path: Path, monkeypatch) -> None:
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    experiment_id = tracking.configure("unit", tmp_path)
+    parent = mlflow.MlflowClient().create_run(experiment_id, run_name="pipeline").info.run_id
+    with pytest.raises(KeyboardInterrupt), tracking.open_run(run_name="cnn", parent_run_id=parent) as run:
+        child = run.info.run_id
+        raise KeyboardInterrupt  # the first `dvc repro`, stopped mid-training
+    assert mlflow.get_run(parent).info.status == "FAILED"
+    with tracking.open_run(run_id=child):  # the rerun resumes the same run
+        pass
+    assert mlflow.get_run(parent).info.status == "FINISHED"
+    assert mlflow.get_run(child).data.tags[tracking.PARENT_TAG] == parent

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from typing import Any
 
 RUN_ID_FILE = "mlflow_run_id"
 PIPELINE_TAG = "ferpipe.pipeline"  # the same value on a pipeline's parent run and on its children
+PARENT_TAG = "mlflow.parentRunId"
 # MLflow 3's UI opens an experiment by its kind: without this tag it guesses, and may land on GenAI traces
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
@@ -27,25 +29,28 @@ def tracking_uri(root: Path) -> str:
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail within seconds, naming the URI, when a tracking server does not answer.
+    """Fail within seconds, naming the URI, when a tracking server does not answer or is not MLflow.
 
-    MLflow's own client retries for minutes before it gives up; a stage should not hang.
+    MLflow's own client retries for minutes before it gives up; a stage should not hang. An
+    MLflow server answers ``/version`` with its version number; any other web server does not.
     """
     if not uri.startswith(("http://", "https://")):
         return
     import urllib.error
     import urllib.request
 
+    hint = "check MLFLOW_TRACKING_URI, or unset it to log to the project's local store"
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
-            return
-    except urllib.error.HTTPError:
-        return  # it answered: an HTTP error still means a server is there
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/version", timeout=timeout) as response:
+            answer = response.read(200).decode("utf-8", errors="replace").strip()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            return  # a server behind authentication: MLflow's client reports its own credential errors
+        raise ValueError(f"{uri} is not an MLflow tracking server (HTTP {exc.code} at /version); {hint}") from exc
     except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"MLflow tracking server {uri} is unreachable ({exc}); start it, or unset MLFLOW_TRACKING_URI "
-            "to log to the project's local store"
-        ) from exc
+        raise ValueError(f"MLflow tracking server {uri} is unreachable ({exc}); start it, or {hint}") from exc
+    if not re.fullmatch(r"\d+\.\d+\S*", answer):
+        raise ValueError(f"{uri} is not an MLflow tracking server (/version answered {answer[:40]!r}); {hint}")
 
 
 def configure(experiment: str, root: Path) -> str:
@@ -231,11 +236,13 @@ def open_run(
     from mlflow.exceptions import MlflowException
 
     tags = dict(tags or {})
+    follows = parent_run_id  # the run whose status follows this one's
     if run_id:
         try:
             existing = mlflow.get_run(run_id).data.tags
             tags = {k: v for k, v in tags.items() if k not in existing}
-            parent_run_id = None
+            parent_run_id = None  # a reopened run keeps its parent; that pipeline run, left FAILED
+            follows = existing.get(PARENT_TAG)  # by the interruption, follows the resumed child again
         except MlflowException:
             print(f"MLflow run {run_id} is not in {mlflow.get_tracking_uri()}; starting a new run")
             run_id = None
@@ -253,8 +260,8 @@ def open_run(
             yield run
         status = "FINISHED"
     finally:
-        if parent_run_id:
-            mlflow.MlflowClient().set_terminated(parent_run_id, status)
+        if follows:
+            mlflow.MlflowClient().set_terminated(follows, status)
 
 
 def log_datasets(folder: Path, splits: Mapping[str, Any], data_hash: str) -> None:
