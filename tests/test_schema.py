@@ -144,3 +144,11 @@ def test_model_args_are_checked_against_the_builder() -> None:
         create_model("simple_cnnn")
     with pytest.raises(ValueError, match=r"simple_cnn cannot be built"):
         create_model("simple_cnn", widths="wide")
+
+
+def test_the_readme_holds_the_reference_written_from_the_schema() -> None:
+    from ferpipe.schema_doc import reference
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- params-reference: written by `ferpipe params` -->\n", 1)[1]
+    assert block.split("<!-- /params-reference -->", 1)[0] == reference(), "rerun `ferpipe params` into the README"

@@ -48,6 +48,20 @@ def models() -> None:
     typer.echo(render("architectures (models.<name>.arch), default args", columns, zoo), nl=False)
 
 
+@app.command("params")
+def params_reference(
+    check: Annotated[bool, typer.Option("--check", help="Only check params.yaml against the schema.")] = False,
+) -> None:
+    """Every params.yaml key with what it accepts and its default, written from the schema every stage checks."""
+    if check:
+        found = _project_params(repo_root())
+        typer.echo(f"params.yaml fits the schema ({len(found['sources'])} sources, {len(found['models'])} models)")
+        return
+    from ferpipe.schema_doc import reference
+
+    typer.echo(reference(), nl=False)
+
+
 @app.command()
 def preset(name: str = typer.Argument(None, help="Preset to write into params.yaml; omit to list them.")) -> None:
     """Write a preset (presets/NAME.yaml) into params.yaml, then run `dvc repro` or `dvc exp run`."""
