@@ -66,6 +66,7 @@ restore: setup ## back to the committed params and results after a preset (retra
 
 clean: ## remove stage outputs (keeps .venv, DVC's cache and the MLflow store)
 	rm -rf data metrics/details metrics/curves metrics/skipped.csv dvc_plots reports/report.html exports
+	find metrics reports -name ".*.tmp" -delete 2>/dev/null || true
 
 clean-mlflow: ## DELETE the local MLflow store: every run and the model registry (asks first)
 	@printf "delete mlflow.db and mlruns/ (every run and registered model)? [y/N] "; read answer; \

@@ -68,6 +68,7 @@ def make_project(work: Path, params: dict, thresholds: dict, environment: dict[s
     run(["git", "init", "-q"], work)
     run(["git", "commit", "-q", "--allow-empty", "-m", "init"], work)
     run(["dvc", "init", "-q"], work)
+    shutil.copy(REPO / ".dvcignore", work)  # the committed one: it keeps killed writes' temporaries out of hashes
     shutil.copytree(REPO / ".dvc" / "plots", work / ".dvc" / "plots")
     run(["dvc", "repro"], work, environment)
     run(["git", "add", "-A"], work)

@@ -46,7 +46,7 @@ def _client(project: Path):
 def test_every_output_exists(project: Path) -> None:
     for model in MODELS:
         assert (project / "data" / "models" / model / "model.pt").exists()
-        assert (project / "data" / "models" / model / "mlflow_run_id").exists()
+        assert [p.name for p in (project / "data" / "models" / model).iterdir()] == ["model.pt"]
         assert (project / "data" / "predictions" / model / "test.npy").exists()
         assert (project / "data" / "predictions" / model / "confusion.png").exists()
         assert (project / "metrics" / "curves" / f"{model}.csv").exists()
@@ -410,3 +410,13 @@ def test_restore_returns_to_the_committed_default_without_retraining(project: Pa
     assert "train@" not in out and "evaluate@" not in out and "ensemble" not in out, out  # only the report reruns
     assert run(["git", "status", "--porcelain", "--", "params.yaml", "dvc.lock", "metrics"], project) == ""
     assert run(["dvc", "status"], project).strip().endswith("Data and pipelines are up to date.")
+
+
+def test_a_forced_repro_writes_the_same_dvc_lock(project: Path) -> None:
+    """Identical content, identical hashes: model files included (no run id, no temp name inside),
+    so a committed dvc.lock checks out from a cache another run built."""
+    run(["git", "checkout", "--", "."], project)
+    run(["dvc", "checkout", "--force"], project)
+    committed = (project / "dvc.lock").read_text()
+    run(["dvc", "repro", "--force", "--single-item", "train@logreg", "evaluate@logreg"], project)
+    assert (project / "dvc.lock").read_text() == committed

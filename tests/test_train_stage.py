@@ -44,6 +44,7 @@ def test_same_seed_same_model_and_curves(project: Path) -> None:
     a = torch.load(project.models / "net" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(twin.models / "net" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (project.models / "net" / "model.pt").read_bytes() == (twin.models / "net" / "model.pt").read_bytes()
     assert not (project.data / "checkpoints" / "net").exists()  # finished runs leave no checkpoint behind
 
 
@@ -52,6 +53,7 @@ def test_a_model_may_balance_its_own_training_rows(project: Paths) -> None:
 
     own = {**PARAMS["models"]["net"], "epochs": 1, "balance": {"method": "ros"}}
     run_train("net", {**PARAMS, "models": {"net": own}}, project)
-    run = mlflow.get_run(tracking.read_run_id(project.models / "net"))
+    experiment_id = mlflow.get_experiment_by_name(PARAMS["mlflow"]["experiment"]).experiment_id
+    run = mlflow.get_run(tracking.model_run(experiment_id, project.models / "net" / "model.pt"))
     assert int(run.data.params["n_train"]) > len(load_split(project.balanced, "train"))
     assert run.data.params["balance.method"] == "ros" and run.data.tags["leaky"] == "false"

@@ -16,7 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-RUN_ID_FILE = "mlflow_run_id"
+# The md5 of the model file a train run wrote. Later stages find the run by it: a run id kept
+# beside the weights would make the DVC output differ on every run (and a restored output name
+# a run of another store).
+WEIGHTS_TAG = "ferpipe.model_md5"
 PIPELINE_TAG = "ferpipe.pipeline"  # the same value on a pipeline's parent run and on its children
 PARENT_TAG = "mlflow.parentRunId"
 # MLflow 3's UI opens an experiment by its kind: without this tag it guesses, and may land on GenAI traces
@@ -284,7 +287,22 @@ def logged_model_id(run_id: str) -> str | None:
     return found[0].model_id if found else None
 
 
-def read_run_id(model_dir: Path) -> str | None:
-    """The MLflow run id a train stage left beside its weights."""
-    path = Path(model_dir) / RUN_ID_FILE
-    return path.read_text().strip() if path.exists() else None
+def tag_weights(run_id: str, model_file: Path) -> None:
+    """Mark ``run_id`` as the train run that wrote ``model_file``."""
+    import mlflow
+
+    mlflow.MlflowClient().set_tag(run_id, WEIGHTS_TAG, file_hash(model_file))
+
+
+def model_run(experiment_id: str, model_file: Path) -> str | None:
+    """The newest train run of the experiment that wrote exactly these weights; None when the store
+    has none (the model came from DVC's cache, trained against another store)."""
+    import mlflow
+
+    found = mlflow.MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{WEIGHTS_TAG}` = '{file_hash(model_file)}' and tags.`ferpipe.kind` = 'model'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0].info.run_id if found else None

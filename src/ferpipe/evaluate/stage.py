@@ -47,8 +47,8 @@ def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
     val_metrics = _brief(classification_metrics(splits["val"].labels, probs["val"]))
     _write_scores(paths, name, test_metrics, val_metrics)
     artifacts = [paths.details / f"{name}.json", paths.predictions / name / CONFUSION_PNG]
-    run_id = tracking.read_run_id(paths.models / name)
-    _log(params, paths, run_id, name, _mlflow_metrics(test_metrics, val_metrics), artifacts, {})
+    metrics = _mlflow_metrics(test_metrics, val_metrics)
+    _log(params, paths, name, metrics, artifacts, {}, model_file=paths.models / name / MODEL_FILE)
 
 
 def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
@@ -64,7 +64,8 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
         raise ValueError("params ensemble.members: name at least one trained model")
     labels = {split: load_split(paths.balanced, split).labels for split in EVAL_SPLITS}
     probs = {split: [np.load(paths.predictions / m / f"{split}.npy") for m in members] for split in EVAL_SPLITS}
-    run_ids = {m: tracking.read_run_id(paths.models / m) or "" for m in members}
+    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
+    run_ids = {m: tracking.model_run(experiment_id, paths.models / m / MODEL_FILE) or "" for m in members}
     weights = ens.fit_weights(probs["val"], labels["val"])  # validation only
     summary: dict[str, Any] = {"members": members, "weights": dict(zip(members, _rounded(weights), strict=True))}
     tags = {
@@ -90,7 +91,6 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
             _log(
                 params,
                 paths,
-                None,
                 f"ensemble_{method}",
                 _mlflow_metrics(test_metrics, val_metrics),
                 [png],
@@ -195,18 +195,19 @@ def _rounded(weights: np.ndarray) -> list[float]:
 def _log(
     params: dict[str, Any],
     paths: Paths,
-    run_id: str | None,
     name: str,
     metrics: dict[str, float],
     artifacts: list[Path],
     tags: dict[str, str],
     run_params: dict[str, str] | None = None,
+    model_file: Path | None = None,
 ) -> str:
-    """Add test metrics and plots to a model's train run, or to a new run for an ensemble (a child
-    of the pipeline's run); returns the run id."""
+    """Add test metrics and plots to the train run that wrote ``model_file``, or to a new run for an
+    ensemble (a child of the pipeline's run); returns the run id."""
     import mlflow
 
-    tracking.configure(params["mlflow"]["experiment"], paths.home)
+    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
+    run_id = tracking.model_run(experiment_id, model_file) if model_file else None
     data_hash = tracking.file_hash(paths.balanced / IMAGES)
     all_tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": name, **tags}
     parent = None if run_id else tracking.pipeline_run(paths.root, params)

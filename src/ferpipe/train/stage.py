@@ -101,7 +101,7 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
 
     with atomic_dir(paths.models / name) as folder:
         save_model(folder / MODEL_FILE, model, arch, args)
-        (folder / tracking.RUN_ID_FILE).write_text(run_id + "\n")
+        tracking.tag_weights(run_id, folder / MODEL_FILE)  # before the rename: an output always has its run
     write_json(
         paths.details / "train" / f"{name}.json",
         {
