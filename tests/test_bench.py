@@ -44,3 +44,18 @@ def test_bench_prints_the_loaders_the_models_and_the_goals(project: Path) -> Non
 def test_bench_names_an_unknown_model(project: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "--model", "nope", "--batches", "1", "--workers", "0", "--no-repro"])
     assert result.exit_code == 1 and "no model nope" in result.output
+
+
+def test_bench_times_ferpipes_own_loop_beside_the_plain_step(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop column comes from train.loop.fit itself (its epoch rate), not from a copy of the step."""
+    import ferpipe.bench as bench
+    from ferpipe.config import load_params
+
+    configs = []
+    real_fit = bench.fit
+    monkeypatch.setattr(bench, "fit", lambda *args, **kwargs: configs.append(args[3]) or real_fit(*args, **kwargs))
+    options = bench.BenchOptions(batches=2, steps=3, batch_size=16, workers=0, repro=False)
+    text = bench.run_bench(project, load_params(project / "params.yaml"), options)
+    assert len(configs) == 1 and configs[0].epochs == 2 and configs[0].batch_size == 16
+    assert "ferpipe loop img/s" in text and "loop vs plain" in text
+    assert "slowest loop vs plain step: " in text and "goal: at least 0.90" in text

@@ -252,3 +252,19 @@ def test_equal_weights_save_to_equal_bytes(tmp_path) -> None:
     save_model(tmp_path / "a" / "model.pt", model, "logreg", {})
     save_model(tmp_path / "b" / "model.pt", model, "logreg", {})
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_a_flip_only_augmentation_mirrors_exactly_what_the_sampler_would() -> None:
+    from ferpipe.train.augment import random_affine, warp
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 1, 48, 48)
+    theta = random_affine(
+        16, AugmentConfig(flip=True, max_rotation_deg=0.0, max_shift=0.0, scale_range=(1.0, 1.0)), generator
+    )
+    fast = warp(x, theta)
+    sampled = warp(x, theta + torch.tensor([[0.0, 0.0, 1e-9], [0.0, 0.0, 0.0]]))  # not exactly a mirror: sampled
+    mirrored = theta[:, 0, 0] < 0
+    assert 0 < mirrored.sum() < 16
+    assert torch.equal(fast[mirrored], x[mirrored].flip(-1)) and torch.equal(fast[~mirrored], x[~mirrored])
+    assert torch.allclose(fast, sampled, atol=1e-5)

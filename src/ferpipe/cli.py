@@ -327,7 +327,7 @@ def export(
 def bench(
     model: Annotated[list[str] | None, typer.Option(help="Model(s) from params.yaml (default: all).")] = None,
     batches: Annotated[int, typer.Option(help="Batches timed per data path.")] = 100,
-    steps: Annotated[int, typer.Option(help="Training steps timed per model.")] = 10,
+    steps: Annotated[int, typer.Option(help="Batches timed per model: the plain step, then ferpipe's loop.")] = 40,
     batch_size: Annotated[int, typer.Option(help="Batch size of the data paths.")] = 64,
     workers: Annotated[int, typer.Option(help="DataLoader workers of the usual loaders.")] = 2,
     data: Annotated[Path, typer.Option(help="Training split to read (images.npy, labels.npy).")] = Path(
