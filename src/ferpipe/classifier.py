@@ -40,11 +40,14 @@ class FerClassifier:
     members: dict[str, nn.Module]
     method: str = "average"  # ignored for a single member
     weights: np.ndarray | None = None
+    tta: str = "none"  # the test-time views the members were loaded with (evaluate.tta)
 
     @classmethod
-    def load(cls, model_files: dict[str, Path], method: str, weights: list[float] | None) -> FerClassifier:
-        members = {name: load_model(path) for name, path in model_files.items()}
-        return cls(members, method, None if weights is None else np.asarray(weights, dtype=np.float64))
+    def load(
+        cls, model_files: dict[str, Path], method: str, weights: list[float] | None, tta: str = "none"
+    ) -> FerClassifier:
+        members = {name: load_model(path, tta) for name, path in model_files.items()}
+        return cls(members, method, None if weights is None else np.asarray(weights, dtype=np.float64), tta)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """(n, 7) class probabilities for uint8 images of shape (n, 48, 48)."""
@@ -124,7 +127,9 @@ def _python_model() -> Any:
         def load_context(self, context: Any) -> None:
             config = json.loads(Path(context.artifacts["config"]).read_text())
             files = {name: Path(context.artifacts[name]) for name in config["members"]}
-            self.classifier = FerClassifier.load(files, config["method"], config.get("weights"))
+            self.classifier = FerClassifier.load(
+                files, config["method"], config.get("weights"), config.get("tta", "none")
+            )
 
         def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
             try:
@@ -143,6 +148,7 @@ def log_classifier(
     workdir: Path,
     registered_name: str,
     model_name: str,
+    tta: str = "none",
 ) -> Any:
     """Log the classifier to the active run as the logged model ``model_name`` and register a new version."""
     import mlflow
@@ -150,7 +156,7 @@ def log_classifier(
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / CONFIG_ARTIFACT
-    config.write_text(json.dumps({"members": list(model_files), "method": method, "weights": weights}))
+    config.write_text(json.dumps({"members": list(model_files), "method": method, "weights": weights, "tta": tta}))
     # MLflow advises type hints it can turn into a schema, warns with or without them, and forces
     # its own filter ("once"), so the warnings are recorded here and dropped; to_images validates
     # the input itself and answers a 400 that names the problem

@@ -299,7 +299,8 @@ def export(
     model: Annotated[list[str] | None, typer.Option(help="Model(s) to export (default: every trained one).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the exported files.")] = Path("exports"),
 ) -> None:
-    """Export trained models (ONNX), each checked against torch with onnxruntime on test images."""
+    """Export trained models (ONNX) with the test-time views of params' evaluate.tta inside the graph,
+    each checked against torch with onnxruntime on test images."""
     from ferpipe.config import Paths
     from ferpipe.data.dataset import load_split
     from ferpipe.export import FORMATS, export_onnx
@@ -313,14 +314,16 @@ def export(
         typer.echo("error: no trained models in data/models; run `dvc repro`", err=True)
         raise typer.Exit(1)
     check = load_split(paths.audited, "test").images[:64]
+    tta = _project_params(paths.root).get("evaluate", {}).get("tta", "none")
     for name in names:
         target = out / f"{name}.onnx"
         try:
-            difference = export_onnx(paths.models / name / MODEL_FILE, target, check)
+            difference = export_onnx(paths.models / name / MODEL_FILE, target, check, tta)
         except (ValueError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
-        typer.echo(f"{target}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}")
+        views = "" if tta == "none" else f" (test-time views: {tta})"
+        typer.echo(f"{target}{views}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}")
 
 
 @app.command()

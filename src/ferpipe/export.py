@@ -19,12 +19,13 @@ FORMATS = ("onnx",)
 PARITY_ATOL = 1e-4  # float32 logits of torch and onnxruntime on the same images
 
 
-def export_onnx(model_file: Path, target: Path, check_images: np.ndarray) -> float:
-    """Export one saved model to ``target`` (atomically) and return its largest logit difference
-    from torch on ``check_images`` (uint8, (n, 48, 48)); a difference over PARITY_ATOL is an error."""
+def export_onnx(model_file: Path, target: Path, check_images: np.ndarray, tta: str = "none") -> float:
+    """Export one saved model, with the test-time views ``tta`` names inside the graph, to ``target``
+    (atomically) and return its largest logit difference from torch on ``check_images`` (uint8,
+    (n, 48, 48)); a difference over PARITY_ATOL is an error."""
     import onnxruntime as ort
 
-    model = load_model(model_file)
+    model = load_model(model_file, tta)
     example = torch.rand(2, 1, 48, 48)
     with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals

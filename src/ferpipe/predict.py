@@ -66,14 +66,17 @@ def load_classifier(
 ) -> tuple[FerClassifier, str]:
     """One trained model (``model``), an ensemble ``method`` of the ensemble members, or by default the
     registry's ``@champion`` (what ``mlflow models serve`` answers with); returns it and its name."""
+    tta = params.get("evaluate", {}).get("tta", "none")  # the views evaluate scored the models with
     if model is not None:
-        return FerClassifier.load({model: _model_file(paths, model)}, "average", None), f"model {model} (workspace)"
+        return FerClassifier.load(
+            {model: _model_file(paths, model)}, "average", None, tta
+        ), f"model {model} (workspace)"
     if method is None:
         return load_champion(paths, params)
     summary = _ensemble_summary(paths)
     members = list(summary.get("members") or params["ensemble"]["members"])
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
-    classifier = FerClassifier.load({m: _model_file(paths, m) for m in members}, str(method), weights)
+    classifier = FerClassifier.load({m: _model_file(paths, m) for m in members}, str(method), weights, tta)
     return classifier, f"ensemble ({method}) of {', '.join(members)} (workspace)"
 
 

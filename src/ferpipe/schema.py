@@ -32,6 +32,7 @@ READ_FORMATS = ("fer2013_csv", "image_folder", "fer2013_folders", "ckplus", "jaf
 SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "imagefolder")
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")
+TTA_MODES = ("none", "flip")
 FETCH_KINDS = ("synthetic", "path", "url", "kaggle", "augmented_copy")
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -238,6 +239,7 @@ class Mlflow(Section):
 
 class Evaluate(Section):
     batch_size: PositiveInt = 256
+    tta: Literal[TTA_MODES] = "none"  # test-time views of every inference path (ferpipe.models.tta)
 
 
 class Ensemble(Section):

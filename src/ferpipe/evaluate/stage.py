@@ -35,8 +35,9 @@ def _score(
 
 
 def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
-    """Score one trained model on validation and test; keep its probabilities for the ensemble."""
-    model = load_model(paths.models / name / MODEL_FILE)
+    """Score one trained model on validation and test, with the same test-time views (``evaluate.tta``)
+    for both; keep its probabilities for the ensemble."""
+    model = load_model(paths.models / name / MODEL_FILE, params.get("evaluate", {}).get("tta", "none"))
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
@@ -144,7 +145,8 @@ def _register_best(
         tracking.open_run(run_name=f"classifier: {best}", tags=tags, parent_run_id=parent),
         tempfile.TemporaryDirectory() as workdir,
     ):
-        info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best)
+        tta = params.get("evaluate", {}).get("tta", "none")  # the views its members were scored with
+        info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best, tta=tta)
         logged = _mlflow_metrics(scores["test"], _brief(scores["val"]))
         mlflow.log_metrics(logged, model_id=info.model_id)
     version = str(info.registered_model_version)

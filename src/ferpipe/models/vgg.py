@@ -19,6 +19,8 @@ class TenCrop(nn.Module):
 
     train_views = 10
 
+    mirrored_views = True  # test-time flip averaging would add nothing (ferpipe.models.tta)
+
     def __init__(self, net: nn.Module, image_size: int = 48, crop: int = 40) -> None:
         super().__init__()
         self.net, self.crop = net, crop

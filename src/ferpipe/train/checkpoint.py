@@ -10,6 +10,7 @@ from torch import nn
 
 from ferpipe.io import atomic_path
 from ferpipe.models import create_model
+from ferpipe.models.tta import with_tta
 
 MODEL_FILE = "model.pt"
 
@@ -26,12 +27,13 @@ def save_model(path: Path, model: nn.Module, arch: str, args: dict[str, Any]) ->
     _save(path, {"arch": arch, "args": args, "state_dict": model.state_dict()})
 
 
-def load_model(path: Path) -> nn.Module:
-    """Rebuild a saved model; ``weights_only`` refuses pickled code from untrusted files."""
+def load_model(path: Path, tta: str = "none") -> nn.Module:
+    """Rebuild a saved model for inference, with the test-time views ``tta`` names (``evaluate.tta``);
+    ``weights_only`` refuses pickled code from untrusted files."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     model = create_model(payload["arch"], **payload["args"])
     model.load_state_dict(payload["state_dict"])
-    return model.eval()
+    return with_tta(model, tta)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

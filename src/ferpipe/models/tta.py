@@ -1,0 +1,32 @@
+"""Test-time augmentation: one wrapper that every inference path (evaluate, the ensemble's
+classifier, predict, the served model, ONNX) puts around a trained model, so all of them see the
+same views. The wrapper averages logits, as vgg_fer's ten-crop does over its crops."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ferpipe.schema import TTA_MODES
+
+
+class FlipAverage(nn.Module):
+    """The mean of a model's logits on an image and on its left-right mirror."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.model(x) + self.model(x.flip(-1))) / 2
+
+
+def with_tta(model: nn.Module, tta: str) -> nn.Module:
+    """``model`` with the views ``tta`` names (``none`` or ``flip``), in evaluation mode.
+
+    A model whose own test views already include mirrors (vgg_fer's ten crops) is left as it is.
+    """
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
+    mirrored = any(getattr(m, "mirrored_views", False) for m in model.modules())
+    return (FlipAverage(model) if tta == "flip" and not mirrored else model).eval()

@@ -1,0 +1,75 @@
+"""Test-time augmentation: one wrapper, the same views on every inference path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ferpipe.classifier import FerClassifier
+from ferpipe.export import export_onnx
+from ferpipe.models import create_model
+from ferpipe.models.tta import FlipAverage, with_tta
+from ferpipe.train.checkpoint import load_model, save_model
+from ferpipe.train.loop import predict_logits
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "model.pt"
+    save_model(path, create_model("simple_cnn", widths=[8, 8, 8]), "simple_cnn", {"widths": [8, 8, 8]})
+    return path
+
+
+def test_flip_averages_the_logits_of_an_image_and_its_mirror(model_file: Path) -> None:
+    plain, flipped = load_model(model_file), load_model(model_file, "flip")
+    x = torch.from_numpy(IMAGES).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        expected = (plain(x) + plain(x.flip(-1))) / 2
+        assert torch.allclose(flipped(x), expected, atol=1e-6)
+        assert not torch.allclose(flipped(x), plain(x), atol=1e-4)  # the mirror changed something
+        assert torch.allclose(flipped(x.flip(-1)), flipped(x), atol=1e-5)  # and now a mirror changes nothing
+
+
+def test_models_that_already_test_on_mirrored_crops_are_left_alone() -> None:
+    vgg = create_model("vgg_fer")
+    assert not isinstance(with_tta(vgg, "flip"), FlipAverage)
+    assert isinstance(with_tta(create_model("logreg"), "flip"), FlipAverage)
+    with pytest.raises(ValueError, match="unknown test-time augmentation 'ten'"):
+        with_tta(vgg, "ten")
+
+
+def test_the_classifier_and_onnx_use_the_views_they_are_given(model_file: Path, tmp_path: Path) -> None:
+    flipped = load_model(model_file, "flip")
+    expected = predict_logits(flipped, IMAGES)
+    classifier = FerClassifier.load({"m": model_file}, "average", None, "flip")
+    probs = classifier.predict_proba(IMAGES)
+    assert np.allclose(probs, np.exp(expected) / np.exp(expected).sum(1, keepdims=True), atol=1e-5)
+    assert export_onnx(model_file, tmp_path / "m.onnx", IMAGES, "flip") < 1e-4  # parity against the flipped torch
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    got = session.run(["logits"], {"images": IMAGES[:, None].astype(np.float32) / 255})[0]
+    assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_the_registered_classifier_records_its_views(model_file: Path, tmp_path: Path, monkeypatch) -> None:
+    import mlflow
+
+    from ferpipe import tracking
+    from ferpipe.classifier import CONFIG_ARTIFACT, log_classifier
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure("tta", tmp_path)
+    with mlflow.start_run():
+        info = log_classifier({"m": model_file}, "average", None, tmp_path / "work", "tta-model", "m", tta="flip")
+    assert json.loads((tmp_path / "work" / CONFIG_ARTIFACT).read_text())["tta"] == "flip"
+    served = mlflow.pyfunc.load_model(info.model_uri).unwrap_python_model().classifier
+    assert served.tta == "flip" and isinstance(served.members["m"], FlipAverage)
