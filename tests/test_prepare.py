@@ -118,3 +118,25 @@ def test_subsample_keeps_a_share_of_every_split_and_class(tiny_raw: Path) -> Non
     assert any("prepare.subsample=0.25" in reason for reason in quick.report["dropped"])
     with pytest.raises(ValueError, match=r"prepare\.subsample"):
         prepare(TINY_SOURCES, tiny_raw, {**OFFICIAL, "subsample": 0})
+
+
+def test_the_standard_preset_splits_by_usage_from_one_location(tmp_path: Path) -> None:
+    """presets/fer2013.yaml on a local copy of the CSV: Training trains, PublicTest validates, PrivateTest tests;
+    a Kaggle-style header (icml_face_data.csv: "emotion, Usage, pixels") reads the same."""
+    from ferpipe.config import load_yaml
+    from ferpipe.sources import materialise
+    from tests.conftest import REPO
+
+    preset = load_yaml(REPO / "presets" / "fer2013.yaml")
+    usages = ("Training", "PublicTest", "PrivateTest")
+    rows = [(i % 7, 100 * k + i, usage) for k, usage in enumerate(usages) for i in range(20)]
+    _write(tmp_path / "csv", rows)
+    csv_file = tmp_path / "csv" / "fer2013" / "fer2013.csv"
+    emotion_usage_pixels = ["emotion, Usage, pixels"] + [
+        f"{e},{u},{p}" for e, p, u in (line.split(",") for line in csv_file.read_text().splitlines()[1:])
+    ]
+    csv_file.write_text("\n".join(emotion_usage_pixels) + "\n")
+    fetch = {**preset["sources"]["fer2013"]["fetch"], "where": str(csv_file)}
+    materialise("fer2013", fetch, tmp_path / "raw", tmp_path)
+    manifest = prepare(preset["sources"], tmp_path / "raw", preset["prepare"]).manifest
+    assert manifest["split"].value_counts().to_dict() == {"train": 20, "val": 20, "test": 20}

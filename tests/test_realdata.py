@@ -24,8 +24,8 @@ pytestmark = pytest.mark.skipif(not (SHARED / "fer2013.csv.gz").exists(), reason
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Paths:
-    """The fer2013 preset's sources prepared and audited in a temporary project."""
-    preset = load_yaml(REPO / "presets" / "fer2013.yaml")
+    """The internal fer2013_shared preset's sources prepared and audited in a temporary project."""
+    preset = load_yaml(REPO / "presets" / "fer2013_shared.yaml")
     paths = Paths(tmp_path_factory.mktemp("real"))
     for name, cfg in preset["sources"].items():
         materialise(name, cfg["fetch"], paths.raw, REPO)

@@ -116,3 +116,17 @@ def test_kaggle_secret_never_appears_in_errors(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(ValueError) as info:
         materialise("k", {"kind": "kaggle"}, tmp_path / "raw", tmp_path)  # no dataset named
     assert "s3cr3t" not in str(info.value)
+
+
+def test_one_location_setting_reaches_a_url_a_path_or_kaggle(server: str, tmp_path: Path, monkeypatch) -> None:
+    """presets/fer2013.yaml's `where`: the same source from the web, from disk, or (named) from Kaggle."""
+    assert materialise("web", {"kind": "location", "where": f"{server}/data.tar.gz"}, tmp_path / "raw", tmp_path) == 2
+    local = tmp_path / "copy.tar.gz"
+    local.write_bytes(ARCHIVE)
+    assert materialise("disk", {"kind": "location", "where": "copy.tar.gz"}, tmp_path / "raw", tmp_path) == 2
+    assert sorted(p.name for p in (tmp_path / "raw" / "disk").rglob("*.png")) == ["a.png", "b.png"]
+    for variable in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(ValueError, match="kaggle source: no credentials"):
+        materialise("k", {"kind": "location", "where": "kaggle:deadskull7/fer2013"}, tmp_path / "raw", tmp_path)

@@ -33,7 +33,7 @@ SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "imagefolder")
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")
 TTA_MODES = ("none", "flip")
-FETCH_KINDS = ("synthetic", "path", "url", "kaggle", "augmented_copy")
+FETCH_KINDS = ("synthetic", "location", "path", "url", "kaggle", "augmented_copy")
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
@@ -95,6 +95,13 @@ class SyntheticFetch(Section):
         return self
 
 
+class LocationFetch(ArchiveLimits):
+    """One setting for where the data is: ``kaggle:owner/name``, an http(s) URL, or a local path."""
+
+    kind: Literal["location"]
+    where: Annotated[str, Field(min_length=1)]
+
+
 class PathFetch(ArchiveLimits):
     kind: Literal["path"]
     path: str
@@ -120,7 +127,10 @@ class AugmentedCopyFetch(ArchiveLimits):
     seed: int | None = None
 
 
-Fetch = Annotated[SyntheticFetch | PathFetch | UrlFetch | KaggleFetch | AugmentedCopyFetch, Field(discriminator="kind")]
+Fetch = Annotated[
+    SyntheticFetch | LocationFetch | PathFetch | UrlFetch | KaggleFetch | AugmentedCopyFetch,
+    Field(discriminator="kind"),
+]
 
 
 class Read(Section):

@@ -41,9 +41,13 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
             header = next(reader, None)
             if header is None:
                 raise SourceError(f"{path}: empty file; expected the header {','.join(COLUMNS)}")
-            if tuple(header) != COLUMNS:
-                raise SourceError(f"{path}: header is {header}, expected {list(COLUMNS)}")
+            names = [name.strip() for name in header]  # Kaggle's icml_face_data.csv: "emotion, Usage, pixels"
+            if sorted(names) != sorted(COLUMNS):
+                raise SourceError(f"{path}: header is {header}, expected the columns {list(COLUMNS)}")
+            order = [names.index(column) for column in COLUMNS]
             for row, fields in _rows(reader):
+                if isinstance(fields, list) and len(fields) == len(COLUMNS):
+                    fields = [fields[i] for i in order]
                 image, reason = _parse(fields) if isinstance(fields, list) else (None, fields)
                 if image is None:
                     if fail:
@@ -52,7 +56,7 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
                     continue
                 emotion, _, usage = fields
                 label = FER2013_LABELS.get(emotion.strip(), emotion)  # integers 0..6 to class names
-                records.add(image, label, path.name, row=row, usage=usage)
+                records.add(image, label, path.name, row=row, usage=usage.strip())
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise SourceError(f"{path}: cannot be read (truncated or corrupt file?): {exc}") from exc
     return records

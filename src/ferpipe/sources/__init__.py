@@ -32,7 +32,21 @@ def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> 
             return materialise_kaggle(tmp, fetch)
         if kind == "augmented_copy":
             return materialise_augmented_copy(tmp, fetch, root)
+        if kind == "location":
+            return materialise_location(tmp, fetch, raw_dir.parent / "downloads" / name, root)
         return materialise_path(tmp, fetch, root)
+
+
+def materialise_location(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
+    """The ``location`` kind: ``where`` names a Kaggle dataset (``kaggle:owner/name``), an http(s)
+    URL or a local path, so switching between them is one setting; archive limits carry over."""
+    where = str(fetch["where"])
+    limits = {k: v for k, v in fetch.items() if k in ("max_bytes", "max_ratio")}
+    if where.startswith("kaggle:"):
+        return materialise_kaggle(dest, {**limits, "dataset": where.removeprefix("kaggle:")})
+    if where.startswith(("http://", "https://")):
+        return materialise_url(dest, {**limits, "url": where}, cache)
+    return materialise_path(dest, {**limits, "path": where}, root)
 
 
 def run_download(name: str, params: dict[str, Any], paths: Paths) -> None:
