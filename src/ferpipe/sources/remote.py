@@ -112,6 +112,6 @@ def materialise_kaggle(dest: Path, cfg: dict[str, Any]) -> int:
     try:
         import kagglehub
     except ImportError as exc:
-        raise ValueError("kaggle source: needs the kagglehub package (pip install kagglehub)") from exc
+        raise ValueError("kaggle source: needs the kagglehub package (pip install -e '.[kaggle]')") from exc
     folder = Path(kagglehub.dataset_download(cfg["dataset"]))
     return materialise_path(dest, {**cfg, "path": str(folder)}, folder.parent)
