@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,33 +93,19 @@ def _csv_rows(folder: Path) -> Case:
     return Case("fer2013_csv", skipped, kept=2)
 
 
-def _gzip_csv(good: str) -> bytes:
-    return gzip.compress(f"emotion,pixels,Usage\n{good}\n".encode() * 40, mtime=0)
+def _one_file(name: str, data: bytes, error: str) -> Callable[[Path], Case]:
+    """A case of one CSV that cannot be read as a whole: prepare stops with ``error``, naming the file."""
+
+    def build(folder: Path) -> Case:
+        folder.mkdir(parents=True)
+        (folder / name).write_bytes(data)
+        return Case("fer2013_csv", error=error)
+
+    return build
 
 
-def _csv_empty(folder: Path) -> Case:
-    folder.mkdir(parents=True)
-    (folder / "fer2013.csv").write_bytes(b"")
-    return Case("fer2013_csv", error="fer2013.csv: empty file")
-
-
-def _gz_truncated(folder: Path) -> Case:
-    folder.mkdir(parents=True)
-    whole = _gzip_csv(f"3,{GOOD_PIXELS},Training")
-    (folder / "fer2013.csv.gz").write_bytes(whole[: len(whole) // 2])
-    return Case("fer2013_csv", error="fer2013.csv.gz: cannot be read")
-
-
-def _gz_fake(folder: Path) -> Case:
-    folder.mkdir(parents=True)
-    (folder / "fer2013.csv.gz").write_text(f"emotion,pixels,Usage\n3,{GOOD_PIXELS},Training\n")
-    return Case("fer2013_csv", error="fer2013.csv.gz: cannot be read")
-
-
-def _csv_header(folder: Path) -> Case:
-    folder.mkdir(parents=True)
-    (folder / "fer2013.csv").write_text(f"label,pixels,Usage\n3,{GOOD_PIXELS},Training\n")
-    return Case("fer2013_csv", error="header is")
+GOOD_CSV = f"emotion,pixels,Usage\n3,{GOOD_PIXELS},Training\n".encode()
+GZIPPED = gzip.compress(GOOD_CSV * 40, mtime=0)
 
 
 def _empty(folder: Path) -> Case:
@@ -129,11 +116,11 @@ def _empty(folder: Path) -> Case:
 BUILDERS = {
     "images": _images,
     "csv_rows": _csv_rows,
-    "csv_header": _csv_header,
+    "csv_header": _one_file("fer2013.csv", GOOD_CSV.replace(b"emotion", b"label", 1), "header is"),
     "empty": _empty,
-    "csv_empty": _csv_empty,
-    "gz_truncated": _gz_truncated,
-    "gz_fake": _gz_fake,
+    "csv_empty": _one_file("fer2013.csv", b"", "fer2013.csv: empty file"),
+    "gz_truncated": _one_file("fer2013.csv.gz", GZIPPED[: len(GZIPPED) // 2], "fer2013.csv.gz: cannot be read"),
+    "gz_fake": _one_file("fer2013.csv.gz", GOOD_CSV, "fer2013.csv.gz: cannot be read"),  # not gzip at all
 }
 BROKEN = ("csv_header", "empty", "csv_empty", "gz_truncated", "gz_fake")  # the cases that are one error
 

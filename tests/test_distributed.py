@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from ferpipe.config import Paths
 from ferpipe.data.balance import run_balance
@@ -22,7 +21,7 @@ from ferpipe.models import create_model
 from ferpipe.train.distributed import joined_world
 from ferpipe.train.loop import TrainConfig, _batch_starts, fit
 from ferpipe.train.stage import run_train
-from tests.conftest import TINY_SOURCES
+from tests.conftest import TINY_SOURCES, write_params
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -55,7 +54,7 @@ def runs(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     parallel = Paths(tmp_path_factory.mktemp("parallel"))
     shutil.copytree(single.data, parallel.data)
     (parallel.root / "dvc.yaml").write_text("stages: {}\n")
-    (parallel.root / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(parallel.root, **params, ensemble={"members": ["net"]})
 
     env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "MLFLOW_TRACKING_URI")}
     env["OMP_NUM_THREADS"] = "1"  # two processes on a small CPU: one thread each

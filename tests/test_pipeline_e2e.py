@@ -304,11 +304,22 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_repo_store(project:
     assert not list((project / ".dvc" / "tmp").glob("exps/tmp*/mlflow.db"))  # no store left in a temp copy
 
 
+def test_a_mistyped_param_stops_the_first_stage_it_reaches_with_one_line(project: Path) -> None:
+    done = subprocess.run(
+        ["dvc", "exp", "run", "-S", "models.cnn.lr=fast"], cwd=project, env=env(), capture_output=True, text=True
+    )
+    run(["git", "checkout", "--", "params.yaml"], project)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in output, output[-3000:]
+    assert "error: params.yaml: models.cnn.lr: Input should be a valid number, got 'fast'" in output
+    assert "Running stage 'train@cnn'" in output and "Running stage 'evaluate" not in output
+
+
 def test_a_worse_param_reruns_only_its_model_and_fails_the_gate(project: Path) -> None:
-    """Learning rate 0 for the cnn: only its stages and the ensemble rerun; it never learns, so the
-    gate must fail and name its metric."""
+    """A learning rate too small to learn anything for the cnn: only its stages and the ensemble
+    rerun; it never learns, so the gate must fail and name its metric."""
     champion_before = _client(project).get_model_version_by_alias("ferpipe", "champion").version
-    out = run(["dvc", "exp", "run", "-S", "models.cnn.lr=0.0"], project)
+    out = run(["dvc", "exp", "run", "-S", "models.cnn.lr=1.0e-9"], project)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
     assert ran == ["ensemble", "evaluate@cnn", "report", "train@cnn"]
     # a log, not a terminal: one line per epoch, no progress-bar carriage returns, no MLflow noise

@@ -82,6 +82,10 @@ def test_the_repo_params_and_every_preset_fit() -> None:
             r"googlefer\.fetch\.count: required key .*imagefolder",
         ),
         (lambda p: p["ensemble"]["members"].append("vgg"), r"ensemble\.members: 'vgg' is not a model under models"),
+        (lambda p: p["ensemble"]["members"].append("cnn"), r"ensemble\.members: 'cnn' is listed twice"),
+        (lambda p: p["models"]["cnn"].update(lr=float("inf")), r"models\.cnn\.lr: .*finite number, got inf"),
+        (lambda p: p["models"].update({"../evil": {"arch": "logreg"}}), r"models\.\.\./evil.*should match pattern"),
+        (lambda p: p["sources"].update({"a b": p["sources"]["ckplus"]}), r"sources\.a b.*should match pattern"),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_key(change, expected: str) -> None:
@@ -111,6 +115,15 @@ def test_the_schema_names_what_the_stages_accept() -> None:
     assert METHODS == schema.BALANCE_METHODS and OPTIMIZERS == schema.OPTIMIZERS and SCHEDULES == schema.SCHEDULES
     assert set(schema.READ_FORMATS) == set(READERS)
     assert set(schema.SYNTHETIC_LAYOUTS) == set(SYNTHETIC_LAYOUTS)
+
+
+def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("balance:\n  method: ros\n  seed: 0\n  method: none\n")
+    with pytest.raises(ValueError, match=r"params\.yaml: not valid YAML: .*duplicate key 'method'.*line 4"):
+        load_yaml(path)
+    path.write_text("base: &base {a: 1, b: 2}\nother:\n  <<: *base\n  b: 3\n")  # a merge may override
+    assert load_yaml(path)["other"] == {"a": 1, "b": 3}
 
 
 def test_load_params_checks_the_file_and_names_it(tmp_path: Path) -> None:

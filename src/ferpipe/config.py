@@ -17,7 +17,19 @@ import yaml
 
 
 class _ParamsLoader(yaml.SafeLoader):
-    """PyYAML that reads ``1e-3`` as a float, as DVC's ruamel does, so both agree on params."""
+    """PyYAML that reads ``1e-3`` as a float, as DVC's ruamel does, so both agree on params, and
+    refuses a key given twice in one mapping (PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may override, on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _ParamsLoader.add_implicit_resolver(
@@ -55,7 +67,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             data = yaml.load(handle, Loader=_ParamsLoader)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+        raise ValueError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc  # one line
     return data or {}
 
 

@@ -35,6 +35,9 @@ SPLIT_NAMES = ("train", "val", "test")
 TTA_MODES = ("none", "flip")
 FETCH_KINDS = ("synthetic", "location", "path", "url", "kaggle", "augmented_copy")
 
+# A source's or model's name becomes a folder (data/raw/<name>, data/models/<name>) and a DVC
+# stage name (train@<name>): letters, digits, _ and -, never a path
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 PositiveInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -43,7 +46,7 @@ Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 class Section(BaseModel):
     """A params section: unknown keys are errors that list the allowed ones."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -258,19 +261,25 @@ class Ensemble(Section):
 
 class Params(Section):
     mlflow: Mlflow
-    sources: Annotated[dict[str, Source], Field(min_length=1)]
+    sources: Annotated[dict[Name, Source], Field(min_length=1)]
     prepare: Prepare = Prepare()
     audit: Audit = Audit()
     balance: Balance = Balance()
     launch: Annotated[str, Field(min_length=1)] = "python"
     train: Training = Training()
-    models: Annotated[dict[str, Model], Field(min_length=1)]
+    models: Annotated[dict[Name, Model], Field(min_length=1)]
     evaluate: Evaluate = Evaluate()
     ensemble: Ensemble
 
     @model_validator(mode="after")
     def _members_are_models(self) -> Params:
-        missing = [m for m in self.ensemble.members if m not in self.models]
+        members = self.ensemble.members
+        twice = sorted({m for m in members if members.count(m) > 1})
+        if twice:
+            raise PydanticCustomError(
+                "member", "'{member}' is listed twice", {"member": twice[0], "at": "ensemble.members"}
+            )
+        missing = [m for m in members if m not in self.models]
         if missing:
             raise PydanticCustomError(
                 "member",
