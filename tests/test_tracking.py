@@ -103,3 +103,19 @@ def test_a_resumed_child_brings_its_pipeline_run_back_to_finished(tmp_path: Path
         pass
     assert mlflow.get_run(parent).info.status == "FINISHED"
     assert mlflow.get_run(child).data.tags[tracking.PARENT_TAG] == parent
+
+
+def test_a_deleted_experiment_and_a_broken_store_are_one_line_each(tmp_path: Path, monkeypatch) -> None:
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    experiment_id = tracking.configure("gone", tmp_path)
+    mlflow.MlflowClient().delete_experiment(experiment_id)
+    with pytest.raises(ValueError, match=rf"experiment 'gone' \(id {experiment_id}\) is deleted .*restore"):
+        tracking.configure("gone", tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "mlflow.db").write_text("not a database")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri exported it
+    with pytest.raises(ValueError, match=r"broken/mlflow\.db: the MLflow store is not an SQLite database"):
+        tracking.configure("x", broken)

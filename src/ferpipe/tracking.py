@@ -66,6 +66,12 @@ def configure(experiment: str, root: Path) -> str:
 
     uri = connect(root)
     found = mlflow.get_experiment_by_name(experiment)
+    if found is not None and found.lifecycle_stage == "deleted":
+        raise ValueError(
+            f"MLflow experiment {experiment!r} (id {found.experiment_id}) is deleted in {uri}: restore it"
+            f" (MLFLOW_TRACKING_URI={uri} mlflow experiments restore --experiment-id {found.experiment_id})"
+            " or name another in params mlflow.experiment"
+        )
     if found is not None:
         experiment_id = found.experiment_id
         if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
@@ -86,8 +92,19 @@ def connect(root: Path) -> str:
 
     uri = tracking_uri(root)
     check_reachable(uri)
+    check_sqlite_store(uri)
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def check_sqlite_store(uri: str) -> None:
+    """A local store that is not an SQLite database (a truncated copy, another file under its name)
+    is one error naming it, not SQLAlchemy's traceback."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    if path.exists() and path.stat().st_size and path.read_bytes()[:16] != b"SQLite format 3\x00":
+        raise ValueError(f"{path}: the MLflow store is not an SQLite database; move it aside to start a new one")
 
 
 def registered_model(params: Mapping[str, Any]) -> str:
