@@ -119,3 +119,20 @@ def test_a_deleted_experiment_and_a_broken_store_are_one_line_each(tmp_path: Pat
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri exported it
     with pytest.raises(ValueError, match=r"broken/mlflow\.db: the MLflow store is not an SQLite database"):
         tracking.configure("x", broken)
+
+
+def test_every_command_turns_bad_input_into_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ferpipe runs` against a closed port: the tracking check's ValueError, as one `error:` line."""
+    from typer.testing import CliRunner
+
+    from ferpipe.cli import app
+    from tests.conftest import write_params
+
+    write_params(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    result = CliRunner().invoke(app, ["runs"])
+    assert (result.exit_code == 1 and result.exception is None) or isinstance(result.exception, SystemExit)
+    assert result.output.startswith("error: MLflow tracking server http://127.0.0.1:9 is unreachable")
+    assert len(result.output.strip().splitlines()) == 1

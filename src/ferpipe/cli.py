@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,16 +18,30 @@ from ferpipe.server import DEFAULT_BACKEND
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
 
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``app.command``, with bad input (a ValueError or FileNotFoundError, which name the file, key or
+    value) printed as one ``error:`` line and exit 1, never a traceback: one place for every command."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def run(*call_args: Any, **call_kwargs: Any) -> Any:
+            try:
+                return fn(*call_args, **call_kwargs)
+            except (ValueError, FileNotFoundError) as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from exc
+
+        return app.command(*args, **kwargs)(run)
+
+    return register
+
+
 def _project_params(root: Path) -> dict:
-    """The project's params.yaml, checked; a problem is printed (one line per key) and exits 1."""
-    try:
-        return load_params(root / "params.yaml")
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    """The project's params.yaml, checked against the schema (a ParamsError names every bad key)."""
+    return load_params(root / "params.yaml")
 
 
-@app.command()
+@command()
 def models() -> None:
     """The models params.yaml trains (name, architecture, size, epochs), then every architecture of the zoo."""
     from ferpipe.models import count_parameters, create_model, describe, list_models
@@ -48,7 +64,7 @@ def models() -> None:
     typer.echo(render("architectures (models.<name>.arch), default args", columns, zoo), nl=False)
 
 
-@app.command("params")
+@command("params")
 def params_reference(
     check: Annotated[bool, typer.Option("--check", help="Only check params.yaml against the schema.")] = False,
     into: Annotated[Path | None, typer.Option(help="Rewrite the reference block of this file (README.md).")] = None,
@@ -67,7 +83,7 @@ def params_reference(
     typer.echo(reference(), nl=False)
 
 
-@app.command()
+@command()
 def preset(name: str = typer.Argument(None, help="Preset to write into params.yaml; omit to list them.")) -> None:
     """Write a preset (presets/NAME.yaml) into params.yaml, then run `dvc repro` or `dvc exp run`."""
     from ferpipe.presets import apply_preset, available
@@ -76,24 +92,16 @@ def preset(name: str = typer.Argument(None, help="Preset to write into params.ya
     if name is None:
         typer.echo("\n".join(available(root)))
         return
-    try:
-        keys = apply_preset(name, root)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    keys = apply_preset(name, root)
     typer.echo(f"params.yaml: replaced {', '.join(keys)} from presets/{name}.yaml (back: `ferpipe restore`)")
 
 
-@app.command()
+@command()
 def restore() -> None:
     """Back to the committed default after a preset or reproduce run, retraining nothing DVC's cache holds."""
     from ferpipe.presets import restore_committed
 
-    try:
-        out = restore_committed(repo_root())
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    out = restore_committed(repo_root())
     ran = [line for line in out.splitlines() if line.startswith("Running stage")]
     restored = [line for line in out.splitlines() if "is cached - skipping run" in line]
     typer.echo(f"params.yaml, dvc.lock and metrics/ back to HEAD; {len(restored)} stages restored from DVC's run-cache")
@@ -101,7 +109,7 @@ def restore() -> None:
         typer.echo(f"  reran (not in the run-cache): {line.split(chr(39))[1]}")
 
 
-@app.command()
+@command()
 def reproduce(
     name: Annotated[str | None, typer.Argument(help="A report preset (presets/reports/NAME.yaml).")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the reports with their claimed numbers.")] = False,
@@ -118,15 +126,11 @@ def reproduce(
     from ferpipe.protocol import warn_if_leaky
 
     root = repo_root()
-    try:
-        if list_ or name is None:
-            typer.echo("\n\n".join(rp.describe(rp.load_report(root, n)) for n in rp.report_names(root)))
-            return
-        report = rp.load_report(root, name)
-        updates = rp.run_params(root, report, variant, epochs_scale, subsample, set_ or [])
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    if list_ or name is None:
+        typer.echo("\n\n".join(rp.describe(rp.load_report(root, n)) for n in rp.report_names(root)))
+        return
+    report = rp.load_report(root, name)
+    updates = rp.run_params(root, report, variant, epochs_scale, subsample, set_ or [])
     warn_if_leaky(updates)
     code = rp.launch(root, report, variant, updates, queue, set_ or [])
     if code == 0 and not queue:
@@ -134,7 +138,7 @@ def reproduce(
     raise typer.Exit(code)
 
 
-@app.command()
+@command()
 def results(
     readme: Annotated[bool, typer.Option("--readme", help="Also rewrite the README's results table.")] = False,
     record: Annotated[str | None, typer.Option(help="Record the workspace's metrics as a run of this report.")] = None,
@@ -145,18 +149,14 @@ def results(
 
     root = repo_root()
     if record:
-        try:
-            rp.record(root, rp.load_report(root, record), variant, _project_params(root))
-        except ValueError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+        rp.record(root, rp.load_report(root, record), variant, _project_params(root))
     typer.echo(rp.results_table(root))
     if readme and not rp.update_readme(root):
         typer.echo(f"error: README.md has no {rp.README_START!r} ... {rp.README_END!r} markers", err=True)
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 def train(name: Annotated[str, typer.Argument(help="A model under params.yaml's models.")]) -> None:
     """Train one model as the train@NAME stage does; data-parallel under torchrun.
 
@@ -169,7 +169,7 @@ def train(name: Annotated[str, typer.Argument(help="A model under params.yaml's 
     run_stage(run_train, name)
 
 
-@app.command()
+@command()
 def gate(
     rev: Annotated[str | None, typer.Option(help="Baseline revision (default: thresholds.yaml's, else HEAD).")] = None,
     thresholds: Annotated[Path | None, typer.Option(help="Thresholds file (default: thresholds.yaml).")] = None,
@@ -182,7 +182,7 @@ def gate(
     raise typer.Exit(0 if passed else 1)
 
 
-@app.command()
+@command()
 def stale() -> None:
     """Fail (exit 1) when committed metrics no longer match committed code and params."""
     from ferpipe.stale import check
@@ -199,7 +199,7 @@ def stale() -> None:
     typer.echo(f"up to date: committed metrics match committed code and params{note}")
 
 
-@app.command()
+@command()
 def runs(
     pipelines: Annotated[int, typer.Option(help="How many of the newest pipeline runs to show.")] = 5,
     metric: Annotated[list[str] | None, typer.Option(help="Metric columns (repeatable).")] = None,
@@ -220,7 +220,7 @@ def runs(
         typer.echo(f"compare the newest pipeline's runs side by side (after `ferpipe ui`):\n  {url}")
 
 
-@app.command()
+@command()
 def promote(version: Annotated[str, typer.Argument(help="The registered model version to make @champion.")]) -> None:
     """Point the registry's @champion at VERSION: a person's decision, whatever the numbers say."""
     import mlflow
@@ -230,16 +230,12 @@ def promote(version: Annotated[str, typer.Argument(help="The registered model ve
     root = repo_root()
     name = tracking.registered_model(_project_params(root))
     tracking.connect(root)
-    try:
-        found = registry.promote(mlflow.MlflowClient(), name, version)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    found = registry.promote(mlflow.MlflowClient(), name, version)
     val = found.tags.get(registry.VAL_TAG, "?")
     typer.echo(f"models:/{name}@champion -> version {found.version} (validation accuracy {val})")
 
 
-@app.command()
+@command()
 def report() -> None:
     """Write metrics/plots/*.csv and the self-contained reports/report.html from the current metrics."""
     from ferpipe.report.html import run_report
@@ -248,7 +244,7 @@ def report() -> None:
     run_stage(run_report)
 
 
-@app.command()
+@command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders of them.")],
     model: Annotated[
@@ -267,18 +263,14 @@ def predict(
     if model and ensemble:
         raise typer.BadParameter("give --model or --ensemble, not both")
     root = repo_root()
-    try:
-        if out is not None:
-            fp.check_output(out)
-        files = list(fp.image_files(paths))
-        if not files:
-            raise ValueError(f"no image files in {', '.join(map(str, paths))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
-        classifier, answered_by = fp.load_classifier(
-            Paths(root), _project_params(root), model, method if ensemble else None
-        )
-    except (ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    if out is not None:
+        fp.check_output(out)
+    files = list(fp.image_files(paths))
+    if not files:
+        raise ValueError(f"no image files in {', '.join(map(str, paths))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
+    classifier, answered_by = fp.load_classifier(
+        Paths(root), _project_params(root), model, method if ensemble else None
+    )
     rows, by_file = [], {}
     for result, picture in fp.predict_files(files, classifier):
         rows.append(result.as_dict())
@@ -298,7 +290,7 @@ def predict(
     typer.echo(render(title, columns, shown), nl=False)
 
 
-@app.command()
+@command()
 def export(
     format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
     model: Annotated[list[str] | None, typer.Option(help="Model(s) to export (default: every trained one).")] = None,
@@ -322,16 +314,12 @@ def export(
     tta = _project_params(paths.root).get("evaluate", {}).get("tta", "none")
     for name in names:
         target = out / f"{name}.onnx"
-        try:
-            difference = export_onnx(paths.models / name / MODEL_FILE, target, check, tta)
-        except (ValueError, FileNotFoundError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+        difference = export_onnx(paths.models / name / MODEL_FILE, target, check, tta)
         views = "" if tta == "none" else f" (test-time views: {tta})"
         typer.echo(f"{target}{views}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}")
 
 
-@app.command()
+@command()
 def bench(
     model: Annotated[list[str] | None, typer.Option(help="Model(s) from params.yaml (default: all).")] = None,
     batches: Annotated[int, typer.Option(help="Batches timed per data path.")] = 100,
@@ -343,19 +331,15 @@ def bench(
     ),
     repro: Annotated[bool, typer.Option(help="Also time a `dvc repro` that has nothing to do.")] = True,
 ) -> None:
-    """Time ferpipe's data path against the usual loaders, and each model's training step."""
+    """Time ferpipe's data path against the usual loaders, and its training loop against a plain PyTorch step."""
     from ferpipe.bench import BenchOptions, run_bench
 
     root = repo_root()
     options = BenchOptions(tuple(model or ()), batches, steps, batch_size, workers, data, repro)
-    try:
-        typer.echo(run_bench(root, _project_params(root), options), nl=False)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    typer.echo(run_bench(root, _project_params(root), options), nl=False)
 
 
-@app.command()
+@command()
 def server(
     backend_store_uri: Annotated[
         str,
@@ -382,7 +366,7 @@ def server(
     raise typer.Exit(subprocess.call(server_command(backend_store_uri, artifacts_destination, host, port, workers)))
 
 
-@app.command()
+@command()
 def ui(
     port: int = typer.Option(5000, help="Port to listen on (127.0.0.1 only)."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind; keep it local."),
