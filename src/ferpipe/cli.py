@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 
 from ferpipe.config import load_params, repo_root
-from ferpipe.labels import CLASSES
 from ferpipe.server import DEFAULT_BACKEND
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
@@ -84,7 +83,9 @@ def params_reference(
 
 
 @command()
-def preset(name: str = typer.Argument(None, help="Preset to write into params.yaml; omit to list them.")) -> None:
+def preset(
+    name: Annotated[str | None, typer.Argument(help="Preset to write into params.yaml; omit to list them.")] = None,
+) -> None:
     """Write a preset (presets/NAME.yaml) into params.yaml, then run `dvc repro` or `dvc exp run`."""
     from ferpipe.presets import apply_preset, available
 
@@ -258,7 +259,6 @@ def predict(
     """Detect the faces in photos and classify each one's expression."""
     from ferpipe import predict as fp
     from ferpipe.config import Paths
-    from ferpipe.tables import render
 
     if model and ensemble:
         raise typer.BadParameter("give --model or --ensemble, not both")
@@ -281,13 +281,7 @@ def predict(
                 fp.annotate(picture, results, annotate / f"{i:04d}_{Path(file).stem}.png")
     if out is not None:
         fp.write_results(rows, out)
-    shown = [
-        (r["file"], str(r["face"]), r["label"], "-" if r["angry"] is None else f"{max(r[c] for c in CLASSES):.3f}")
-        for r in rows
-    ]
-    columns = [("file", "left"), ("face", "right"), ("label", "left"), ("probability", "right")]
-    title = f"{len(files)} images, {sum(r['face'] >= 0 for r in rows)} faces; answered by {answered_by}"
-    typer.echo(render(title, columns, shown), nl=False)
+    typer.echo(fp.results_table(rows, len(files), answered_by), nl=False)
 
 
 @command()
@@ -368,8 +362,8 @@ def server(
 
 @command()
 def ui(
-    port: int = typer.Option(5000, help="Port to listen on (127.0.0.1 only)."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind; keep it local."),
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1 only).")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to bind; keep it local.")] = "127.0.0.1",
 ) -> None:
     """Start the MLflow UI on this project's tracking store."""
     from ferpipe import tracking

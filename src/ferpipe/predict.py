@@ -167,6 +167,19 @@ def annotate(picture: np.ndarray, results: list[FaceResult], target: Path) -> No
         tmp.write_bytes(encoded.tobytes())
 
 
+def results_table(rows: list[dict[str, Any]], n_images: int, answered_by: str) -> str:
+    """The terminal table of a prediction: a row a face (or a file without one), its label and probability."""
+    from ferpipe.tables import render
+
+    shown = [
+        (r["file"], str(r["face"]), r["label"], "-" if r["angry"] is None else f"{max(r[c] for c in CLASSES):.3f}")
+        for r in rows
+    ]
+    columns = [("file", "left"), ("face", "right"), ("label", "left"), ("probability", "right")]
+    title = f"{n_images} images, {sum(r['face'] >= 0 for r in rows)} faces; answered by {answered_by}"
+    return render(title, columns, shown)
+
+
 def check_output(out: Path) -> None:
     """Refuse an output path before any work is done, not after every prediction."""
     if out.suffix.lower() not in OUT_SUFFIXES:
