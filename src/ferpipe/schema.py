@@ -18,22 +18,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from ferpipe.choices import (
+    AUDIT_POLICIES,
+    BALANCE_METHODS,
+    FETCH_KINDS,
+    IMBLEARN_STRATEGIES,
+    OPTIMIZERS,
+    READ_FORMATS,
+    SCHEDULES,
+    SCOPES,
+    SPLIT_NAMES,
+    SYNTHETIC_LAYOUTS,
+    TTA_MODES,
+)
 from ferpipe.labels import CLASSES
-
-# The names each stage accepts; tests/test_schema.py checks they match the stages' own lists.
-OPTIMIZERS = ("adam", "adamw", "sgd", "radam")
-SCHEDULES = ("none", "step", "exponential", "plateau", "cosine", "onecycle")
-BALANCE_METHODS = ("none", "ros", "rus", "smote", "smote_tomek", "smote_enn", "tomek", "augment")
-SCOPES = ("after_split", "before_split")
-# drop_from_train: drop the copy on the less held-out side (from training, or from validation when
-# it copies a test image); fail: stop the pipeline; keep: a leaky protocol, on purpose (ferpipe.protocol)
-AUDIT_POLICIES = ("drop_from_train", "fail", "keep")
-READ_FORMATS = ("fer2013_csv", "image_folder", "fer2013_folders", "ckplus", "jaffe", "kdef")
-SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "imagefolder")
-IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
-SPLIT_NAMES = ("train", "val", "test")
-TTA_MODES = ("none", "flip")
-FETCH_KINDS = ("synthetic", "location", "path", "url", "kaggle", "augmented_copy")
 
 # A source's or model's name becomes a folder (data/raw/<name>, data/models/<name>) and a DVC
 # stage name (train@<name>): letters, digits, _ and -, never a path

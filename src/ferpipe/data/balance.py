@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ferpipe.choices import BALANCE_METHODS as METHODS
 from ferpipe.config import Paths
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.io import write_json
 from ferpipe.labels import CLASSES
 from ferpipe.protocol import warn_if_leaky
-from ferpipe.schema import BALANCE_METHODS as METHODS
 
 
 def _sampler(method: str, strategy: Any, seed: int, k_neighbors: int):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ferpipe.schema import TTA_MODES
+from ferpipe.choices import TTA_MODES
 
 
 class FlipAverage(nn.Module):

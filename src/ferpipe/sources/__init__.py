@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ferpipe.choices import FETCH_KINDS as KINDS
 from ferpipe.config import Paths
 from ferpipe.io import atomic_dir
-from ferpipe.schema import FETCH_KINDS as KINDS
 from ferpipe.sources.augmented_copy import materialise_augmented_copy
 from ferpipe.sources.local import materialise_path
 from ferpipe.sources.remote import materialise_kaggle, materialise_url

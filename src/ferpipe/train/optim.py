@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ferpipe.schema import OPTIMIZERS, SCHEDULES
+from ferpipe.choices import OPTIMIZERS, SCHEDULES
 
 
 def build_optimizer(

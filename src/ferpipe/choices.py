@@ -1,0 +1,17 @@
+"""The names params may choose from, in one place without dependencies: the schema checks params
+against them and the stages dispatch on them (the training code needs no pydantic on a GPU box).
+tests/test_schema.py checks the readers' formats and the synthetic layouts against their registries."""
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "radam")
+SCHEDULES = ("none", "step", "exponential", "plateau", "cosine", "onecycle")
+BALANCE_METHODS = ("none", "ros", "rus", "smote", "smote_tomek", "smote_enn", "tomek", "augment")
+SCOPES = ("after_split", "before_split")
+# drop_from_train: drop the copy on the less held-out side (from training, or from validation when
+# it copies a test image); fail: stop the pipeline; keep: a leaky protocol, on purpose (ferpipe.protocol)
+AUDIT_POLICIES = ("drop_from_train", "fail", "keep")
+READ_FORMATS = ("fer2013_csv", "image_folder", "fer2013_folders", "ckplus", "jaffe", "kdef")
+SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "imagefolder")
+IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
+SPLIT_NAMES = ("train", "val", "test")
+TTA_MODES = ("none", "flip")
+FETCH_KINDS = ("synthetic", "location", "path", "url", "kaggle", "augmented_copy")
