@@ -295,6 +295,7 @@ def export(
     from ferpipe.config import Paths
     from ferpipe.data.dataset import load_split
     from ferpipe.export import FORMATS, export_onnx
+    from ferpipe.models.tta import configured_views
     from ferpipe.train.checkpoint import MODEL_FILE
 
     if format not in FORMATS:
@@ -305,7 +306,7 @@ def export(
         typer.echo("error: no trained models in data/models; run `dvc repro`", err=True)
         raise typer.Exit(1)
     check = load_split(paths.audited, "test").images[:64]
-    tta = _project_params(paths.root).get("evaluate", {}).get("tta", "none")
+    tta = configured_views(_project_params(paths.root))
     for name in names:
         target = out / f"{name}.onnx"
         difference = export_onnx(paths.models / name / MODEL_FILE, target, check, tta)

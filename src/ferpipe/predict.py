@@ -20,6 +20,7 @@ from ferpipe.config import Paths
 from ferpipe.detect import Box, find_faces
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
+from ferpipe.models.tta import configured_views
 from ferpipe.readers.base import to_8bit
 from ferpipe.train.checkpoint import MODEL_FILE
 
@@ -66,7 +67,7 @@ def load_classifier(
 ) -> tuple[FerClassifier, str]:
     """One trained model (``model``), an ensemble ``method`` of the ensemble members, or by default the
     registry's ``@champion`` (what ``mlflow models serve`` answers with); returns it and its name."""
-    tta = params.get("evaluate", {}).get("tta", "none")  # the views evaluate scored the models with
+    tta = configured_views(params)  # the views evaluate scored the models with
     if model is not None:
         return FerClassifier.load(
             {model: _model_file(paths, model)}, "average", None, tta

@@ -103,7 +103,11 @@ def check_sqlite_store(uri: str) -> None:
     if not uri.startswith("sqlite:///"):
         return
     path = Path(uri.removeprefix("sqlite:///"))
-    if path.exists() and path.stat().st_size and path.read_bytes()[:16] != b"SQLite format 3\x00":
+    if not path.exists() or not path.stat().st_size:
+        return
+    with open(path, "rb") as handle:  # the 16-byte header only: the store may be hundreds of MB
+        header = handle.read(16)
+    if header != b"SQLite format 3\x00":
         raise ValueError(f"{path}: the MLflow store is not an SQLite database; move it aside to start a new one")
 
 

@@ -16,6 +16,7 @@ from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import classification_metrics, flat_metrics, headline, softmax
 from ferpipe.evaluate.plots import write_confusion_csv, write_confusion_png
 from ferpipe.io import atomic_dir, save_npy, write_json
+from ferpipe.models.tta import configured_views
 from ferpipe.train.checkpoint import MODEL_FILE, load_model
 from ferpipe.train.loop import predict_logits
 
@@ -37,7 +38,7 @@ def _score(
 def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
     """Score one trained model on validation and test, with the same test-time views (``evaluate.tta``)
     for both; keep its probabilities for the ensemble."""
-    model = load_model(paths.models / name / MODEL_FILE, params.get("evaluate", {}).get("tta", "none"))
+    model = load_model(paths.models / name / MODEL_FILE, configured_views(params))
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
@@ -145,8 +146,8 @@ def _register_best(
         tracking.open_run(run_name=f"classifier: {best}", tags=tags, parent_run_id=parent),
         tempfile.TemporaryDirectory() as workdir,
     ):
-        tta = params.get("evaluate", {}).get("tta", "none")  # the views its members were scored with
-        info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best, tta=tta)
+        views = configured_views(params)  # the views its members were scored with
+        info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best, tta=views)
         logged = _mlflow_metrics(scores["test"], _brief(scores["val"]))
         mlflow.log_metrics(logged, model_id=info.model_id)
     version = str(info.registered_model_version)

@@ -4,6 +4,9 @@ same views. The wrapper averages logits, as vgg_fer's ten-crop does over its cro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -19,6 +22,12 @@ class FlipAverage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.model(x) + self.model(x.flip(-1))) / 2
+
+
+def configured_views(params: Mapping[str, Any]) -> str:
+    """The test-time views params name (``evaluate.tta``; ``none`` when unset): the one lookup every
+    inference path shares, so evaluate, the registered classifier, predict and export agree."""
+    return str(params.get("evaluate", {}).get("tta", "none"))
 
 
 def with_tta(model: nn.Module, tta: str) -> nn.Module:
