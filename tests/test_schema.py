@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import yaml
 
 from ferpipe import choices
 from ferpipe.config import load_params, load_yaml
+from ferpipe.presets import available, load_preset
 from ferpipe.readers import READERS
 from ferpipe.schema import ParamsError, validate_params
 from ferpipe.sources.synthetic import LAYOUTS as SYNTHETIC_LAYOUTS
@@ -35,11 +37,11 @@ def _with(change) -> dict:
 
 def test_the_repo_params_and_every_preset_fit() -> None:
     validate_params(PARAMS)
-    for path in sorted((REPO / "presets").glob("*.yaml")):
-        validate_params({**PARAMS, **load_yaml(path)}, path.name)
+    for name in available(REPO):  # with what each includes
+        validate_params({**PARAMS, **json.loads(json.dumps(load_preset(name, REPO)))}, f"{name}.yaml")
     for path in sorted((REPO / "presets" / "reports").glob("*.yaml")):
         report = load_yaml(path)
-        base = {**PARAMS, **report["params"]}
+        base = {**PARAMS, "distill": {}, **report["params"]}  # as `ferpipe reproduce` writes them
         validate_params(base, path.name)
         for name, variant in (report.get("variants") or {}).items():
             validate_params({**base, **variant}, f"{path.name}:{name}")
@@ -160,3 +162,12 @@ def test_the_readme_holds_the_reference_written_from_the_schema() -> None:
 
     block = (REPO / "README.md").read_text().split(START, 1)[1].split(END, 1)[0]
     assert block == reference(), "run `ferpipe params --into README.md`"
+
+
+def test_the_reference_lists_the_keys_of_every_named_entry() -> None:
+    """models, sources and distill are maps with stage-safe names: their entries' keys are rows too."""
+    from ferpipe.schema_doc import reference
+
+    text = reference()
+    for key in ("models.<name>.arch", "models.<name>.lr", "sources.<name>.read.format", "distill.<name>.recipe"):
+        assert f"| `{key}` |" in text, key

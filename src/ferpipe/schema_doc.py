@@ -54,10 +54,17 @@ def _section(node: dict[str, Any], defs: dict[str, Any], prefix: str) -> Iterato
                 yield from (row for row in _section(branch, defs, f"{key}.") if not row[0].endswith(".kind"))
         elif target.get("properties"):
             yield from _section(target, defs, f"{key}.")
-        elif isinstance(target.get("additionalProperties"), dict) and "$ref" in target["additionalProperties"]:
-            yield from _section(_resolve(target["additionalProperties"], defs), defs, f"{key}.<name>.")
+        elif "$ref" in (_map_values(target) or {}):
+            yield from _section(_resolve(_map_values(target), defs), defs, f"{key}.<name>.")
         else:
             yield key, _accepts(prop, defs), "required" if name in required else _default(key, prop)
+
+
+def _map_values(node: dict[str, Any]) -> Any:
+    """The schema of a map's values: ``additionalProperties``, or the one ``patternProperties`` entry
+    that a map with constrained names (``models``, ``sources``: stage-safe names) has instead."""
+    values = node.get("additionalProperties")
+    return values if isinstance(values, dict) else next(iter(node.get("patternProperties", {}).values()), None)
 
 
 def _unwrap_optional(prop: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +106,7 @@ def _accepts(prop: dict[str, Any], defs: dict[str, Any]) -> str:
         return f"list of {size}{_accepts(prop['items'], defs)}".replace("  ", " ")
     if kind == "object":
         keys = prop.get("propertyNames", {}).get("enum")
-        return f"map of {'class name' if keys else 'name'} → {_accepts(prop.get('additionalProperties', {}), defs)}"
+        return f"map of {'class name' if keys else 'name'} → {_accepts(_map_values(prop) or {}, defs)}"
     return {"string": "text", "boolean": "`true` \\| `false`"}.get(kind, "anything")
 
 
