@@ -22,7 +22,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     save_prepared(tmp_path / "data" / "balanced", rng.integers(0, 256, (120, 48, 48), dtype=np.uint8), manifest)
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     models = {"lin": {"arch": "logreg", "epochs": 1, "lr": 1.0e-3}}
-    write_params(tmp_path, train={"batch_size": 16}, models=models, ensemble={"members": ["lin"]})
+    write_params(tmp_path, train={"batch_size": 16}, models=models, ensemble={"members": ["lin"]}, distill={})
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -57,5 +57,5 @@ def test_bench_times_ferpipes_own_loop_beside_the_plain_step(project: Path, monk
     options = bench.BenchOptions(batches=2, steps=3, batch_size=16, workers=0, repro=False)
     text = bench.run_bench(project, load_params(project / "params.yaml"), options)
     assert len(configs) == 1 and configs[0].epochs == 2 and configs[0].batch_size == 16
-    assert "ferpipe loop img/s" in text and "loop vs plain" in text
+    assert "ferpipe loop img/s" in text and "loop vs plain" in text and "fp32 plain img/s" in text
     assert "slowest loop vs plain step: " in text and "goal: at least 0.90" in text

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from ferpipe.data.dataset import IMAGES, Split, load_split
 from ferpipe.labels import CLASSES
 from ferpipe.train.augment import AugmentConfig, random_affine, warp
-from ferpipe.train.loop import TrainConfig, channels_last_on, fit, model_option, penalty, to_input
+from ferpipe.train.loop import TrainConfig, autocast_dtype, channels_last_on, fit, model_option, penalty, to_input
 from ferpipe.train.optim import build_optimizer
 
 
@@ -168,23 +168,28 @@ def data_path_figures(
 def plain_step_figure(
     name: str, model: torch.nn.Module, cfg: TrainConfig, batch: torch.Tensor, targets: torch.Tensor, steps: int
 ) -> Throughput:
-    """The plain way: forward, cross-entropy, backward and optimizer step on one fixed batch."""
+    """The plain way: forward, cross-entropy, backward and optimizer step on one fixed batch, in
+    the layout and autocast precision the real loop uses on this device (the ratio is then the loop's cost)."""
     device = batch.device
+    dtype = autocast_dtype(cfg.amp, device)
     model.to(device).train()
-    if channels_last_on(device):
+    if cfg.channels_last and channels_last_on(device, model):
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, True)
     views = model_option(model, "train_views", 1)
     target = targets.repeat(views)
 
     def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(batch).float(), target) + penalty(model)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = model(batch)
+        loss = torch.nn.functional.cross_entropy(logits.float(), target) + penalty(model)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     seconds = _timed(step, steps, device)
-    return Throughput(name, steps * len(batch) / seconds, f"{cfg.batch_size} per batch")
+    precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
+    return Throughput(name, steps * len(batch) / seconds, f"{cfg.batch_size} per batch, {precision}")
 
 
 def real_loop_figure(
@@ -261,11 +266,13 @@ def share_of_step(data: Throughput, step: Throughput) -> float:
 
 @dataclass(frozen=True)
 class ModelFigures:
-    """One model's training rates: the plain step, ferpipe's loop, and the data path's share."""
+    """One model's training rates: the plain step, ferpipe's loop, the data path's share, and the
+    plain step in fp32 and the default layout (what bf16 autocast and channels-last buy)."""
 
     plain: Throughput
     loop: Throughput
     data_share: float
+    fp32: Throughput
 
     @property
     def loop_vs_plain(self) -> float:
@@ -287,7 +294,9 @@ def model_rows(
         targets = torch.randint(0, len(CLASSES), (cfg.batch_size,), device=device)
         plain = plain_step_figure(name, build(), cfg, batch, targets, steps)
         loop = real_loop_figure(name, build(), cfg, images, labels, steps)
-        rows.append(ModelFigures(plain, loop, share_of_step(data, plain)))
+        fp32_cfg = dataclasses.replace(cfg, amp="none", channels_last=False)
+        fp32 = plain_step_figure(name, build(), fp32_cfg, batch, targets, steps)
+        rows.append(ModelFigures(plain, loop, share_of_step(data, plain), fp32))
     return rows
 
 
@@ -337,9 +346,11 @@ def run_bench(root: Path, params: dict[str, Any], options: BenchOptions) -> str:
     model_figures = model_rows(chosen, ours, images, labels, options.steps, device)
     text += render(
         f"training on {device}, {torch.get_num_threads()} threads: a plain PyTorch step (forward, cross-entropy,"
-        f" backward, optimizer on one fixed batch) against ferpipe's training loop, {options.steps} batches",
+        f" backward, optimizer on one fixed batch; first in fp32 and the default layout, then in the precision"
+        f" and layout ferpipe trains in) against ferpipe's training loop, {options.steps} batches",
         [
             ("model", "left"),
+            ("fp32 plain img/s", "right"),
             ("plain step img/s", "right"),
             ("ferpipe loop img/s", "right"),
             ("loop vs plain", "right"),
@@ -349,6 +360,7 @@ def run_bench(root: Path, params: dict[str, Any], options: BenchOptions) -> str:
         [
             (
                 f.plain.name,
+                f"{f.fp32.images_per_second:,.0f}",
                 f"{f.plain.images_per_second:,.0f}",
                 f"{f.loop.images_per_second:,.0f}",
                 f"{f.loop_vs_plain:.2f}",

@@ -28,6 +28,7 @@ from ferpipe.train.augment import AugmentConfig, random_affine, warp
 from ferpipe.train.checkpoint import load_checkpoint, save_checkpoint
 from ferpipe.train.distributed import World
 from ferpipe.train.optim import Schedule, build_optimizer, scaled_epochs
+from ferpipe.train.soft_targets import Teacher, distillation_loss
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -51,8 +52,8 @@ class TrainConfig:
     mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0 turns it off
     cutmix: float = 0.0  # Beta(alpha, alpha) cutmix; 0 turns it off
     class_weights: str = "none"  # "none" or "balanced" (inverse class frequency)
-    amp: str = "bf16"  # autocast dtype on CUDA: "bf16", "fp16" or "none"; ignored on CPU
-    channels_last: bool = True  # on CUDA only: on CPU, torch 2.14's oneDNN crashes on it (see channels_last_on)
+    amp: str = "bf16"  # autocast: "bf16", "fp16" or "none" on CUDA; bf16 also on a CPU that has it (autocast_dtype)
+    channels_last: bool = True  # on CUDA, and on CPU for models it does not crash (see channels_last_on)
     compile: bool = False  # torch.compile on CUDA
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -97,21 +98,43 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def channels_last_on(device: torch.device) -> bool:
-    """Whether to use the channels-last layout on ``device``: CUDA only.
+def channels_last_on(device: torch.device, model: nn.Module | None = None) -> bool:
+    """Whether ``model`` trains in the channels-last layout on ``device``.
 
-    On CPU, torch 2.14 segfaults in the weight gradient of a strided 1x1 convolution in
-    channels-last when the batch size is odd (mini-Xception's skip path, on the last
-    partial batch of an epoch); ``tests/test_train.py`` keeps a reproduction.
+    Always on CUDA. On CPU (where it makes oneDNN's convolutions about 1.4x faster) only for
+    models without a strided 1x1 convolution: torch 2.14 segfaults in that layer's weight
+    gradient in channels-last on an odd-sized batch (mini-Xception's skip path, on the last
+    partial batch of an epoch; ``tests/test_train.py`` keeps a reproduction).
     """
-    return device.type == "cuda"
+    if device.type == "cuda":
+        return True
+    return model is not None and not any(
+        isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1) for m in model.modules()
+    )
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16, AMX); elsewhere bf16 is emulated, slower than fp32."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype training runs in: ``amp`` on CUDA, bf16 on a CPU that has it, else none (fp32)."""
+    dtype = AMP_DTYPES.get(amp)
+    if device.type == "cuda":
+        return dtype
+    return dtype if dtype is torch.bfloat16 and device.type == "cpu" and cpu_has_bf16() else None
 
 
 def to_input(images: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (n, h, w) images as float (n, 1, h, w) in [0, 1] on ``device``, channels-last on CUDA."""
+    """uint8 (n, h, w) images as float (n, 1, h, w) in [0, 1] on ``device``, channels-last on CUDA.
+
+    On CPU the batch stays as it is: a model's channels-last weights set the layout there,
+    and a model kept out of it (see channels_last_on) must not be handed channels-last input.
+    """
     tensor = torch.as_tensor(images).to(device, non_blocking=True)
     batch = tensor.unsqueeze(1).float().div_(255.0)
-    return batch.contiguous(memory_format=torch.channels_last) if channels_last_on(device) else batch
+    return batch.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else batch
 
 
 def model_option(model: nn.Module, name: str, default: Any) -> Any:
@@ -187,6 +210,17 @@ def _mixer(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], tuple[tor
     )
 
 
+def _teacher_rows(teacher: Teacher | None, n_train: int, mixes_or_hinge: bool) -> torch.Tensor | None:
+    """The teacher's probabilities as a tensor, after checking they fit this training run."""
+    if teacher is None:
+        return None
+    if len(teacher.probs) != n_train:
+        raise ValueError(f"the teacher scored {len(teacher.probs)} images, the training split has {n_train}")
+    if mixes_or_hinge:
+        raise ValueError("params: distillation takes cross-entropy, no mixup or cutmix (a mixed image has no teacher)")
+    return torch.from_numpy(np.ascontiguousarray(teacher.probs, dtype=np.float32))
+
+
 def _batch_starts(n: int, batch_size: int, ranks: int = 1) -> range:
     """Batch offsets over a shuffled epoch, leaving out a final batch too small to split.
 
@@ -207,8 +241,12 @@ def fit(
     checkpoint: Path | None = None,
     fingerprint: str = "",
     world: World | None = None,
+    teacher: Teacher | None = None,
 ) -> FitResult:
     """Train ``model`` in place; it ends with the weights of its best validation epoch.
+
+    With a ``teacher``, the loss mixes the labels' term with the distillation term on the
+    teacher's probabilities of the same training rows.
 
     With ``checkpoint``, the full state is saved after every epoch and a run with the same
     ``fingerprint`` resumes from it, bit for bit as if it had never stopped (on CPU). In a
@@ -220,14 +258,14 @@ def fit(
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.to(device)
-    if cfg.channels_last and channels_last_on(device):
+    if cfg.channels_last and channels_last_on(device, model):
         model.to(memory_format=torch.channels_last)
     trained = world.wrap(model)
     trained = torch.compile(trained) if cfg.compile and device.type == "cuda" else trained
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.nesterov)
     steps = -(-len(train) // cfg.batch_size)
     schedule = Schedule(optimizer, cfg.schedule, cfg.total_epochs, steps, cfg.epochs_scale)
-    amp = AMP_DTYPES.get(cfg.amp) if device.type == "cuda" else None
+    amp = autocast_dtype(cfg.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp is torch.float16)
     criterion = _Criterion(
         model_option(model, "criterion", "cross_entropy"), cfg, _class_weights(cfg, train.labels, device)
@@ -236,6 +274,7 @@ def fit(
     views = model_option(model, "train_views", 1)
     images = torch.from_numpy(np.ascontiguousarray(train.images))
     labels = torch.from_numpy(train.labels)
+    soft = _teacher_rows(teacher, len(labels), mixer is not None or criterion.kind == "hinge")
 
     history: list[dict[str, float]] = []
     best_state, best_epoch, best_accuracy, start = copy.deepcopy(model.state_dict()), 0, -1.0, 1
@@ -316,6 +355,10 @@ def fit(
                     target = target.repeat(views, *[1] * (target.dim() - 1))
                     y = y.repeat(views)
                 data_loss, extra = criterion(logits, target), penalty(model)
+                if teacher is not None and soft is not None:
+                    taught = soft.index_select(0, rows).to(device).repeat(views, 1)
+                    kd = distillation_loss(logits, taught, teacher.temperature)
+                    data_loss = (1.0 - teacher.alpha) * data_loss + teacher.alpha * kd
                 loss = data_loss + extra
                 value = loss.item()
                 if world.any(not math.isfinite(value)):

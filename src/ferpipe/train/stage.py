@@ -5,21 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ferpipe import tracking
-from ferpipe.config import Paths
+from ferpipe.config import MODEL_FILE, Paths
 from ferpipe.data.balance import balance, balance_params
-from ferpipe.data.dataset import IMAGES, load_split
+from ferpipe.data.dataset import IMAGES, Split, load_split
 from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.models import count_parameters, create_model
-from ferpipe.train.checkpoint import MODEL_FILE, save_model
+from ferpipe.train.checkpoint import save_model
 from ferpipe.train.distributed import World, joined_world
-from ferpipe.train.loop import TrainConfig, channels_last_on, fit, seed_everything
+from ferpipe.train.loop import AMP_DTYPES, TrainConfig, autocast_dtype, channels_last_on, fit, seed_everything
+from ferpipe.train.soft_targets import Teacher
 
 # Per-epoch values worth committing: deterministic on CPU (timings go to MLflow only).
 CURVE_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
@@ -38,11 +42,28 @@ def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
         _train(name, params, paths, world)
 
 
-def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> None:
+def train_student(
+    name: str, recipe: str, teach: Callable[[Split], Teacher], params: dict[str, Any], paths: Paths
+) -> None:
+    """Train ``name`` by ``models.<recipe>``'s settings with a teacher's soft targets beside the labels
+    (the distill stage); its weights go to ``data/distilled/<name>``, its curves where every model's go."""
+    _train(name, params, paths, World(), recipe=recipe, teach=teach, out=paths.distilled)
+
+
+def _train(
+    name: str,
+    params: dict[str, Any],
+    paths: Paths,
+    world: World,
+    recipe: str | None = None,
+    teach: Callable[[Split], Teacher] | None = None,
+    out: Path | None = None,
+) -> None:
     models = params.get("models", {})
-    if name not in models:
-        raise ValueError(f"params: no model {name!r} under 'models' (have: {', '.join(models)})")
-    model_cfg = dict(models[name])
+    recipe = recipe or name
+    if recipe not in models:
+        raise ValueError(f"params: no model {recipe!r} under 'models' (have: {', '.join(models)})")
+    model_cfg = dict(models[recipe])
     own_balance = model_cfg.pop("balance", None)
     cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
     arch, args = model_cfg["arch"], dict(model_cfg.get("args") or {})
@@ -50,16 +71,21 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     try:  # first: a bad arch or args fails before any data is read or MLflow run opens
         model = create_model(arch, **args)
     except ValueError as exc:
-        raise ValueError(f"params.yaml: models.{name}: {exc}") from exc
+        raise ValueError(f"params.yaml: models.{recipe}: {exc}") from exc
     train = load_split(paths.balanced, "train")
     if own_balance:  # this model's own balancing (the imbalance study's members), training rows only
         train = balance(train, **balance_params(own_balance))
     val = load_split(paths.balanced, "val")
+    teacher = teach(train) if teach else None
     checkpoints = paths.data / "checkpoints" / name
     data_hash = tracking.file_hash(paths.balanced / IMAGES)
-    fingerprint = _fingerprint(arch, args, cfg, data_hash, own_balance)
+    taught = _teaching(teacher)
+    fingerprint = _fingerprint(arch, args, cfg, data_hash, own_balance, taught)
+    run_fit = partial(
+        fit, model, train, val, cfg, checkpoint=checkpoints / CHECKPOINT, fingerprint=fingerprint, world=world
+    )
     if not world.is_main:  # the other ranks only train; they read rank 0's checkpoint to resume
-        fit(model, train, val, cfg, checkpoint=checkpoints / CHECKPOINT, fingerprint=fingerprint, world=world)
+        run_fit(teacher=teacher)
         return
 
     import mlflow
@@ -67,13 +93,14 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     tracking.configure(params["mlflow"]["experiment"], paths.home)
     resumed_run = _resumable_run(checkpoints, fingerprint)
     tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": name, "ferpipe.kind": "model"}
+    tags.update({f"ferpipe.{k}": str(v) for k, v in taught.items()})
     parent = None if resumed_run else tracking.pipeline_run(paths.root, params)
     with tracking.open_run(run_id=resumed_run, run_name=name, tags=tags, parent_run_id=parent) as run:
         write_json(checkpoints / RUN_META, {"fingerprint": fingerprint, "mlflow_run_id": run.info.run_id})
         if resumed_run is None:
             balancing = own_balance or params.get("balance", {})
-            mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **_resolved(cfg, world.device())}))
-            mlflow.log_params(tracking.flatten({"balance": balancing}))
+            mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **_resolved(cfg, world.device(), model)}))
+            mlflow.log_params(tracking.flatten({"balance": balancing, **({"distill": taught} if taught else {})}))
             mlflow.log_params(
                 {
                     "n_parameters": count_parameters(model),
@@ -83,23 +110,14 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
                 }
             )
             tracking.log_datasets(paths.balanced, {"training": train, "validation": val}, data_hash)
-        result = fit(
-            model,
-            train,
-            val,
-            cfg,
-            on_epoch=_log_epoch,
-            checkpoint=checkpoints / CHECKPOINT,
-            fingerprint=fingerprint,
-            world=world,
-        )
+        result = run_fit(teacher=teacher, on_epoch=_log_epoch)
         example = np.zeros((2, 1, 48, 48), dtype=np.float32)  # batch 2: keeps the batch dim dynamic
         info = mlflow.pytorch.log_model(model.cpu(), name=name, input_example=example)
         best = {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy}
         mlflow.log_metrics(best, model_id=info.model_id)
         run_id = run.info.run_id
 
-    with atomic_dir(paths.models / name) as folder:
+    with atomic_dir((out or paths.models) / name) as folder:
         save_model(folder / MODEL_FILE, model, arch, args)
         tracking.tag_weights(run_id, folder / MODEL_FILE)  # before the rename: an output always has its run
     write_json(
@@ -119,24 +137,34 @@ def _train(name: str, params: dict[str, Any], paths: Paths, world: World) -> Non
     shutil.rmtree(checkpoints)  # finished: a later run must start afresh, not resume
 
 
-def _resolved(cfg: TrainConfig, device: Any) -> dict[str, Any]:
-    """The training config as it ran: epochs after scaling, and the CUDA-only switches off on a CPU."""
+def _resolved(cfg: TrainConfig, device: Any, model: Any) -> dict[str, Any]:
+    """The training config as it ran: epochs after scaling, and the switches this device turns off."""
     on_cuda = device.type == "cuda"
+    dtype = autocast_dtype(cfg.amp, device)
     return {
         **asdict(cfg),
         "epochs": cfg.total_epochs,
-        "amp": cfg.amp if on_cuda else "none",
-        "channels_last": cfg.channels_last and channels_last_on(device),
+        "amp": next((name for name, d in AMP_DTYPES.items() if d is dtype), "none"),
+        "channels_last": cfg.channels_last and channels_last_on(device, model),
         "compile": cfg.compile and on_cuda,
         "device": device.type,
     }
 
 
-def _fingerprint(arch: str, args: dict[str, Any], cfg: TrainConfig, data_hash: str, own_balance: Any) -> str:
-    """What a checkpoint must match to be resumed: the model, its training config and its data."""
-    return hashlib.md5(
-        json.dumps([arch, args, asdict(cfg), data_hash, own_balance], sort_keys=True, default=str).encode()
-    ).hexdigest()
+def _teaching(teacher: Teacher | None) -> dict[str, Any]:
+    """A teacher's settings and a digest of its probabilities (for the fingerprint and MLflow); empty without one."""
+    if teacher is None:
+        return {}
+    digest = hashlib.md5(teacher.probs.astype("<f4").tobytes()).hexdigest()
+    return {"alpha": teacher.alpha, "temperature": teacher.temperature, "teacher_md5": digest}
+
+
+def _fingerprint(
+    arch: str, args: dict[str, Any], cfg: TrainConfig, data_hash: str, own_balance: Any, taught: dict[str, Any]
+) -> str:
+    """What a checkpoint must match to be resumed: the model, its training config, its data and any teacher."""
+    parts = [arch, args, asdict(cfg), data_hash, own_balance] + ([taught] if taught else [])
+    return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _resumable_run(checkpoints, fingerprint: str) -> str | None:
