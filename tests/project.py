@@ -15,6 +15,7 @@ from ferpipe.config import load_yaml
 from tests.conftest import REPO, TINY_SOURCES
 
 MODELS = ("cnn", "logreg")
+STUDENT = "cnn_distilled"  # params.yaml's distill entry: the cnn's recipe taught by the ensemble
 
 
 def tiny_params(experiment: str) -> dict:

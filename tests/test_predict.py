@@ -14,10 +14,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
+from ferpipe.config import MODEL_FILE
 from ferpipe.labels import CLASSES
 from ferpipe.models import create_model
 from ferpipe.predict import NO_FACE, UNREADABLE, read_picture
-from ferpipe.train.checkpoint import MODEL_FILE, save_model
+from ferpipe.train.checkpoint import save_model
 from tests.conftest import SHARED, write_params
 
 
@@ -32,7 +33,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "metrics" / "details").mkdir()
     (tmp_path / "metrics" / "details" / "ensemble.json").write_text(json.dumps(summary))
     models = {name: {"arch": "logreg"} for name in ("a", "b")}
-    write_params(tmp_path, models=models, ensemble={"members": ["a", "b"]})
+    write_params(tmp_path, models=models, ensemble={"members": ["a", "b"]}, distill={})
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DVC_ROOT", raising=False)

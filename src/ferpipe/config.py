@@ -85,6 +85,9 @@ def load_params(path: Path | None = None) -> dict[str, Any]:
     return params
 
 
+MODEL_FILE = "model.pt"  # a trained model's weights, in its folder under data/models or data/distilled
+
+
 class Paths:
     """Where every stage reads and writes, relative to one project root."""
 
@@ -98,5 +101,12 @@ class Paths:
         self.balanced = self.data / "balanced"
         self.models = self.data / "models"
         self.predictions = self.data / "predictions"
+        self.distilled = self.data / "distilled"  # a folder per student: its model.pt and predictions/
         self.metrics = self.root / "metrics"  # the headline numbers: DVC metrics
         self.details = self.metrics / "details"  # everything else the stages measured (committed, not DVC metrics)
+
+    def trained_models(self) -> dict[str, Path]:
+        """Every trained model's weights by name: ``data/models/<m>`` (train@) and ``data/distilled/<s>`` (distill@)."""
+        found = {p.parent.name: p for p in self.distilled.glob(f"*/{MODEL_FILE}")}
+        found.update({p.parent.name: p for p in self.models.glob(f"*/{MODEL_FILE}")})
+        return dict(sorted(found.items()))

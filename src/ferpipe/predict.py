@@ -22,7 +22,6 @@ from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
 from ferpipe.models.tta import configured_views
 from ferpipe.readers.base import to_8bit
-from ferpipe.train.checkpoint import MODEL_FILE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 OUT_SUFFIXES = (".csv", ".json")
@@ -97,14 +96,11 @@ def load_champion(paths: Paths, params: dict[str, Any]) -> tuple[FerClassifier, 
 
 
 def _model_file(paths: Paths, name: str) -> Path:
-    path = paths.models / name / MODEL_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained model {name!r}; run `dvc repro` (models: {_trained(paths)})")
-    return path
-
-
-def _trained(paths: Paths) -> str:
-    return ", ".join(sorted(p.parent.name for p in paths.models.glob(f"*/{MODEL_FILE}"))) or "none"
+    trained = paths.trained_models()
+    if name not in trained:
+        have = ", ".join(trained) or "none"
+        raise FileNotFoundError(f"{paths.models / name}: no trained model {name!r}; run `dvc repro` (models: {have})")
+    return trained[name]
 
 
 def _ensemble_summary(paths: Paths) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from ferpipe.choices import (
     AUDIT_POLICIES,
     BALANCE_METHODS,
+    DISTILL_TEACHERS,
     FETCH_KINDS,
     IMBLEARN_STRATEGIES,
     OPTIMIZERS,
@@ -257,6 +258,16 @@ class Ensemble(Section):
     members: Annotated[list[str], Field(min_length=1)]
 
 
+class Student(Section):
+    """One distilled student: ``distill@<name>`` trains it by ``models.<recipe>``'s settings on the labels
+    and the ensemble's probabilities of the training images (ferpipe.distill)."""
+
+    recipe: Name  # a model under models: its settings, and the same recipe trained alone to compare with
+    teacher: Literal[DISTILL_TEACHERS] = "weighted"
+    alpha: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # weight of the teacher's term; the rest on the labels
+    temperature: Annotated[float, Field(gt=0.0)] = 2.0
+
+
 class Params(Section):
     mlflow: Mlflow
     sources: Annotated[dict[Name, Source], Field(min_length=1)]
@@ -268,6 +279,7 @@ class Params(Section):
     models: Annotated[dict[Name, Model], Field(min_length=1)]
     evaluate: Evaluate = Evaluate()
     ensemble: Ensemble
+    distill: dict[Name, Student] = {}
 
     @model_validator(mode="after")
     def _members_are_models(self) -> Params:
@@ -284,7 +296,29 @@ class Params(Section):
                 "'{member}' is not a model under models (have: {have})",
                 {"member": missing[0], "have": ", ".join(self.models), "at": "ensemble.members"},
             )
+        for name, student in self.distill.items():
+            self._check_student(name, student)
         return self
+
+    def _check_student(self, name: str, student: Student) -> None:
+        """A student needs a recipe among the models, a name of its own, and plain cross-entropy."""
+        at = f"distill.{name}"
+        if name in self.models:
+            raise PydanticCustomError("member", "'{name}' is a model's name already", {"name": name, "at": at})
+        if student.recipe not in self.models:
+            raise PydanticCustomError(
+                "member",
+                "'{recipe}' is not a model under models (have: {have})",
+                {"recipe": student.recipe, "have": ", ".join(self.models), "at": f"{at}.recipe"},
+            )
+        recipe = self.models[student.recipe]
+        for key in ("mixup", "cutmix"):
+            if getattr(recipe, key) or (getattr(recipe, key) is None and getattr(self.train, key)):
+                raise PydanticCustomError(
+                    "member",
+                    "its recipe '{recipe}' uses {key}: a mixed image has no teacher probabilities",
+                    {"recipe": student.recipe, "key": key, "at": at},
+                )
 
 
 class ParamsError(ValueError):

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 
 from ferpipe import tracking
-from ferpipe.config import Paths
+from ferpipe.config import MODEL_FILE, Paths
 from ferpipe.data.dataset import IMAGES, load_split
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import classification_metrics, flat_metrics, headline, softmax
 from ferpipe.evaluate.plots import write_confusion_csv, write_confusion_png
 from ferpipe.io import atomic_dir, save_npy, write_json
 from ferpipe.models.tta import configured_views
-from ferpipe.train.checkpoint import MODEL_FILE, load_model
+from ferpipe.train.checkpoint import load_model
 from ferpipe.train.loop import predict_logits
 
 EVAL_SPLITS = ("val", "test")
@@ -36,21 +36,31 @@ def _score(
 
 
 def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
-    """Score one trained model on validation and test, with the same test-time views (``evaluate.tta``)
-    for both; keep its probabilities for the ensemble."""
-    model = load_model(paths.models / name / MODEL_FILE, configured_views(params))
+    """Score one trained model on validation and test; keep its probabilities for the ensemble."""
+    evaluate_model(name, paths.models / name / MODEL_FILE, paths.predictions / name, params, paths)
+
+
+def evaluate_model(
+    name: str, model_file: Path, predictions: Path, params: dict[str, Any], paths: Paths
+) -> dict[str, dict[str, Any]]:
+    """Score the model in ``model_file`` on validation and test, with the same test-time views
+    (``evaluate.tta``) for both; write its probabilities to ``predictions``, its metrics and
+    confusion matrix under ``metrics/``, and log them to the MLflow run that trained it.
+    Returns its ``val`` and ``test`` metrics."""
+    model = load_model(model_file, configured_views(params))
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
-    with atomic_dir(paths.predictions / name) as folder:
+    with atomic_dir(predictions) as folder:
         for split, p in probs.items():
             save_npy(folder / f"{split}.npy", p.astype(np.float32))
         test_metrics, _ = _score(paths, name, splits["test"].labels, probs["test"], folder)
     val_metrics = _brief(classification_metrics(splits["val"].labels, probs["val"]))
     _write_scores(paths, name, test_metrics, val_metrics)
-    artifacts = [paths.details / f"{name}.json", paths.predictions / name / CONFUSION_PNG]
+    artifacts = [paths.details / f"{name}.json", predictions / CONFUSION_PNG]
     metrics = _mlflow_metrics(test_metrics, val_metrics)
-    _log(params, paths, name, metrics, artifacts, {}, model_file=paths.models / name / MODEL_FILE)
+    _log(params, paths, name, metrics, artifacts, {}, model_file=model_file)
+    return {"val": val_metrics, "test": test_metrics}
 
 
 def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
@@ -105,36 +115,39 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
     # unique keys, so `dvc exp show --drop 'metrics/|data/'` keeps them with short headers: the pipeline's result
     best_scores = {"best_val_acc": scored[best]["val"]["accuracy"], "best_test_acc": scored[best]["test"]["accuracy"]}
     write_json(paths.metrics / "best.json", best_scores)
-    _register_best(params, paths, best, scored[best], members, weights, run_ids)
+    method = best.removeprefix("ensemble_")
+    chosen = members if best.startswith("ensemble_") else [best]
+    files = {m: paths.models / m / MODEL_FILE for m in chosen}
+    fitted = _rounded(weights) if method == "weighted" else None
+    register_classifier(params, paths, best, scored[best], files, method, fitted, [run_ids[m] for m in chosen])
 
 
-def _register_best(
+def register_classifier(
     params: dict[str, Any],
     paths: Paths,
     best: str,
     scores: dict[str, Any],
-    members: list[str],
-    weights: np.ndarray,
-    run_ids: dict[str, str],
+    files: dict[str, Path],
+    method: str,
+    fitted: list[float] | None,
+    run_ids: list[str],
 ) -> None:
-    """Log the pipeline's best as a pyfunc in a run of its own, register it, and apply the registry rule."""
+    """Log ``best`` (one model, or an ensemble of ``files`` by ``method``) as a pyfunc in a run of
+    its own, register it as a new version, and apply the registry rule."""
     import mlflow
 
     from ferpipe import registry
     from ferpipe.classifier import log_classifier
 
-    method = best.removeprefix("ensemble_")
-    chosen = members if best.startswith("ensemble_") else [best]
-    files = {m: paths.models / m / MODEL_FILE for m in chosen}
+    chosen = list(files)
     registered = tracking.registered_model(params)
-    fitted = _rounded(weights) if method == "weighted" else None
     data_hash = tracking.file_hash(paths.balanced / IMAGES)
     tags = {
         **tracking.run_tags(paths.root, params, data_hash),
         "ferpipe.kind": "classifier",
         "ferpipe.model": best,
         "ferpipe.members": ",".join(chosen),
-        "ferpipe.member_run_ids": ",".join(run_ids[m] for m in chosen),
+        "ferpipe.member_run_ids": ",".join(run_ids),
     }
     metrics = {
         "val_accuracy": float(scores["val"]["accuracy"]),

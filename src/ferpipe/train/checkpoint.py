@@ -12,8 +12,6 @@ from ferpipe.io import atomic_path
 from ferpipe.models import create_model
 from ferpipe.models.tta import with_tta
 
-MODEL_FILE = "model.pt"
-
 
 def _save(path: Path, payload: dict[str, Any]) -> None:
     """torch.save atomically, through a file handle: given a path, torch names the archive's records

@@ -1,0 +1,91 @@
+"""The ``distill`` stage: one student learns the ensemble's probabilities on the training split,
+so that the champion can be a single model that keeps most of the ensemble's accuracy at a
+fraction of its cost.
+
+Each entry under ``distill`` names a student and the model whose recipe it follows
+(architecture, epochs, schedule), so that model, trained on the labels alone by
+``train@<recipe>``, is the comparison at the same budget. The teacher scores the training
+split only: validation still chooses the student's best epoch and test is scored once, as
+for every model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ferpipe import tracking
+from ferpipe.config import MODEL_FILE, Paths
+from ferpipe.data.dataset import Split
+from ferpipe.evaluate import ensemble as ens
+from ferpipe.evaluate.metrics import softmax
+from ferpipe.evaluate.stage import evaluate_model, register_classifier
+from ferpipe.io import write_json
+from ferpipe.models import count_parameters
+from ferpipe.models.tta import configured_views
+from ferpipe.train.checkpoint import load_model
+from ferpipe.train.loop import predict_logits
+from ferpipe.train.soft_targets import Teacher
+from ferpipe.train.stage import train_student
+
+
+def teacher_probabilities(params: dict[str, Any], paths: Paths, method: str, images: np.ndarray) -> np.ndarray:
+    """The ensemble's probabilities for ``images`` (training images only), by ``method``:
+    its members scored with the evaluation's test-time views and combined as the ensemble stage
+    does (the weighted average with the weights it fitted on validation)."""
+    members: list[str] = list(params["ensemble"]["members"])
+    views = configured_views(params)
+    batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
+    probs = [
+        softmax(predict_logits(load_model(paths.models / m / MODEL_FILE, views), images, batch_size))
+        for m in tqdm(members, desc="teacher: scoring the training split", unit="member", disable=None)
+    ]
+    weights = None
+    if method == "weighted":
+        fitted = json.loads((paths.details / "ensemble.json").read_text())["weights"]
+        weights = np.array([fitted[m] for m in members], dtype=np.float64)
+    return ens.combine(method, probs, weights).astype(np.float32)
+
+
+def run_distill(name: str, params: dict[str, Any], paths: Paths) -> None:
+    """Train the student ``distill.<name>`` on labels and the teacher's probabilities, score it like
+    any model, register it (``@champion`` only by the registry's rule) and write the comparison."""
+    students = params.get("distill") or {}
+    if name not in students:
+        raise ValueError(f"params: no student {name!r} under 'distill' (have: {', '.join(students) or 'none'})")
+    cfg = students[name]
+
+    def teach(train: Split) -> Teacher:
+        probs = teacher_probabilities(params, paths, cfg["teacher"], train.images)
+        return Teacher(probs, cfg["alpha"], cfg["temperature"])
+
+    train_student(name, cfg["recipe"], teach, params, paths)
+    model_file = paths.distilled / name / MODEL_FILE
+    scores = evaluate_model(name, model_file, paths.distilled / name / "predictions", params, paths)
+    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
+    run_id = tracking.model_run(experiment_id, model_file) or ""
+    register_classifier(params, paths, name, scores, {name: model_file}, name, None, [run_id])
+    write_json(paths.details / "distill" / f"{name}.json", comparison(params, paths, name, scores))
+
+
+def comparison(params: dict[str, Any], paths: Paths, name: str, scores: dict[str, Any]) -> dict[str, Any]:
+    """Student vs its teacher vs the same recipe trained alone: accuracies and parameter counts."""
+    members, cfg = list(params["ensemble"]["members"]), params["distill"][name]
+    recipe, method = cfg["recipe"], cfg["teacher"]
+    alone = json.loads((paths.details / f"{recipe}.json").read_text())
+    teacher = json.loads((paths.details / "ensemble.json").read_text())[method]
+
+    def row(label: str, scored: dict[str, Any], files: list[Path]) -> dict[str, Any]:
+        accuracies = {f"{split}_accuracy": round(float(scored[split]["accuracy"]), 6) for split in ("val", "test")}
+        return {"name": label, **accuracies, "n_parameters": sum(count_parameters(load_model(f)) for f in files)}
+
+    return {
+        "student": row(name, scores, [paths.distilled / name / MODEL_FILE]),
+        "teacher": row(f"ensemble_{method}", teacher, [paths.models / m / MODEL_FILE for m in members]),
+        "alone": row(recipe, alone, [paths.models / recipe / MODEL_FILE]),
+        "settings": dict(cfg),
+    }
