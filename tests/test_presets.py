@@ -28,7 +28,24 @@ def test_a_preset_replaces_its_keys_and_keeps_the_rest(tmp_path: Path) -> None:
         apply_preset("nope", tmp_path)
 
 
-@pytest.mark.parametrize("source", ["params.yaml", "presets/zoo.yaml"])
+def test_a_preset_includes_others_under_its_own_keys(tmp_path: Path) -> None:
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "recipe.yaml").write_text("models:\n  a: {arch: logreg}\ntrain:\n  lr: 1.0\n")
+    (tmp_path / "presets" / "data.yaml").write_text("include: [recipe]\ntrain:\n  lr: 2.0\nsources: {}\n")
+    (tmp_path / "presets" / "loop.yaml").write_text("include: loop\n")
+    (tmp_path / "params.yaml").write_text("prepare: {}\n")
+    assert sorted(apply_preset("data", tmp_path)) == ["models", "sources", "train"]
+    assert load_yaml(tmp_path / "params.yaml") == {
+        "prepare": {},
+        "models": {"a": {"arch": "logreg"}},
+        "train": {"lr": 2.0},
+        "sources": {},
+    }
+    with pytest.raises(ValueError, match=r"includes itself \(loop -> loop\)"):
+        apply_preset("loop", tmp_path)
+
+
+@pytest.mark.parametrize("source", ["params.yaml", "presets/zoo.yaml", "presets/cpu_recipe.yaml"])
 def test_every_shipped_model_recipe_builds(source: str) -> None:
     train = load_yaml(REPO / "params.yaml")["train"]
     preset = load_yaml(REPO / source)

@@ -61,16 +61,17 @@ def test_audit_finds_the_publictest_copies_in_training(real: Paths) -> None:
 
 
 def test_smoke_training_on_real_fer2013_clears_the_floor(real: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A small CNN, a fixed short CPU budget, PublicTest accuracy against thresholds.yaml."""
+    """The CPU recipe's CNN (presets/cpu_recipe.yaml) at a budget of a few epochs, its one-cycle schedule
+    fitted to them: PublicTest accuracy (with the recipe's test-time views) against thresholds.yaml."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     smoke = load_yaml(REPO / "thresholds.yaml")["realdata_smoke"]
-    defaults = load_yaml(REPO / "params.yaml")
+    recipe = load_yaml(REPO / "presets" / "cpu_recipe.yaml")
     params = {
         "mlflow": {"experiment": "realdata-smoke"},
         "balance": {"method": "none"},
-        "train": {**defaults["train"], "epochs_scale": 1.0},
-        "models": {"cnn": {**defaults["models"]["cnn"], "epochs": smoke["budget_epochs"]}},
-        "evaluate": {"batch_size": 512},
+        "train": recipe["train"],
+        "models": {"cnn": {**recipe["models"]["cnn"], "epochs": smoke["budget_epochs"]}},
+        "evaluate": {"batch_size": 512, "tta": load_yaml(REPO / "params.yaml")["evaluate"]["tta"]},
     }
     run_balance(params, real)
     run_train("cnn", params, real)

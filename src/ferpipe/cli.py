@@ -145,16 +145,37 @@ def results(
     record: Annotated[str | None, typer.Option(help="Record the workspace's metrics as a run of this report.")] = None,
     variant: Annotated[str, typer.Option(help="The variant that --record records.")] = "base",
 ) -> None:
-    """The results table of the rebuilt reports, written from results/*.json (never by hand)."""
+    """The results tables of the rebuilt reports and the recipe runs, written from results/ (never by hand)."""
+    from ferpipe import recipes
     from ferpipe import reproduce as rp
 
     root = repo_root()
     if record:
         rp.record(root, rp.load_report(root, record), variant, _project_params(root))
-    typer.echo(rp.results_table(root))
-    if readme and not rp.update_readme(root):
-        typer.echo(f"error: README.md has no {rp.README_START!r} ... {rp.README_END!r} markers", err=True)
-        raise typer.Exit(1)
+    typer.echo(rp.results_table(root) + "\n\n" + recipes.recipes_table(root))
+    for module in (rp, recipes) if readme else ():
+        if not module.update_readme(root):
+            typer.echo(f"error: README.md has no {module.README_START!r} ... {module.README_END!r} markers", err=True)
+            raise typer.Exit(1)
+
+
+@command()
+def recipe(
+    preset: Annotated[str, typer.Argument(help="A preset (presets/PRESET.yaml) whose pipeline to run and record.")],
+    name: Annotated[str | None, typer.Option(help="The record's name (default: the preset's).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key.path=value over the preset: a budget cut or the data's location (recorded)."),
+    ] = None,
+) -> None:
+    """Run a preset's pipeline end to end (`dvc repro`, timed) and record what it measured, with its budget,
+    in results/recipes/NAME.json; `ferpipe results --readme` puts the table in the README."""
+    from ferpipe import recipes
+
+    root = repo_root()
+    path = recipes.run_recipe(root, preset, name, set_ or [])
+    typer.echo(f"recorded in {path.relative_to(root)}; back to the default: `ferpipe restore`\n")
+    typer.echo(recipes.recipes_table(root))
 
 
 @command()
@@ -292,16 +313,16 @@ def export(
 ) -> None:
     """Export trained models (ONNX) with the test-time views of params' evaluate.tta inside the graph,
     each checked against torch with onnxruntime on test images."""
-    from ferpipe.config import Paths
+    from ferpipe.config import MODEL_FILE, Paths
     from ferpipe.data.dataset import load_split
     from ferpipe.export import FORMATS, export_onnx
     from ferpipe.models.tta import configured_views
-    from ferpipe.train.checkpoint import MODEL_FILE
 
     if format not in FORMATS:
         raise typer.BadParameter(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
     paths = Paths(repo_root())
-    names = model or sorted(p.parent.name for p in paths.models.glob(f"*/{MODEL_FILE}"))
+    trained = paths.trained_models()
+    names = model or list(trained)
     if not names:
         typer.echo("error: no trained models in data/models; run `dvc repro`", err=True)
         raise typer.Exit(1)
@@ -309,7 +330,7 @@ def export(
     tta = configured_views(_project_params(paths.root))
     for name in names:
         target = out / f"{name}.onnx"
-        difference = export_onnx(paths.models / name / MODEL_FILE, target, check, tta)
+        difference = export_onnx(trained.get(name, paths.models / name / MODEL_FILE), target, check, tta)
         views = "" if tta == "none" else f" (test-time views: {tta})"
         typer.echo(f"{target}{views}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}")
 

@@ -85,6 +85,19 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def replace_between(path: Path, start: str, end: str, body: str) -> bool:
+    """Rewrite the text between the ``start`` and ``end`` markers of ``path`` (a generated block of
+    the README) with ``body``; False, with nothing written, when the markers are missing."""
+    text = path.read_text(encoding="utf-8")
+    begin, finish = text.find(start), text.find(end)
+    if begin < 0 or finish < begin:
+        return False
+    new = text[: begin + len(start)] + "\n" + body + "\n" + text[finish:]
+    if new != text:
+        write_text(path, new)
+    return True
+
+
 def save_npy(path: Path, array: np.ndarray) -> None:
     """Save an array as ``.npy`` (memory-mappable) atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:

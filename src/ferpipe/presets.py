@@ -2,14 +2,19 @@
 
 Each top-level key of the preset replaces the same key of params.yaml wholesale; the rest of
 params.yaml, comments included, is kept (ruamel round-trips it), so ``git diff params.yaml``
-shows exactly what the preset changed and ``git checkout params.yaml`` undoes it.
+shows exactly what the preset changed and ``git checkout params.yaml`` undoes it. A preset's
+``include: [other, ...]`` writes those presets first, then its own keys over them (the data
+presets share one training recipe that way).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ferpipe.io import atomic_path
 
@@ -20,15 +25,46 @@ def available(root: Path) -> list[str]:
 
 
 def apply_preset(name: str, root: Path) -> list[str]:
-    """Write preset ``name`` into ``params.yaml``; returns the top-level keys it replaced."""
+    """Write preset ``name`` (with what it includes) into ``params.yaml``; returns the top-level keys it replaced."""
+    return write_params(root, load_preset(name, root))
+
+
+def load_preset(name: str, root: Path, including: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Preset ``name``'s top-level keys, over those of the presets it includes (comments kept)."""
     from ruamel.yaml import YAML
 
     source = root / "presets" / f"{name}.yaml"
     if not source.exists():
         raise ValueError(f"{source}: no such preset; available: {', '.join(available(root)) or 'none'}")
+    if name in including:
+        raise ValueError(f"{source}: includes itself ({' -> '.join([*including, name])})")
     yaml = YAML()
     yaml.preserve_quotes = True
-    return write_params(root, yaml.load(source.read_text(encoding="utf-8")) or {})
+    own = yaml.load(source.read_text(encoding="utf-8")) or {}
+    included = own.pop("include", None) or []
+    merged: dict[str, Any] = {}
+    for other in [included] if isinstance(included, str) else included:
+        merged.update(load_preset(str(other), root, (*including, name)))
+    merged.update(own)
+    return merged
+
+
+def with_overrides(updates: dict[str, Any], current: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``updates`` (top-level params keys to write) with ``key.path=value`` overrides applied; an
+    override under a key the updates do not replace starts from that key's ``current`` value."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {override!r}: expected key.path=value")
+        top, *path = key.split(".")
+        node = updates.setdefault(top, copy.deepcopy(current.get(top, {})))
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        if path:
+            node[path[-1]] = yaml.safe_load(value)
+        else:
+            updates[top] = yaml.safe_load(value)
+    return updates
 
 
 def write_params(root: Path, updates: Mapping[str, Any]) -> list[str]:

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ferpipe.config import load_yaml
-from ferpipe.io import atomic_path, write_json
+from ferpipe.io import replace_between, write_json
+from ferpipe.presets import with_overrides
 from ferpipe.protocol import deliberate_leaks
 
 REPORTS = Path("presets") / "reports"
@@ -225,15 +224,7 @@ def results_table(root: Path) -> str:
 
 def update_readme(root: Path) -> bool:
     """Rewrite the README's results table between its markers; False when the markers are missing."""
-    readme = root / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < start:
-        return False
-    new = text[: start + len(README_START)] + "\n" + results_table(root) + "\n" + text[end:]
-    with atomic_path(readme) as tmp:
-        tmp.write_text(new, encoding="utf-8")
-    return True
+    return replace_between(root / "README.md", README_START, README_END, results_table(root))
 
 
 def run_params(
@@ -247,22 +238,10 @@ def run_params(
     """The top-level params keys to write for a run: the report's, the budget knobs, and
     ``key.path=value`` overrides (a CPU cut such as ``models.vgg_smote.args.ten_crop=false``)."""
     updates = copy.deepcopy(report.params_for(variant))
-    current = load_yaml(root / "params.yaml") or {}
+    updates.setdefault("distill", {})  # a report's protocol has no distillation unless it names one
     knobs = [f"train.epochs_scale={epochs_scale}"] if epochs_scale is not None else []
     knobs += [f"prepare.subsample={subsample}"] if subsample is not None else []
-    for override in [*knobs, *overrides]:
-        key, sep, value = override.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {override!r}: expected key.path=value")
-        top, *path = key.split(".")
-        node = updates.setdefault(top, copy.deepcopy(current.get(top, {})))
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        if path:
-            node[path[-1]] = yaml.safe_load(value)
-        else:
-            updates[top] = yaml.safe_load(value)
-    return updates
+    return with_overrides(updates, load_yaml(root / "params.yaml") or {}, [*knobs, *overrides])
 
 
 def _free_name(root: Path, name: str) -> str:

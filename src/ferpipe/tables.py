@@ -19,3 +19,10 @@ def render(title: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequen
     with console.capture() as capture:
         console.print(table)
     return "\n".join(line.rstrip() for line in capture.get().splitlines()) + "\n"
+
+
+def markdown(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table; ``columns`` are (header, "left" | "right")."""
+    rule = ["---:" if justify == "right" else "---" for _, justify in columns]
+    lines = [[header for header, _ in columns], rule, *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)

@@ -1,0 +1,173 @@
+"""Recipe runs on real data: a preset reproduced end to end, timed, and recorded with its budget.
+
+``ferpipe recipe PRESET`` writes the preset into params.yaml, times ``dvc repro`` by the wall
+clock, and records in ``results/recipes/<name>.json`` what each model, the pipeline's best and
+each distilled student measured: validation and test accuracy (the test split named by the
+preset's protocol), epochs, training minutes and images per second (summed and taken from the
+MLflow runs' per-epoch timings), the machine and the commit. :func:`recipes_table` renders
+every record; ``ferpipe results --readme`` writes it into the README. Nothing is typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from ferpipe.config import Paths, load_params, load_yaml
+from ferpipe.io import replace_between, write_json
+from ferpipe.presets import load_preset, with_overrides, write_params
+from ferpipe.tables import markdown
+
+RECIPES = Path("results") / "recipes"
+README_START = "<!-- recipes:start (written by `ferpipe results --readme` from results/recipes; not by hand) -->"
+README_END = "<!-- recipes:end -->"
+
+
+def run_recipe(root: Path, preset: str, name: str | None = None, overrides: Sequence[str] = ()) -> Path:
+    """Write ``preset`` (with ``key.path=value`` overrides: a budget cut, another data location) into
+    params.yaml, run ``dvc repro`` (its output streams through) and record the run; returns the record."""
+    current = load_yaml(root / "params.yaml") or {}
+    write_params(root, with_overrides(load_preset(preset, root), current, overrides))
+    params = load_params(root / "params.yaml")  # a bad preset stops here, before anything runs
+    begin = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root)
+    if done.returncode != 0:
+        raise ValueError(f"`dvc repro` of preset {preset} failed (exit {done.returncode}); nothing recorded")
+    entry = {**measure(root, params, preset, wall_seconds=time.perf_counter() - begin), "overrides": list(overrides)}
+    path = root / RECIPES / f"{name or preset}.json"
+    write_json(path, entry)
+    return path
+
+
+def measure(root: Path, params: dict[str, Any], preset: str, wall_seconds: float) -> dict[str, Any]:
+    """What the workspace's finished pipeline measured, with the budget it took."""
+    paths = Paths(root)
+    timings = _timings(params, paths)
+    models = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params["models"]}
+    students = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params.get("distill") or {}}
+    best = json.loads((paths.details / "ensemble.json").read_text())["best"]["name"]
+    return {
+        "preset": preset,
+        "recorded": datetime.date.today().isoformat(),
+        "commit": _git(root, "rev-parse", "--short", "HEAD"),
+        "machine": _machine(),
+        "test_split": _split_named(params, "test"),
+        "wall_minutes": round(wall_seconds / 60, 1),
+        "models": models,
+        "best": {"name": best, **_scores(paths, best)},
+        "students": students,
+    }
+
+
+def _scores(paths: Paths, name: str) -> dict[str, float]:
+    saved = json.loads((paths.metrics / f"{name}.json").read_text())
+    return {"val_acc": round(saved["val_acc"], 4), "test_acc": round(saved["test_acc"], 4)}
+
+
+def _timings(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
+    """Per trained model: epochs run, training minutes and median images/s, from its MLflow train run."""
+    import mlflow
+
+    from ferpipe import tracking
+    from ferpipe.config import MODEL_FILE
+
+    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
+    client = mlflow.MlflowClient()
+    folders = {m: paths.models for m in params["models"]}
+    folders.update({s: paths.distilled for s in params.get("distill") or {}})
+    out: dict[str, dict[str, Any]] = {}
+    for name, folder in folders.items():
+        run_id = tracking.model_run(experiment_id, folder / name / MODEL_FILE)
+        if run_id is None:  # restored from DVC's cache: trained elsewhere, its timings are not in this store
+            continue
+        seconds = [m.value for m in client.get_metric_history(run_id, "epoch_seconds")]
+        rates = [m.value for m in client.get_metric_history(run_id, "images_per_second")]
+        device = client.get_run(run_id).data.params.get("device", "?")
+        out[name] = {
+            "epochs": len(seconds),
+            "train_minutes": round(sum(seconds) / 60, 1),
+            "images_per_second": round(median(rates)) if rates else None,
+            "device": device,
+        }
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _split_named(params: dict[str, Any], split: str) -> str:
+    """The source split a pipeline split comes from (``PublicTest``), or how it was drawn."""
+    usage = [u for u, s in (params.get("prepare", {}).get("usage_map") or {}).items() if s == split]
+    return ", ".join(usage) or f"a {params.get('prepare', {}).get(f'{split}_fraction', 0):g} share of training"
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
+def recipes_table(root: Path) -> str:
+    """One row per model, best and student of every recorded recipe run."""
+    rows = []
+    for path in sorted((root / RECIPES).glob("*.json")):
+        entry = json.loads(path.read_text())
+        machine = entry["machine"]["gpu"] or f"{entry['machine']['cores']}-core CPU"
+        cut = f"; {', '.join(entry['overrides'])}" if entry.get("overrides") else ""
+        where = f"{path.stem} ({machine}, {entry['wall_minutes']:g} min end to end, {entry['recorded']}{cut})"
+        for kind, name, row in _rows(entry):
+            rows.append(
+                [
+                    where,
+                    f"{name}{kind}",
+                    _cell(row.get("epochs")),
+                    _cell(row.get("train_minutes")),
+                    _cell(row.get("images_per_second")),
+                    f"{100 * row['val_acc']:.1f}",
+                    f"{100 * row['test_acc']:.1f} ({entry['test_split']})",
+                ]
+            )
+            where = ""
+    columns = [("recipe run", "left"), ("model", "left"), ("epochs", "right"), ("train min", "right")]
+    columns += [("img/s", "right"), ("val %", "right"), ("test %", "right")]
+    return markdown(columns, rows) if rows else "(no recipe runs recorded in results/recipes/)"
+
+
+def _rows(entry: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    best = entry["best"]
+    rows = [("", name, row) for name, row in entry["models"].items()]
+    if best["name"] not in entry["models"]:
+        rows.append((" (best)", best["name"], best))
+    rows += [(" (distilled)", name, row) for name, row in entry["students"].items()]
+    return rows
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def update_readme(root: Path) -> bool:
+    """Rewrite the README's recipe table between its markers; False when the markers are missing."""
+    return replace_between(root / "README.md", README_START, README_END, recipes_table(root))
