@@ -38,19 +38,22 @@ def run_recipe(root: Path, preset: str, name: str | None = None, overrides: Sequ
     current = load_yaml(root / "params.yaml") or {}
     write_params(root, with_overrides(load_preset(preset, root), current, overrides))
     params = load_params(root / "params.yaml")  # a bad preset stops here, before anything runs
-    begin = time.perf_counter()
+    began = time.time()
     done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root)
     if done.returncode != 0:
         raise ValueError(f"`dvc repro` of preset {preset} failed (exit {done.returncode}); nothing recorded")
-    entry = {**measure(root, params, preset, wall_seconds=time.perf_counter() - begin), "overrides": list(overrides)}
+    entry = {**measure(root, params, preset, began), "overrides": list(overrides)}
     path = root / RECIPES / f"{name or preset}.json"
     write_json(path, entry)
     return path
 
 
-def measure(root: Path, params: dict[str, Any], preset: str, wall_seconds: float) -> dict[str, Any]:
-    """What the workspace's finished pipeline measured, with the budget it took."""
+def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> dict[str, Any]:
+    """What the workspace's finished pipeline measured, with the budget it took since ``began`` (epoch seconds):
+    to the end of the run, and to the ensemble's result (when ``metrics/best.json`` was written: the
+    ensemble stage writes it last before registering, and the distill stages come after it)."""
     paths = Paths(root)
+    ensembled = (paths.metrics / "best.json").stat().st_mtime - began
     timings = _timings(params, paths)
     models = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params["models"]}
     students = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params.get("distill") or {}}
@@ -61,7 +64,8 @@ def measure(root: Path, params: dict[str, Any], preset: str, wall_seconds: float
         "commit": _git(root, "rev-parse", "--short", "HEAD"),
         "machine": _machine(),
         "test_split": _split_named(params, "test"),
-        "wall_minutes": round(wall_seconds / 60, 1),
+        "wall_minutes": round((time.time() - began) / 60, 1),
+        "ensemble_minutes": round(ensembled / 60, 1) if ensembled > 0 else None,  # None: the ensemble was cached
         "models": models,
         "best": {"name": best, **_scores(paths, best)},
         "students": students,
@@ -136,7 +140,9 @@ def recipes_table(root: Path) -> str:
         entry = json.loads(path.read_text())
         machine = entry["machine"]["gpu"] or f"{entry['machine']['cores']}-core CPU"
         cut = f"; {', '.join(entry['overrides'])}" if entry.get("overrides") else ""
-        where = f"{path.stem} ({machine}, {entry['wall_minutes']:g} min end to end, {entry['recorded']}{cut})"
+        to_ensemble = f", {entry['ensemble_minutes']:g} to the ensemble" if entry.get("ensemble_minutes") else ""
+        when = f"{entry['wall_minutes']:g} min end to end{to_ensemble}, {entry['recorded']}{cut}"
+        where = f"{path.stem} ({machine}, {when})"
         for kind, name, row in _rows(entry):
             rows.append(
                 [

@@ -1,0 +1,68 @@
+"""Recipe records: the README table is written from results/recipes/*.json, nothing typed by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ferpipe.recipes import README_END, README_START, recipes_table, update_readme
+
+RECORD = {
+    "preset": "fer2013_shared",
+    "recorded": "2026-11-24",
+    "commit": "abc1234",
+    "machine": {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 2, "gpu": None},
+    "test_split": "PublicTest",
+    "wall_minutes": 70.4,
+    "ensemble_minutes": 51.2,
+    "overrides": [],
+    "models": {
+        "cnn": {"val_acc": 0.68, "test_acc": 0.665, "epochs": 16, "train_minutes": 17.9, "images_per_second": 412},
+        "cnn_seed1": {
+            "val_acc": 0.67,
+            "test_acc": 0.655,
+            "epochs": 12,
+            "train_minutes": 13.4,
+            "images_per_second": 409,
+        },
+    },
+    "best": {"name": "ensemble_weighted", "val_acc": 0.7, "test_acc": 0.684},
+    "students": {
+        "cnn_distilled": {
+            "val_acc": 0.69,
+            "test_acc": 0.671,
+            "epochs": 16,
+            "train_minutes": 18.0,
+            "images_per_second": 405,
+        }
+    },
+}
+
+
+def _recorded(root: Path) -> Path:
+    folder = root / "results" / "recipes"
+    folder.mkdir(parents=True)
+    (folder / "cpu.json").write_text(json.dumps(RECORD))
+    return root
+
+
+def test_the_table_has_a_row_per_model_best_and_student_with_its_budget(tmp_path: Path) -> None:
+    lines = recipes_table(_recorded(tmp_path)).splitlines()
+    assert lines[0].startswith("| recipe run | model | epochs | train min | img/s | val % | test % |")
+    assert lines[2] == (
+        "| cpu (2-core CPU, 70.4 min end to end, 51.2 to the ensemble, 2026-11-24) | cnn | 16 | 17.9 | 412 "
+        "| 68.0 | 66.5 (PublicTest) |"
+    )
+    assert lines[4] == "|  | ensemble_weighted (best) | - | - | - | 70.0 | 68.4 (PublicTest) |"
+    assert lines[5].startswith("|  | cnn_distilled (distilled) | 16 | 18 | 405 |")
+    assert recipes_table(tmp_path / "nothing") == "(no recipe runs recorded in results/recipes/)"
+
+
+def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path: Path) -> None:
+    readme = _recorded(tmp_path) / "README.md"
+    readme.write_text(f"# top\n{README_START}\nold table\n{README_END}\nbottom\n")
+    assert update_readme(tmp_path)
+    text = readme.read_text()
+    assert "old table" not in text and "| cnn | 16 |" in text and text.endswith(f"{README_END}\nbottom\n")
+    readme.write_text("no markers\n")
+    assert not update_readme(tmp_path) and readme.read_text() == "no markers\n"
