@@ -407,6 +407,7 @@ def fit(
                     print(f"early stop: no better validation accuracy since epoch {best_epoch}", flush=True)
                 break
     model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)  # saved, logged and served in the default layout
     return FitResult(history, best_epoch, best_accuracy)
 
 
