@@ -157,6 +157,7 @@ def test_report_is_one_self_contained_page(project: Path) -> None:
     page = (project / "reports" / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4 + len(MODELS)  # faces, curves, scores, classes, confusions
     assert "src='http" not in page and "Per-class F1" in page
+    assert "Distillation: one model taught by the ensemble" in page and STUDENT in page
 
 
 def test_pipeline_run_holds_the_model_and_ensemble_runs(project: Path) -> None:

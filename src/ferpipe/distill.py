@@ -68,7 +68,7 @@ def run_distill(name: str, params: dict[str, Any], paths: Paths) -> None:
     scores = evaluate_model(name, model_file, paths.distilled / name / "predictions", params, paths)
     experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
     run_id = tracking.model_run(experiment_id, model_file) or ""
-    register_classifier(params, paths, name, scores, {name: model_file}, name, None, [run_id])
+    register_classifier(params, paths, name, scores, {name: model_file}, name, None, [run_id], student=True)
     write_json(paths.details / "distill" / f"{name}.json", comparison(params, paths, name, scores))
 
 

@@ -131,9 +131,11 @@ def register_classifier(
     method: str,
     fitted: list[float] | None,
     run_ids: list[str],
+    student: bool = False,
 ) -> None:
     """Log ``best`` (one model, or an ensemble of ``files`` by ``method``) as a pyfunc in a run of
-    its own, register it as a new version, and apply the registry rule."""
+    its own, register it as a new version, and apply the registry rule. The pipeline's best also
+    gives the pipeline's run its metrics; a distilled ``student`` does not."""
     import mlflow
 
     from ferpipe import registry
@@ -165,7 +167,7 @@ def register_classifier(
         mlflow.log_metrics(logged, model_id=info.model_id)
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
-    if parent:  # the pipeline's row in the runs table shows what it achieved, under the children's keys
+    if parent and not student:  # the pipeline's row in the runs table shows its best, under the children's keys
         for key, value in logged.items():
             client.log_metric(parent, key, value)
         client.set_tag(parent, "ferpipe.best", best)
@@ -182,8 +184,9 @@ def register_classifier(
     client.update_model_version(registered, version, description=description)
     decision = registry.settle(client, registered, version, metrics["val_accuracy"], data_hash)
     where = registry.CHAMPION if decision.promote else registry.CHALLENGER
+    what = "distilled student" if student else "best of this pipeline"
     print(
-        f"best of this pipeline: {best} (val accuracy {metrics['val_accuracy']:.4f}) -> "
+        f"{what}: {best} (val accuracy {metrics['val_accuracy']:.4f}) -> "
         f"models:/{registered} version {version}, @{where}: {decision.reason}"
     )
 

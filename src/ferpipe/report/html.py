@@ -71,6 +71,8 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
         ("Per-class F1 on the test split", _f1_table(metrics, ensemble)),
         ("Confusion matrices (test split)", _confusion_section(paths, models)),
     ]
+    if params.get("distill"):
+        sections.append(("Distillation: one model taught by the ensemble", _distill_section(paths, params["distill"])))
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
     title = f"ferpipe report: experiment {params['mlflow']['experiment']}"
     return (
@@ -80,6 +82,29 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
         f"the same file). Best of this pipeline on validation (registered as <code>@challenger</code>; "
         f"<code>@champion</code> only if it beats the champion): <b>{html.escape(best or 'none')}</b>.</p>\n"
         f"{body}</body></html>\n"
+    )
+
+
+ROLES = {"student": "distilled", "teacher": "its teacher", "alone": "the same recipe, labels alone"}
+
+
+def _distill_section(paths: Paths, students: dict[str, Any]) -> str:
+    """Each student beside its teacher and its recipe trained alone, from metrics/details/distill/."""
+    rows = [
+        {
+            "model": summary[role]["name"],
+            "is": ROLES[role],
+            "val accuracy": summary[role]["val_accuracy"],
+            "test accuracy": summary[role]["test_accuracy"],
+            "parameters": f"{summary[role]['n_parameters']:,}",
+        }
+        for summary in (_read(paths.details / "distill" / f"{name}.json") for name in students)
+        for role in ROLES
+    ]
+    return (
+        "<p>Each student trains by its recipe's settings on the labels and on the ensemble's probabilities of "
+        "the training images (never validation or test); the recipe trained alone is the comparison at the "
+        "same budget.</p>" + _table(pd.DataFrame(rows))
     )
 
 
