@@ -50,7 +50,7 @@ def test_the_table_has_a_row_per_model_best_and_student_with_its_budget(tmp_path
     lines = recipes_table(_recorded(tmp_path)).splitlines()
     assert lines[0].startswith("| recipe run | model | epochs | train min | img/s | val % | test % |")
     assert lines[2] == (
-        "| cpu (2-core CPU, 70.4 min end to end, 51.2 to the ensemble, 2026-11-24) | cnn | 16 | 17.9 | 412 "
+        "| cpu (2-core CPU, 70.4 min end to end, 51.2 min to the ensemble, 2026-11-24) | cnn | 16 | 17.9 | 412 "
         "| 68.0 | 66.5 (PublicTest) |"
     )
     assert lines[4] == "|  | ensemble_weighted (best) | - | - | - | 70.0 | 68.4 (PublicTest) |"

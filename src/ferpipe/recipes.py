@@ -140,8 +140,9 @@ def recipes_table(root: Path) -> str:
         entry = json.loads(path.read_text())
         machine = entry["machine"]["gpu"] or f"{entry['machine']['cores']}-core CPU"
         cut = f"; {', '.join(entry['overrides'])}" if entry.get("overrides") else ""
-        to_ensemble = f", {entry['ensemble_minutes']:g} to the ensemble" if entry.get("ensemble_minutes") else ""
-        when = f"{entry['wall_minutes']:g} min end to end{to_ensemble}, {entry['recorded']}{cut}"
+        to_ensemble = f"{entry['ensemble_minutes']:g} min to the ensemble" if entry.get("ensemble_minutes") else ""
+        to_end = f"{entry['wall_minutes']:g} min end to end" if entry.get("wall_minutes") else entry.get("stopped", "")
+        when = ", ".join(part for part in (to_end, to_ensemble, entry["recorded"]) if part) + cut
         where = f"{path.stem} ({machine}, {when})"
         for kind, name, row in _rows(entry):
             rows.append(
