@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,11 +78,27 @@ def make_project(work: Path, params: dict, thresholds: dict, environment: dict[s
     return work
 
 
+def start_workers(project: Path, environment: dict[str, str] | None = None) -> None:
+    """`dvc queue start -j 2`, its output in a file: the workers it forks inherit its stdout, so with
+    pipes (as `run` uses) waiting for its output would wait for the whole queue."""
+    with tempfile.TemporaryFile("w+") as log:
+        done = subprocess.run(
+            ["dvc", "queue", "start", "-j", "2"],
+            cwd=project,
+            env=environment or env(),
+            stdout=log,
+            stderr=log,
+            timeout=120,
+        )
+        log.seek(0)
+        assert done.returncode == 0, f"dvc queue start failed:\n{log.read()[-4000:]}"
+
+
 def run_queued(project: Path, experiments: dict[str, list[str]], environment: dict[str, str] | None = None) -> str:
     """Queue one DVC experiment per name (with its ``-S`` settings), run two at a time, wait for all."""
     for name, settings in experiments.items():
         run(["dvc", "exp", "run", "--queue", "-n", name, *settings], project, environment)
-    run(["dvc", "queue", "start", "-j", "2"], project, environment)
+    start_workers(project, environment)
     deadline = time.monotonic() + 600
     while any(
         word in (status := run(["dvc", "queue", "status"], project, environment)) for word in ("Queued", "Running")
