@@ -73,3 +73,27 @@ def test_the_registered_classifier_records_its_views(model_file: Path, tmp_path:
     assert json.loads((tmp_path / "work" / CONFIG_ARTIFACT).read_text())["tta"] == "flip"
     served = mlflow.pyfunc.load_model(info.model_uri).unwrap_python_model().classifier
     assert served.tta == "flip" and isinstance(served.members["m"], FlipAverage)
+
+
+def test_every_inference_path_answers_at_the_fitted_temperature(model_file: Path, tmp_path: Path, monkeypatch) -> None:
+    """The classifier scales its probabilities; the registered one keeps its temperature; ONNX carries it."""
+    import mlflow
+    import onnx
+
+    from ferpipe import tracking
+    from ferpipe.classifier import log_classifier
+    from ferpipe.evaluate.metrics import softmax
+
+    logits = predict_logits(load_model(model_file), IMAGES)
+    classifier = FerClassifier.load({"m": model_file}, "average", None, "none", temperature=2.5)
+    assert np.allclose(classifier.predict_proba(IMAGES), softmax(logits / 2.5), atol=1e-5)
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure("calibrated", tmp_path)
+    with mlflow.start_run():
+        info = log_classifier({"m": model_file}, "average", None, tmp_path / "work", "calibrated", "m", "none", 2.5)
+    assert mlflow.pyfunc.load_model(info.model_uri).unwrap_python_model().classifier.temperature == 2.5
+
+    export_onnx(model_file, tmp_path / "m.onnx", IMAGES, temperature=2.5)
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert float(props["temperature"]) == 2.5

@@ -22,6 +22,7 @@ from torch import nn
 
 from ferpipe.detect import face_crop
 from ferpipe.evaluate import ensemble as ens
+from ferpipe.evaluate.calibration import scale
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.labels import CLASSES
 from ferpipe.train.checkpoint import load_model
@@ -41,18 +42,26 @@ class FerClassifier:
     method: str = "average"  # ignored for a single member
     weights: np.ndarray | None = None
     tta: str = "none"  # the test-time views the members were loaded with (evaluate.tta)
+    temperature: float = 1.0  # fitted on validation by the evaluation (ferpipe.evaluate.calibration)
 
     @classmethod
     def load(
-        cls, model_files: dict[str, Path], method: str, weights: list[float] | None, tta: str = "none"
+        cls,
+        model_files: dict[str, Path],
+        method: str,
+        weights: list[float] | None,
+        tta: str = "none",
+        temperature: float = 1.0,
     ) -> FerClassifier:
         members = {name: load_model(path, tta) for name, path in model_files.items()}
-        return cls(members, method, None if weights is None else np.asarray(weights, dtype=np.float64), tta)
+        fitted = None if weights is None else np.asarray(weights, dtype=np.float64)
+        return cls(members, method, fitted, tta, temperature)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """(n, 7) class probabilities for uint8 images of shape (n, 48, 48)."""
+        """(n, 7) calibrated class probabilities for uint8 images of shape (n, 48, 48)."""
         probs = [softmax(predict_logits(model, images)) for model in self.members.values()]
-        return probs[0] if len(probs) == 1 else ens.combine(self.method, probs, self.weights)
+        combined = probs[0] if len(probs) == 1 else ens.combine(self.method, probs, self.weights)
+        return scale(combined, self.temperature)
 
 
 def to_images(payload: Any) -> np.ndarray:
@@ -128,7 +137,11 @@ def _python_model() -> Any:
             config = json.loads(Path(context.artifacts["config"]).read_text())
             files = {name: Path(context.artifacts[name]) for name in config["members"]}
             self.classifier = FerClassifier.load(
-                files, config["method"], config.get("weights"), config.get("tta", "none")
+                files,
+                config["method"],
+                config.get("weights"),
+                config.get("tta", "none"),
+                config.get("temperature", 1.0),
             )
 
         def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
@@ -149,14 +162,17 @@ def log_classifier(
     registered_name: str,
     model_name: str,
     tta: str = "none",
+    temperature: float = 1.0,
 ) -> Any:
-    """Log the classifier to the active run as the logged model ``model_name`` and register a new version."""
+    """Log the classifier to the active run as the logged model ``model_name`` and register a new version;
+    it answers with its probabilities at ``temperature`` (fitted on validation)."""
     import mlflow
     import torch
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / CONFIG_ARTIFACT
-    config.write_text(json.dumps({"members": list(model_files), "method": method, "weights": weights, "tta": tta}))
+    settings = {"members": list(model_files), "method": method, "weights": weights, "tta": tta}
+    config.write_text(json.dumps({**settings, "temperature": temperature}))
     # MLflow advises type hints it can turn into a schema, warns with or without them, and forces
     # its own filter ("once"), so the warnings are recorded here and dropped; to_images validates
     # the input itself and answers a 400 that names the problem

@@ -315,8 +315,10 @@ def export(
     each checked against torch with onnxruntime on test images."""
     from ferpipe.config import MODEL_FILE, Paths
     from ferpipe.data.dataset import load_split
+    from ferpipe.evaluate.calibration import temperature_of
     from ferpipe.export import FORMATS, export_onnx
     from ferpipe.models.tta import configured_views
+    from ferpipe.predict import read_scores
 
     if format not in FORMATS:
         raise typer.BadParameter(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
@@ -330,9 +332,14 @@ def export(
     tta = configured_views(_project_params(paths.root))
     for name in names:
         target = out / f"{name}.onnx"
-        difference = export_onnx(trained.get(name, paths.models / name / MODEL_FILE), target, check, tta)
+        temperature = temperature_of(read_scores(paths.details / f"{name}.json"))
+        model_file = trained.get(name, paths.models / name / MODEL_FILE)
+        difference = export_onnx(model_file, target, check, tta, temperature)
         views = "" if tta == "none" else f" (test-time views: {tta})"
-        typer.echo(f"{target}{views}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}")
+        typer.echo(
+            f"{target}{views}: max |logit difference| to torch on {len(check)} test images = {difference:.1e}; "
+            f"calibrated probabilities are softmax(logits / {temperature:g}) (metadata 'temperature')"
+        )
 
 
 @command()

@@ -1,7 +1,9 @@
 """``ferpipe export``: trained models as ONNX, each checked against torch with onnxruntime.
 
 The graph takes a float batch (n, 1, 48, 48) of grey values in [0, 1] (input ``images``, any n)
-and returns ``logits`` (n, 7), exactly as the torch model does.
+and returns ``logits`` (n, 7), exactly as the torch model does. The temperature the evaluation
+fitted on validation is in the file's metadata (``temperature``): calibrated probabilities are
+``softmax(logits / temperature)``, as the registered classifier and ``ferpipe predict`` answer.
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ FORMATS = ("onnx",)
 PARITY_ATOL = 1e-4  # float32 logits of torch and onnxruntime on the same images
 
 
-def export_onnx(model_file: Path, target: Path, check_images: np.ndarray, tta: str = "none") -> float:
-    """Export one saved model, with the test-time views ``tta`` names inside the graph, to ``target``
-    (atomically) and return its largest logit difference from torch on ``check_images`` (uint8,
-    (n, 48, 48)); a difference over PARITY_ATOL is an error."""
+TEMPERATURE_KEY = "temperature"
+
+
+def export_onnx(
+    model_file: Path, target: Path, check_images: np.ndarray, tta: str = "none", temperature: float = 1.0
+) -> float:
+    """Export one saved model, with the test-time views ``tta`` names inside the graph and
+    ``temperature`` in its metadata, to ``target`` (atomically) and return its largest logit
+    difference from torch on ``check_images`` (uint8, (n, 48, 48)); a difference over PARITY_ATOL
+    is an error."""
+    import onnx
     import onnxruntime as ort
 
     model = load_model(model_file, tta)
@@ -39,6 +48,9 @@ def export_onnx(model_file: Path, target: Path, check_images: np.ndarray, tta: s
             verbose=False,
         )
         program.save(str(tmp))
+        graph = onnx.load(str(tmp))
+        onnx.helper.set_model_props(graph, {TEMPERATURE_KEY: repr(float(temperature))})
+        onnx.save(graph, str(tmp))
     batch = torch.from_numpy(check_images).float().div(255.0).unsqueeze(1)
     with torch.no_grad():
         expected = model(batch).numpy()

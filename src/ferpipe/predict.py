@@ -18,6 +18,7 @@ import numpy as np
 from ferpipe.classifier import SIDE, FerClassifier
 from ferpipe.config import Paths
 from ferpipe.detect import Box, find_faces
+from ferpipe.evaluate.calibration import temperature_of
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
 from ferpipe.models.tta import configured_views
@@ -68,15 +69,16 @@ def load_classifier(
     registry's ``@champion`` (what ``mlflow models serve`` answers with); returns it and its name."""
     tta = configured_views(params)  # the views evaluate scored the models with
     if model is not None:
-        return FerClassifier.load(
-            {model: _model_file(paths, model)}, "average", None, tta
-        ), f"model {model} (workspace)"
+        files = {model: _model_file(paths, model)}
+        temperature = temperature_of(read_scores(paths.details / f"{model}.json"))
+        return FerClassifier.load(files, "average", None, tta, temperature), f"model {model} (workspace)"
     if method is None:
         return load_champion(paths, params)
-    summary = _ensemble_summary(paths)
+    summary = read_scores(paths.details / "ensemble.json")
     members = list(summary.get("members") or params["ensemble"]["members"])
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
-    classifier = FerClassifier.load({m: _model_file(paths, m) for m in members}, str(method), weights, tta)
+    files = {m: _model_file(paths, m) for m in members}
+    classifier = FerClassifier.load(files, str(method), weights, tta, temperature_of(summary.get(str(method), {})))
     return classifier, f"ensemble ({method}) of {', '.join(members)} (workspace)"
 
 
@@ -103,8 +105,8 @@ def _model_file(paths: Paths, name: str) -> Path:
     return trained[name]
 
 
-def _ensemble_summary(paths: Paths) -> dict[str, Any]:
-    path = paths.details / "ensemble.json"
+def read_scores(path: Path) -> dict[str, Any]:
+    """A details file's scores, or nothing before the evaluation has written it."""
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -1,8 +1,9 @@
-"""Pictures people would rather look at than read: confusion matrices."""
+"""Pictures people would rather look at than read: confusion matrices and reliability diagrams."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,17 +32,30 @@ def confusion_png_from_csv(path: Path) -> bytes:
     return confusion_png(frame["actual"].map(index).to_numpy(), frame["predicted"].map(index).to_numpy(), path.stem)
 
 
-def confusion_png(labels: np.ndarray, predicted: np.ndarray, title: str) -> bytes:
-    """Counts and shares of each actual class side by side, in the canonical class order; same input, same bytes."""
-    import io
-
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes, closed; no timestamp in the file, so the same input gives the same bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def confusion_png(labels: np.ndarray, predicted: np.ndarray, title: str) -> bytes:
+    """Counts and shares of each actual class side by side, in the canonical class order; same input, same bytes."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig, axes = _pyplot().subplots(1, 2, figsize=(12, 5))
     for ax, normalize, name in ((axes[0], None, "counts"), (axes[1], "true", "share of each actual class")):
         ConfusionMatrixDisplay.from_predictions(
             labels,
@@ -57,7 +71,33 @@ def confusion_png(labels: np.ndarray, predicted: np.ndarray, title: str) -> byte
         )
         ax.set_title(f"{title}: {name}")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png_bytes(fig)
+
+
+def reliability_axes(ax: Any, block: dict[str, Any], temperature: float, title: str) -> None:
+    """One reliability diagram on ``ax``: accuracy against confidence per bin, as scored and after
+    temperature scaling, against the diagonal of perfect calibration (empty bins left out)."""
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#999", linewidth=1, label="perfectly calibrated")
+    for key, label in (("reliability", "as scored"), ("reliability_scaled", f"T = {temperature:.2f}")):
+        rows = [r for r in block[key] if r["count"]]
+        ece = block["ece" if key == "reliability" else "ece_scaled"]
+        ax.plot(
+            [r["confidence"] for r in rows],
+            [r["accuracy"] for r in rows],
+            marker="o",
+            label=f"{label} (ECE {ece:.3f})",
+        )
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy", title=title)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+
+
+def write_reliability_png(path: Path, calibration: dict[str, Any], title: str) -> None:
+    """Validation and test reliability diagrams side by side, before and after temperature scaling."""
+    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 5))
+    for ax, split in zip(axes, ("val", "test"), strict=True):
+        reliability_axes(ax, calibration[split], calibration["temperature"], f"{title}: {split}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(_png_bytes(fig))

@@ -12,9 +12,10 @@ import numpy as np
 from ferpipe import tracking
 from ferpipe.config import MODEL_FILE, Paths
 from ferpipe.data.dataset import IMAGES, load_split
+from ferpipe.evaluate import calibration as cal
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import classification_metrics, flat_metrics, headline, softmax
-from ferpipe.evaluate.plots import write_confusion_csv, write_confusion_png
+from ferpipe.evaluate.plots import write_confusion_csv, write_confusion_png, write_reliability_png
 from ferpipe.io import atomic_dir, save_npy, write_json
 from ferpipe.models.tta import configured_views
 from ferpipe.train.checkpoint import load_model
@@ -22,17 +23,25 @@ from ferpipe.train.loop import predict_logits
 
 EVAL_SPLITS = ("val", "test")
 CONFUSION_PNG = "confusion.png"  # beside a model's predictions (DVC-cached), and in each MLflow run
+RELIABILITY_PNG = "reliability.png"  # likewise
 
 
 def _score(
-    paths: Paths, name: str, labels: np.ndarray, probs: np.ndarray, png_folder: Path
-) -> tuple[dict[str, Any], Path]:
-    """Test metrics, the confusion CSV that ``dvc plots`` draws, and a PNG of it for MLflow (in ``png_folder``)."""
-    predicted = probs.argmax(axis=1)
-    write_confusion_csv(paths.metrics / "confusion" / f"{name}.csv", labels, predicted)
-    png = png_folder / CONFUSION_PNG
-    write_confusion_png(png, labels, predicted, name)
-    return classification_metrics(labels, probs), png
+    paths: Paths, name: str, labels: dict[str, np.ndarray], probs: dict[str, np.ndarray], png_folder: Path
+) -> dict[str, Any]:
+    """Test and validation metrics and calibration (the temperature fitted on validation); the
+    confusion CSV that ``dvc plots`` draws; PNGs of it and of the reliability diagrams for MLflow
+    (in ``png_folder``)."""
+    predicted = probs["test"].argmax(axis=1)
+    write_confusion_csv(paths.metrics / "confusion" / f"{name}.csv", labels["test"], predicted)
+    write_confusion_png(png_folder / CONFUSION_PNG, labels["test"], predicted, name)
+    calibration = cal.calibrate(labels, probs)
+    write_reliability_png(png_folder / RELIABILITY_PNG, calibration, name)
+    return {
+        "test": classification_metrics(labels["test"], probs["test"]),
+        "val": _brief(classification_metrics(labels["val"], probs["val"])),
+        "calibration": calibration,
+    }
 
 
 def run_evaluate(name: str, params: dict[str, Any], paths: Paths) -> None:
@@ -51,16 +60,15 @@ def evaluate_model(
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
+    labels = {split: data.labels for split, data in splits.items()}
     with atomic_dir(predictions) as folder:
         for split, p in probs.items():
             save_npy(folder / f"{split}.npy", p.astype(np.float32))
-        test_metrics, _ = _score(paths, name, splits["test"].labels, probs["test"], folder)
-    val_metrics = _brief(classification_metrics(splits["val"].labels, probs["val"]))
-    _write_scores(paths, name, test_metrics, val_metrics)
-    artifacts = [paths.details / f"{name}.json", predictions / CONFUSION_PNG]
-    metrics = _mlflow_metrics(test_metrics, val_metrics)
-    _log(params, paths, name, metrics, artifacts, {}, model_file=model_file)
-    return {"val": val_metrics, "test": test_metrics}
+        scores = _score(paths, name, labels, probs, folder)
+    _write_scores(paths, name, scores)
+    artifacts = [paths.details / f"{name}.json", predictions / CONFUSION_PNG, predictions / RELIABILITY_PNG]
+    _log(params, paths, name, _mlflow_metrics(scores), artifacts, {}, model_file=model_file)
+    return scores
 
 
 def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
@@ -86,17 +94,21 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
         "ferpipe.member_run_ids": ",".join(run_ids[m] for m in members),
     }
     scored: dict[str, dict[str, Any]] = {
-        m: {split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS}
+        m: {
+            **{split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS},
+            "calibration": cal.calibrate(labels, {split: probs[split][i] for split in EVAL_SPLITS}),
+        }
         for i, m in enumerate(members)
     }
     for method in ens.METHODS:
         combined = {split: ens.combine(method, probs[split], weights) for split in EVAL_SPLITS}
         with tempfile.TemporaryDirectory() as workdir:
-            test_metrics, png = _score(paths, f"ensemble_{method}", labels["test"], combined["test"], Path(workdir))
-            val_metrics = _brief(classification_metrics(labels["val"], combined["val"]))
-            summary[method] = {"test": test_metrics, "val": val_metrics}
-            scored[f"ensemble_{method}"] = summary[method]
-            write_json(paths.metrics / f"ensemble_{method}.json", headline(test_metrics, val_metrics))
+            summary[method] = scored[f"ensemble_{method}"] = _score(
+                paths, f"ensemble_{method}", labels, combined, Path(workdir)
+            )
+            write_json(
+                paths.metrics / f"ensemble_{method}.json", headline(summary[method]["test"], summary[method]["val"])
+            )
             method_tags = {**tags, "ferpipe.method": method}
             if method == "weighted":
                 method_tags["ferpipe.weights"] = json.dumps(summary["weights"])
@@ -104,8 +116,8 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
                 params,
                 paths,
                 f"ensemble_{method}",
-                _mlflow_metrics(test_metrics, val_metrics),
-                [png],
+                _mlflow_metrics(summary[method]),
+                [Path(workdir) / CONFUSION_PNG, Path(workdir) / RELIABILITY_PNG],
                 method_tags,
                 {"arch": f"ensemble_{method}", "members": ",".join(members)},  # lines up with the models' arch
             )
@@ -162,8 +174,9 @@ def register_classifier(
         tempfile.TemporaryDirectory() as workdir,
     ):
         views = configured_views(params)  # the views its members were scored with
-        info = log_classifier(files, method, fitted, Path(workdir), registered, model_name=best, tta=views)
-        logged = _mlflow_metrics(scores["test"], _brief(scores["val"]))
+        temperature = float(scores["calibration"]["temperature"])  # fitted on validation
+        info = log_classifier(files, method, fitted, Path(workdir), registered, best, views, temperature)
+        logged = _mlflow_metrics({**scores, "val": _brief(scores["val"])})
         mlflow.log_metrics(logged, model_id=info.model_id)
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
@@ -191,10 +204,10 @@ def register_classifier(
     )
 
 
-def _write_scores(paths: Paths, name: str, test: dict[str, Any], val: dict[str, float]) -> None:
-    """The headline DVC metrics of one model, and its full scores beside them (not a DVC metric)."""
-    write_json(paths.details / f"{name}.json", {"test": test, "val": val})
-    write_json(paths.metrics / f"{name}.json", headline(test, val))
+def _write_scores(paths: Paths, name: str, scores: dict[str, Any]) -> None:
+    """The headline DVC metrics of one model, and its full scores and calibration beside them (not a DVC metric)."""
+    write_json(paths.details / f"{name}.json", scores)
+    write_json(paths.metrics / f"{name}.json", headline(scores["test"], scores["val"]))
 
 
 def _brief(metrics: dict[str, Any]) -> dict[str, float]:
@@ -202,9 +215,13 @@ def _brief(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: metrics[k] for k in ("accuracy", "macro_f1")}
 
 
-def _mlflow_metrics(test: dict[str, Any], val: dict[str, float]) -> dict[str, float]:
+def _mlflow_metrics(scores: dict[str, Any]) -> dict[str, float]:
     """One key set for models and ensembles, so the MLflow compare view lines them up."""
-    return {**flat_metrics(test, "test"), **{f"val_final/{k}": float(v) for k, v in val.items()}}
+    return {
+        **flat_metrics(scores["test"], "test"),
+        **{f"val_final/{k}": float(v) for k, v in scores["val"].items()},
+        **cal.mlflow_metrics(scores["calibration"]),
+    }
 
 
 def _rounded(weights: np.ndarray) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,4 +80,19 @@ def scores_png(scores: pd.DataFrame) -> bytes:
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title("members and ensembles on the test split")
+    return _png(fig)
+
+
+def reliability_grid_png(calibrations: dict[str, dict[str, Any]], columns: int = 4) -> bytes:
+    """Each model's and method's test reliability diagram, before and after temperature scaling."""
+    from ferpipe.evaluate.plots import reliability_axes
+
+    plt = _pyplot()
+    rows = -(-len(calibrations) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    for ax, (name, calibration) in zip(axes.flat, calibrations.items(), strict=False):
+        reliability_axes(ax, calibration["test"], calibration["temperature"], name)
+    for ax in axes.flat[len(calibrations) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
     return _png(fig)

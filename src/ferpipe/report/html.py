@@ -62,6 +62,7 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
     metrics = {m: _read(paths.details / f"{m}.json") for m in models}
     ensemble = _read(paths.details / "ensemble.json")
     best = ensemble.get("best", {}).get("name", "")
+    students = {s: _read(paths.details / f"{s}.json") for s in params.get("distill") or {}}
     train = load_split(paths.audited, "train")
     sections = [
         ("Data", _data_section(paths)),
@@ -70,6 +71,7 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
         ("Ensemble against its members", _scores_section(metrics, ensemble, best)),
         ("Per-class F1 on the test split", _f1_table(metrics, ensemble)),
         ("Confusion matrices (test split)", _confusion_section(paths, models)),
+        ("Calibration: how sure the predictions really are", _calibration_section({**metrics, **students}, ensemble)),
     ]
     if params.get("distill"):
         sections.append(("Distillation: one model taught by the ensemble", _distill_section(paths, params["distill"])))
@@ -196,6 +198,32 @@ def _f1_table(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> s
         for name, test in ((n, v["test"]) for n, v in _entries(metrics, ensemble).items())
     ]
     return _table(pd.DataFrame(rows))
+
+
+def _calibration_section(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> str:
+    """ECE before and after temperature scaling per model and method, and the test reliability diagrams."""
+    entries = {name: v["calibration"] for name, v in _entries(metrics, ensemble).items() if "calibration" in v}
+    rows = [
+        {
+            "name": name,
+            "temperature": c["temperature"],
+            "val ECE": c["val"]["ece"],
+            "val ECE scaled": c["val"]["ece_scaled"],
+            "test ECE": c["test"]["ece"],
+            "test ECE scaled": c["test"]["ece_scaled"],
+            "test log loss": c["test"]["log_loss"],
+            "test log loss scaled": c["test"]["log_loss_scaled"],
+        }
+        for name, c in entries.items()
+    ]
+    note = (
+        f"<p>Expected calibration error over {next(iter(entries.values()))['bins'] if entries else '-'} "
+        "equal-width confidence bins (Guo et al. 2017): how far the top probability is from how often it is "
+        "right. One temperature per model or method, fitted on validation only (log loss), divides the logits; "
+        "the ranking of classes, so accuracy, does not change. The registered classifier, <code>ferpipe "
+        "predict</code> and the served model answer with the scaled probabilities.</p>"
+    )
+    return note + _table(pd.DataFrame(rows)) + (_img(figures.reliability_grid_png(entries)) if entries else "")
 
 
 def _confusion_section(paths: Paths, models: list[str]) -> str:
