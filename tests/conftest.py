@@ -58,3 +58,30 @@ def tiny_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project root holding two trained models (a, b) and an ensemble summary: what `ferpipe predict` reads."""
+    import json
+
+    import torch
+
+    from ferpipe.config import MODEL_FILE
+    from ferpipe.models import create_model
+    from ferpipe.train.checkpoint import save_model
+
+    torch.manual_seed(0)
+    for name in ("a", "b"):
+        save_model(tmp_path / "data" / "models" / name / MODEL_FILE, create_model("logreg"), "logreg", {})
+    (tmp_path / "metrics").mkdir()
+    summary = {"members": ["a", "b"], "weights": {"a": 0.25, "b": 0.75}, "best": {"name": "ensemble_weighted"}}
+    (tmp_path / "metrics" / "details").mkdir()
+    (tmp_path / "metrics" / "details" / "ensemble.json").write_text(json.dumps(summary))
+    models = {name: {"arch": "logreg"} for name in ("a", "b")}
+    write_params(tmp_path, models=models, ensemble={"members": ["a", "b"]}, distill={})
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri in other tests sets it
+    return tmp_path

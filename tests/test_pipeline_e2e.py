@@ -193,11 +193,20 @@ def test_the_champion_is_registered_and_answers(project: Path) -> None:
     assert champion_run.data.tags["mlflow.runName"] == f"classifier: {best['name']}"
     assert float(version.tags["val_accuracy"]) == pytest.approx(best["val_accuracy"], abs=1e-6)
     assert version.tags["data.hash"] == champion_run.data.tags["data.hash"] and version.tags["git.commit"]
-    assert f"Validation accuracy {best['val_accuracy']:.4f}" in version.description
+    card = version.description  # the model card, written from the metrics files
+    assert card.startswith(f"# Model card: ferpipe version {version.version} ({best['name']})")
+    assert f"Validation accuracy {best['val_accuracy']:.4f}" in card and "synthetic faces only" in card
+    for section in ("## What it is", "## Data and protocol", "## Metrics", "## Calibration", "## Known limits"):
+        assert section in card
+    method = best["name"].removeprefix("ensemble_")
+    scores = _details(project, "ensemble")[method] if method != best["name"] else _details(project, best["name"])
+    assert f"Temperature {scores['calibration']['temperature']:.3f}, fitted on validation" in card
     model = mlflow.pyfunc.load_model("models:/ferpipe@champion")
     images = np.load(project / "data" / "audited" / "images.npy")[:5]
     answer = model.predict(images.astype(np.float64))
-    assert len(answer) == 5 and np.allclose(answer.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-3)
+    assert len(answer) == 5 and np.allclose(answer[list(CLASSES)].sum(axis=1), 1.0, atol=1e-3)
+    assert (answer["answered_by"] == f"models:/ferpipe/{version.version} ({best['name']})").all()
+    assert answer["warning"].str.contains("synthetic faces only").all()
 
 
 @pytest.fixture
@@ -253,6 +262,7 @@ def test_the_served_champion_answers_arrays_and_images_and_refuses_bad_payloads(
     rows = answer["predictions"]
     assert len(rows) == 3 and all(abs(sum(r[c] for c in CLASSES) - 1) < 1e-3 for r in rows)
     assert all(r["label"] == max(CLASSES, key=r.get) for r in rows)
+    assert rows[0]["answered_by"].startswith("models:/ferpipe/") and "synthetic faces only" in rows[0]["warning"]
 
     buffer = io.BytesIO()
     Image.fromarray(images[0]).resize((120, 120)).convert("RGB").save(buffer, format="PNG")

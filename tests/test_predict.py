@@ -9,36 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
-from ferpipe.config import MODEL_FILE
 from ferpipe.labels import CLASSES
-from ferpipe.models import create_model
 from ferpipe.predict import NO_FACE, UNREADABLE, read_picture
-from ferpipe.train.checkpoint import save_model
-from tests.conftest import SHARED, write_params
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project root holding two trained-model files and an ensemble summary naming a champion."""
-    torch.manual_seed(0)
-    for name in ("a", "b"):
-        save_model(tmp_path / "data" / "models" / name / MODEL_FILE, create_model("logreg"), "logreg", {})
-    (tmp_path / "metrics").mkdir()
-    summary = {"members": ["a", "b"], "weights": {"a": 0.25, "b": 0.75}, "best": {"name": "ensemble_weighted"}}
-    (tmp_path / "metrics" / "details").mkdir()
-    (tmp_path / "metrics" / "details" / "ensemble.json").write_text(json.dumps(summary))
-    models = {name: {"arch": "logreg"} for name in ("a", "b")}
-    write_params(tmp_path, models=models, ensemble={"members": ["a", "b"]}, distill={})
-    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DVC_ROOT", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri in other tests sets it
-    return tmp_path
+from tests.conftest import SHARED
 
 
 def _photos(folder: Path) -> Path:
@@ -54,38 +31,42 @@ def _photos(folder: Path) -> Path:
     return folder
 
 
-def test_predict_reports_faces_blanks_and_broken_files(project: Path) -> None:
-    photos = _photos(project / "photos")
+def test_predict_reports_faces_blanks_and_broken_files(workspace: Path) -> None:
+    photos = _photos(workspace / "photos")
     result = CliRunner().invoke(
         app,
         ["predict", str(photos), "--ensemble", "--out", "out.csv", "--annotate", "annotated"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(project / "out.csv")
+    rows = pd.read_csv(workspace / "out.csv")
     by_file = {Path(f).name: row for f, row in zip(rows["file"], rows.itertuples(), strict=True)}
     assert by_file["blank.png"].label == NO_FACE and by_file["broken.jpg"].label == UNREADABLE
     assert "broken.jpg" in result.output
+    # params' sources are the built-in synthetic ones: a real photo gets no real prediction, and is told so
+    assert "warning: ensemble (weighted) of a, b (workspace) was trained on ferpipe's built-in synthetic" in (
+        result.stderr
+    )
     if (photos / "face.tiff").exists():
         face = by_file["face.tiff"]
         assert face.label in CLASSES and face.face == 0 and face.w >= 48
         assert np.isclose(sum(getattr(face, c) for c in CLASSES), 1.0, atol=1e-4)
-        annotated = sorted((project / "annotated").glob("*face.png"))
+        annotated = sorted((workspace / "annotated").glob("*face.png"))
         assert len(annotated) == 1 and Image.open(annotated[0]).size == (256, 256)
 
 
-def test_one_model_or_an_ensemble_method_can_be_chosen(project: Path) -> None:
-    photos = _photos(project / "photos")
+def test_one_model_or_an_ensemble_method_can_be_chosen(workspace: Path) -> None:
+    photos = _photos(workspace / "photos")
     for args in (["--model", "a"], ["--ensemble", "--method", "vote"], ["--ensemble"]):
         result = CliRunner().invoke(app, ["predict", str(photos), *args, "--out", "out.json"])
         assert result.exit_code == 0, result.output
-        assert len(json.loads((project / "out.json").read_text())) >= 2
+        assert len(json.loads((workspace / "out.json").read_text())) >= 2
     missing = CliRunner().invoke(app, ["predict", str(photos), "--model", "nope"])
     assert missing.exit_code == 1 and "no trained model 'nope'" in missing.output
 
 
-def test_the_default_is_the_registry_champion_and_says_so_when_there_is_none(project: Path) -> None:
-    result = CliRunner().invoke(app, ["predict", str(_photos(project / "photos"))])
+def test_the_default_is_the_registry_champion_and_says_so_when_there_is_none(workspace: Path) -> None:
+    result = CliRunner().invoke(app, ["predict", str(_photos(workspace / "photos"))])
     assert result.exit_code == 1 and "no models:/ferpipe@champion" in result.output
 
 
@@ -100,24 +81,24 @@ def test_pictures_of_unusual_modes_are_read_as_rgb(tmp_path: Path) -> None:
 
 
 def test_an_image_over_the_decompression_bomb_limit_is_unreadable_and_the_batch_goes_on(
-    project: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    photos = _photos(project / "photos")
+    photos = _photos(workspace / "photos")
     Image.fromarray(np.zeros((400, 400), np.uint8)).save(photos / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 70_000)  # 400x400 is past twice the limit: PIL refuses it
     result = CliRunner().invoke(app, ["predict", str(photos), "--model", "a", "--out", "out.csv"])
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(project / "out.csv")
+    rows = pd.read_csv(workspace / "out.csv")
     bomb = rows[rows["file"].str.endswith("bomb.png")].iloc[0]
     assert bomb["label"] == UNREADABLE and "DecompressionBomb" in bomb["error"]
     blank = rows[rows["file"].str.endswith("blank.png")].iloc[0]
     assert blank["label"] == NO_FACE  # the rest of the batch was read
 
 
-def test_a_bad_output_path_or_an_empty_input_is_refused_before_any_work(project: Path) -> None:
-    photos = _photos(project / "photos")
+def test_a_bad_output_path_or_an_empty_input_is_refused_before_any_work(workspace: Path) -> None:
+    photos = _photos(workspace / "photos")
     bad = CliRunner().invoke(app, ["predict", str(photos), "--model", "nope", "--out", "rows.txt"])
     assert bad.exit_code == 1 and "rows.txt: --out must end in .csv or .json" in bad.output  # before the model
-    (project / "empty").mkdir()
-    empty = CliRunner().invoke(app, ["predict", str(project / "empty"), "--model", "a"])
-    assert empty.exit_code == 1 and "no image files in" in empty.output
+    (workspace / "empty").mkdir()
+    empty = CliRunner().invoke(app, ["predict", str(workspace / "empty"), "--model", "a"])
+    assert empty.exit_code == 1 and "no image or video files in" in empty.output

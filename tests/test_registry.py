@@ -72,15 +72,3 @@ def test_promote_is_a_persons_decision(client) -> None:
     assert _alias(client, "champion") == worse
     with pytest.raises(ValueError, match="no version '99'"):
         registry.promote(client, NAME, "99")
-
-
-def test_the_description_says_what_data_and_how_it_did() -> None:
-    text = registry.describe_version(
-        "ensemble_weighted",
-        ["cnn", "hog_svm"],
-        "weighted",
-        {"val_accuracy": 0.87, "test_accuracy": 0.86, "test_macro_f1": 0.79},
-        {registry.DATA_TAG: "abc123", "git.commit": "f" * 40, "leaky": "false"},
-    )
-    assert "ensemble (weighted) of cnn, hog_svm" in text and "abc123" in text and "0.8700" in text
-    assert "LEAKY" not in text

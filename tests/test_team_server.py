@@ -78,7 +78,10 @@ def test_runs_metrics_models_and_the_champion_land_on_the_server(server, project
     version = _client(url).get_model_version_by_alias("ferpipe", "champion")
     assert version.run_id == children[f"classifier: {champion}"].info.run_id
     images = np.load(project / "data" / "audited" / "images.npy")[:3]
-    assert len(mlflow.pyfunc.load_model("models:/ferpipe@champion").predict(images)) == 3
+    answer = mlflow.pyfunc.load_model("models:/ferpipe@champion").predict(images)
+    # the model card went beside the model through the server's artifact proxy: the answer says who answered
+    assert len(answer) == 3 and (answer["answered_by"] == f"models:/ferpipe/{version.version} ({champion})").all()
+    assert version.description.startswith(f"# Model card: ferpipe version {version.version}")
 
 
 def test_two_pipelines_writing_at_once_keep_their_runs_apart(server, project: Path) -> None:

@@ -25,6 +25,7 @@ from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.calibration import scale
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.labels import CLASSES
+from ferpipe.model_card import IDENTITY_FILE
 from ferpipe.train.checkpoint import load_model
 from ferpipe.train.loop import predict_logits
 
@@ -117,13 +118,23 @@ def _decode_image(value: Any, row: int) -> np.ndarray:
     return np.asarray(Image.fromarray(face).resize((SIDE, SIDE), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def predictions_frame(probs: np.ndarray) -> Any:
-    """One row per image: the label and a probability column per class."""
+def predictions_frame(probs: np.ndarray, identity: dict[str, str] | None = None) -> Any:
+    """One row per image: the label and a probability column per class; with the registered
+    version's ``identity`` (its model card), which version answered and its warning, if any."""
     import pandas as pd
 
     frame = pd.DataFrame(probs.round(6), columns=list(CLASSES))
     frame.insert(0, "label", [CLASSES[i] for i in probs.argmax(axis=1)])
+    for key, value in (identity or {}).items():
+        frame[key] = value
     return frame
+
+
+def registered_identity(config_file: Path) -> dict[str, str] | None:
+    """The model card's identity stored beside a registered model (its root is two levels above
+    the artifact files: ``<model>/artifacts/<file>``); None for a model logged but not registered."""
+    found = config_file.parents[1] / IDENTITY_FILE
+    return json.loads(found.read_text()) if found.exists() else None
 
 
 def _python_model() -> Any:
@@ -143,13 +154,14 @@ def _python_model() -> Any:
                 config.get("tta", "none"),
                 config.get("temperature", 1.0),
             )
+            self.identity = registered_identity(Path(context.artifacts["config"]))
 
         def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
             try:
                 images = to_images(model_input)
             except ValueError as exc:
                 raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-            return predictions_frame(self.classifier.predict_proba(images))
+            return predictions_frame(self.classifier.predict_proba(images), self.identity)
 
     return FerPyfunc()
 

@@ -268,41 +268,108 @@ def report() -> None:
 
 @command()
 def predict(
-    paths: Annotated[list[Path], typer.Argument(help="Image files or folders of them.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Image or video files, or folders of them.", show_default=False)
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="One trained model of the workspace (default: the registry's @champion).")
     ] = None,
     ensemble: Annotated[bool, typer.Option("--ensemble", help="The ensemble of params' members.")] = False,
     method: Annotated[str, typer.Option(help="Ensemble method: average, weighted, vote.")] = "weighted",
     out: Annotated[Path | None, typer.Option(help="Write the rows to a .csv or .json file.")] = None,
-    annotate: Annotated[Path | None, typer.Option(help="Folder for copies with boxes and labels drawn.")] = None,
+    annotate: Annotated[
+        Path | None, typer.Option(help="Folder for copies with boxes and labels drawn (videos as MP4).")
+    ] = None,
+    every: Annotated[int, typer.Option(min=1, help="Video: score every Nth frame.")] = 1,
+    smoothing: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Video: weight of a face's history in its moving average.")
+    ] = 0.6,
+    camera: Annotated[
+        int | None, typer.Option(help="Live: read OpenCV camera INDEX until Ctrl-C, a row per face per frame.")
+    ] = None,
 ) -> None:
-    """Detect the faces in photos and classify each one's expression."""
+    """Detect the faces in photos and videos (tracked across frames) and classify each one's expression."""
     from ferpipe import predict as fp
+    from ferpipe import video
     from ferpipe.config import Paths
 
     if model and ensemble:
         raise typer.BadParameter("give --model or --ensemble, not both")
+    if (camera is None) == (not paths):
+        raise typer.BadParameter("give image or video files, or --camera, not both")
     root = repo_root()
     if out is not None:
         fp.check_output(out)
-    files = list(fp.image_files(paths))
-    if not files:
-        raise ValueError(f"no image files in {', '.join(map(str, paths))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
-    classifier, answered_by = fp.load_classifier(
-        Paths(root), _project_params(root), model, method if ensemble else None
-    )
+    files = [] if camera is not None else list(fp.image_files(paths or [], fp.IMAGE_SUFFIXES | video.VIDEO_SUFFIXES))
+    if camera is None and not files:
+        known = ", ".join(sorted(fp.IMAGE_SUFFIXES | video.VIDEO_SUFFIXES))
+        raise ValueError(f"no image or video files in {', '.join(map(str, paths or []))} ({known})")
+    answerer = fp.load_classifier(Paths(root), _project_params(root), model, method if ensemble else None)
+    if answerer.warning:
+        typer.echo(f"warning: {answerer.answered_by} was {answerer.warning}", err=True)
+    if camera is not None:
+        rows = _watch(camera, answerer, every, smoothing)
+    else:
+        images = [f for f in files if not video.is_video(f)]
+        rows = _predict_images(images, answerer, annotate)
+        for clip in (f for f in files if video.is_video(f)):
+            rows += video.predict_file(clip, answerer.classifier, every, smoothing, annotate)
+    if out is not None:
+        fp.write_results(rows, out)
+    if camera is None and images:
+        typer.echo(fp.results_table([r for r in rows if "face" in r], len(images), answerer.answered_by), nl=False)
+    if camera is None and len(images) < len(files):
+        video_rows = [r for r in rows if "face" not in r]
+        typer.echo(video.tracks_table(video_rows, answerer.answered_by), nl=False)
+
+
+def _predict_images(images: list[Path], answerer: Any, annotate: Path | None) -> list[dict[str, Any]]:
+    """The rows of the photos, and their annotated copies."""
+    from ferpipe import predict as fp
+
     rows, by_file = [], {}
-    for result, picture in fp.predict_files(files, classifier):
+    for result, picture in fp.predict_files(images, answerer.classifier):
         rows.append(result.as_dict())
         by_file.setdefault(result.file, (picture, []))[1].append(result)
     if annotate is not None:
         for i, (file, (picture, results)) in enumerate(by_file.items()):
             if picture is not None:
                 fp.annotate(picture, results, annotate / f"{i:04d}_{Path(file).stem}.png")
-    if out is not None:
-        fp.write_results(rows, out)
-    typer.echo(fp.results_table(rows, len(files), answered_by), nl=False)
+    return rows
+
+
+def _watch(camera: int, answerer: Any, every: int, smoothing: float) -> list[dict[str, Any]]:
+    """The live camera: the video path over ``cv2.VideoCapture(camera)``, a line per face until Ctrl-C."""
+    from ferpipe import video
+
+    rows: list[dict[str, Any]] = []
+    typer.echo(f"camera {camera}: answered by {answerer.answered_by}; Ctrl-C stops", err=True)
+    try:
+        for row in video.watch(camera, answerer.classifier, every, smoothing):
+            rows.append(row)
+            if row["track"] is not None:
+                typer.echo(f"{row['time'] or row['frame']}\ttrack {row['track']}\t{row['label']}")
+    except KeyboardInterrupt:
+        typer.echo(f"stopped after {len(rows)} rows", err=True)
+    return rows
+
+
+@command()
+def detector(
+    paths: Annotated[list[Path], typer.Argument(help="Photos or videos (or folders) with a known face count each.")],
+    expected: Annotated[int, typer.Option(min=0, help="Faces in every photo or frame.")] = 1,
+    every: Annotated[int, typer.Option(min=1, help="Video: use every Nth frame.")] = 1,
+) -> None:
+    """How often each face cascade OpenCV bundles misses or double-counts faces on your pictures."""
+    from ferpipe.detector_check import grey_pictures, score_cascades, scores_table
+    from ferpipe.predict import IMAGE_SUFFIXES, image_files
+    from ferpipe.video import VIDEO_SUFFIXES
+
+    files = list(image_files(paths, IMAGE_SUFFIXES | VIDEO_SUFFIXES))
+    pictures = list(grey_pictures(files, every))
+    if not pictures:
+        raise ValueError(f"no photos or video frames in {', '.join(map(str, paths))}")
+    typer.echo(scores_table(score_cascades(pictures, expected), expected), nl=False)
 
 
 @command()

@@ -15,16 +15,28 @@ class Box(NamedTuple):
     h: int
 
 
+# the frontal-face cascades OpenCV's wheel bundles; `ferpipe detector` compares them on your photos
+CASCADES = {
+    "default": "haarcascade_frontalface_default.xml",
+    "alt": "haarcascade_frontalface_alt.xml",
+    "alt2": "haarcascade_frontalface_alt2.xml",
+    "alt_tree": "haarcascade_frontalface_alt_tree.xml",
+}
+DEFAULT_CASCADE = "default"
+
+
 @cache
-def _cascade() -> Any:
+def _cascade(name: str = DEFAULT_CASCADE) -> Any:
     import cv2
 
-    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    if name not in CASCADES:
+        raise ValueError(f"unknown face cascade {name!r}; OpenCV bundles {', '.join(CASCADES)}")
+    return cv2.CascadeClassifier(cv2.data.haarcascades + CASCADES[name])
 
 
-def find_faces(grey: np.ndarray, min_size: int = 48) -> list[Box]:
+def find_faces(grey: np.ndarray, min_size: int = 48, cascade: str = DEFAULT_CASCADE) -> list[Box]:
     """Faces in a uint8 grey image, largest first."""
-    found = _cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
+    found = _cascade(cascade).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
     return sorted((Box(*map(int, f)) for f in found), key=lambda b: b.w * b.h, reverse=True)
 
 

@@ -21,6 +21,7 @@ from ferpipe.detect import Box, find_faces
 from ferpipe.evaluate.calibration import temperature_of
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
+from ferpipe.model_card import SYNTHETIC_WARNING, synthetic_only
 from ferpipe.models.tta import configured_views
 from ferpipe.readers.base import to_8bit
 
@@ -51,27 +52,36 @@ class FaceResult:
         return row
 
 
-def image_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """The given files, and image files found under the given folders (sorted)."""
+def image_files(paths: Iterable[Path], suffixes: set[str] = IMAGE_SUFFIXES) -> Iterator[Path]:
+    """The given files, and the files with one of ``suffixes`` found under the given folders (sorted)."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
         elif path.exists():
             yield path
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
 
 
-def load_classifier(
-    paths: Paths, params: dict[str, Any], model: str | None, method: str | None
-) -> tuple[FerClassifier, str]:
+@dataclass(frozen=True)
+class Answerer:
+    """The classifier that answers, who it is (for the table's title), and what to warn about."""
+
+    classifier: FerClassifier
+    answered_by: str
+    warning: str = ""
+
+
+def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, method: str | None) -> Answerer:
     """One trained model (``model``), an ensemble ``method`` of the ensemble members, or by default the
-    registry's ``@champion`` (what ``mlflow models serve`` answers with); returns it and its name."""
+    registry's ``@champion`` (what ``mlflow models serve`` answers with)."""
     tta = configured_views(params)  # the views evaluate scored the models with
+    warning = SYNTHETIC_WARNING if synthetic_only(params) else ""
     if model is not None:
         files = {model: _model_file(paths, model)}
         temperature = temperature_of(read_scores(paths.details / f"{model}.json"))
-        return FerClassifier.load(files, "average", None, tta, temperature), f"model {model} (workspace)"
+        classifier = FerClassifier.load(files, "average", None, tta, temperature)
+        return Answerer(classifier, f"model {model} (workspace)", warning)
     if method is None:
         return load_champion(paths, params)
     summary = read_scores(paths.details / "ensemble.json")
@@ -79,11 +89,12 @@ def load_classifier(
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
     files = {m: _model_file(paths, m) for m in members}
     classifier = FerClassifier.load(files, str(method), weights, tta, temperature_of(summary.get(str(method), {})))
-    return classifier, f"ensemble ({method}) of {', '.join(members)} (workspace)"
+    return Answerer(classifier, f"ensemble ({method}) of {', '.join(members)} (workspace)", warning)
 
 
-def load_champion(paths: Paths, params: dict[str, Any]) -> tuple[FerClassifier, str]:
-    """The registered model's ``@champion`` version, loaded the way the model server loads it."""
+def load_champion(paths: Paths, params: dict[str, Any]) -> Answerer:
+    """The registered model's ``@champion`` version, loaded the way the model server loads it,
+    with the warning its model card carries."""
     import mlflow
 
     from ferpipe import registry, tracking
@@ -93,8 +104,9 @@ def load_champion(paths: Paths, params: dict[str, Any]) -> tuple[FerClassifier, 
     version = registry.aliased(mlflow.MlflowClient(), name, registry.CHAMPION)
     if version is None:
         raise ValueError(f"no models:/{name}@champion in {uri} yet: run `dvc repro`, or pass --model or --ensemble")
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
-    return pyfunc.unwrap_python_model().classifier, f"models:/{name}@champion (version {version.version})"
+    served = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").unwrap_python_model()
+    warning = (served.identity or {}).get("warning", "")
+    return Answerer(served.classifier, f"models:/{name}@champion (version {version.version})", warning)
 
 
 def _model_file(paths: Paths, name: str) -> Path:
@@ -194,6 +206,6 @@ def write_results(rows: list[dict[str, Any]], out: Path) -> None:
     check_output(out)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".csv":
-            pd.DataFrame(rows).to_csv(tmp, index=False)
+            pd.DataFrame(rows).convert_dtypes().to_csv(tmp, index=False)  # ids stay integers beside blanks
         else:
             tmp.write_text(json.dumps(rows, indent=2))

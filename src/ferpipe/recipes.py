@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 from ferpipe.config import Paths, load_params, load_yaml
@@ -78,30 +77,19 @@ def _scores(paths: Paths, name: str) -> dict[str, float]:
 
 
 def _timings(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
-    """Per trained model: epochs run, training minutes and median images/s, from its MLflow train run."""
-    import mlflow
-
-    from ferpipe import tracking
-    from ferpipe.config import MODEL_FILE
-
-    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
-    client = mlflow.MlflowClient()
-    folders = {m: paths.models for m in params["models"]}
-    folders.update({s: paths.distilled for s in params.get("distill") or {}})
+    """Per trained model and student: epochs run, training minutes and median images/s, from the
+    train stage's details (DVC-cached, so a restored model keeps the budget it was trained with)."""
     out: dict[str, dict[str, Any]] = {}
-    for name, folder in folders.items():
-        run_id = tracking.model_run(experiment_id, folder / name / MODEL_FILE)
-        if run_id is None:  # restored from DVC's cache: trained elsewhere, its timings are not in this store
-            continue
-        seconds = [m.value for m in client.get_metric_history(run_id, "epoch_seconds")]
-        rates = [m.value for m in client.get_metric_history(run_id, "images_per_second")]
-        device = client.get_run(run_id).data.params.get("device", "?")
-        out[name] = {
-            "epochs": len(seconds),
-            "train_minutes": round(sum(seconds) / 60, 1),
-            "images_per_second": round(median(rates)) if rates else None,
-            "device": device,
-        }
+    for name in [*params["models"], *(params.get("distill") or {})]:
+        path = paths.details / "train" / f"{name}.json"
+        trained = json.loads(path.read_text()) if path.exists() else {}
+        if "train_minutes" in trained:  # details written before the budget was recorded have none
+            out[name] = {
+                "epochs": trained["epochs_run"],
+                "train_minutes": round(trained["train_minutes"], 1),
+                "images_per_second": trained["images_per_second"],
+                "device": trained["device"],
+            }
     return out
 
 

@@ -59,23 +59,6 @@ def aliased(client: Any, name: str, alias: str) -> Any | None:
         return None
 
 
-def describe_version(
-    best: str, members: list[str], method: str, metrics: dict[str, float], tags: dict[str, str]
-) -> str:
-    """The registry version's description: what it is, what data it was scored on, and how it did."""
-    what = f"ensemble ({method}) of {', '.join(members)}" if best.startswith("ensemble_") else f"single model {best}"
-    lines = [
-        f"ferpipe classifier: {what}.",
-        f"Validation accuracy {metrics['val_accuracy']:.4f}, test accuracy {metrics['test_accuracy']:.4f} "
-        f"(test macro F1 {metrics['test_macro_f1']:.4f}); chosen on validation, the test split never chose anything.",
-        f"Data hash {tags.get(DATA_TAG, '-')}, git commit {tags.get('git.commit', '-')[:12]}, "
-        f"DVC experiment {tags.get('dvc.exp_name', 'none (a plain dvc repro)')}.",
-    ]
-    if tags.get("leaky") == "true":
-        lines.append(f"LEAKY PROTOCOL, ON PURPOSE: {tags.get('ferpipe.leaks', '')}. Its numbers are not honest.")
-    return "\n".join(lines)
-
-
 def settle(client: Any, name: str, version: str, val_accuracy: float, data_hash: str) -> Decision:
     """Make ``version`` the challenger, and the champion when the rule says so."""
     client.set_registered_model_alias(name, CHALLENGER, version)

@@ -150,7 +150,7 @@ def register_classifier(
     gives the pipeline's run its metrics; a distilled ``student`` does not."""
     import mlflow
 
-    from ferpipe import registry
+    from ferpipe import model_card, registry
     from ferpipe.classifier import log_classifier
 
     chosen = list(files)
@@ -193,8 +193,12 @@ def register_classifier(
     }
     for key, value in version_tags.items():
         client.set_model_version_tag(registered, version, key, value)
-    description = registry.describe_version(best, chosen, method, metrics, tags)
-    client.update_model_version(registered, version, description=description)
+    facts = model_card.card_facts(params, paths, best, scores, chosen, method, fitted, views, tags)
+    with tempfile.TemporaryDirectory() as folder:
+        card, files = model_card.write_card(facts, registered, version, Path(folder))
+        for file in files:  # beside the model: what `models:/...` downloads and the server loads
+            client.log_model_artifact(info.model_id, str(file))
+    client.update_model_version(registered, version, description=card)
     decision = registry.settle(client, registered, version, metrics["val_accuracy"], data_hash)
     where = registry.CHAMPION if decision.promote else registry.CHALLENGER
     what = "distilled student" if student else "best of this pipeline"

@@ -1,0 +1,174 @@
+"""The model card of a registered classifier, written from the metrics files, never by hand.
+
+What it is (members, method, weights, views, temperature), the data and protocol it was trained
+and scored under (sources, splits, audit, balancing, leaky switches), its metrics per class, its
+calibration, the compute it took, and its known limits. It becomes the registry version's
+description and two files beside the model in MLflow: ``model_card.md`` for people and
+``model_card.json`` for the served model, which says which version answered and warns when the
+model never saw a real face.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ferpipe.config import Paths
+from ferpipe.labels import CLASSES
+from ferpipe.protocol import deliberate_leaks
+
+CARD_FILE = "model_card.md"
+IDENTITY_FILE = "model_card.json"  # read by the served model (classifier.py)
+SYNTHETIC_WARNING = (
+    "trained on ferpipe's built-in synthetic faces only: its answers on real photos are not real predictions"
+)
+LIMITS = (
+    "Input is a 48x48 grey face; bigger pictures are cropped to the largest face the Haar cascade finds, "
+    "so a missed or wrong detection gives a wrong answer.",
+    "Seven posed-expression classes (contempt dropped): it says which of them a face looks like, not what "
+    "a person feels.",
+    "FER2013-style labels are noisy (one annotator per image); per-class scores below show where it is weak.",
+    "Accuracy, calibration and the class balance hold for the test split's population only; it has not been "
+    "checked across age, skin tone, gender or camera conditions.",
+)
+
+
+def synthetic_only(params: dict[str, Any]) -> bool:
+    """Whether every source is ferpipe's built-in synthetic data (the default pipeline)."""
+    return all(source["fetch"]["kind"] == "synthetic" for source in params["sources"].values())
+
+
+def card_facts(
+    params: dict[str, Any],
+    paths: Paths,
+    name: str,
+    scores: dict[str, Any],
+    members: list[str],
+    method: str,
+    weights: list[float] | None,
+    tta: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """Everything the card says, gathered from params, the metrics files and the run's tags."""
+    data = _read(paths.details / "data_report.json")
+    audit = _read(paths.details / "audit.json")
+    balance = _read(paths.details / "balance.json")
+    return {
+        "model": name,
+        "kind": "ensemble" if name.startswith("ensemble_") else "single model",
+        "method": method,
+        "members": {m: _read(paths.details / "train" / f"{m}.json") for m in members},
+        "archs": {m: _arch(params, m) for m in members},
+        "weights": dict(zip(members, weights, strict=True)) if weights else None,
+        "tta": tta,
+        "sources": {s: f"{v['fetch']['kind']}, {v['read']['role']}" for s, v in params["sources"].items()},
+        "splits": {
+            split: sum(sum(per_source.get(split, {}).values()) for per_source in data.get("counts", {}).values())
+            for split in ("train", "val", "test")
+        },
+        "audit": {k: audit.get(k) for k in ("policy", "test_images_with_copies", "val_images_with_copies", "dropped")},
+        "balance": balance.get("method", params.get("balance", {}).get("method", "none")),
+        "leaks": deliberate_leaks(params),
+        "synthetic_only": synthetic_only(params),
+        "scores": {split: scores[split] for split in ("val", "test")},
+        "calibration": scores.get("calibration"),
+        "provenance": {k: tags.get(k, "-") for k in ("data.hash", "git.commit", "dvc.exp_name")},
+    }
+
+
+def render(facts: dict[str, Any], registered: str, version: str) -> str:
+    """The card as Markdown (MLflow renders a version's description as Markdown)."""
+    what = (
+        f"ensemble ({facts['method']}) of {', '.join(facts['members'])}"
+        if facts["kind"] == "ensemble"
+        else f"single model {facts['model']}"
+    )
+    test, val = facts["scores"]["test"], facts["scores"]["val"]
+    lines = [f"# Model card: {registered} version {version} ({facts['model']})", ""]
+    if facts["synthetic_only"]:
+        lines += [f"**Warning: {SYNTHETIC_WARNING}.**", ""]
+    if facts["leaks"]:
+        lines += [f"**LEAKY PROTOCOL, ON PURPOSE: {'; '.join(facts['leaks'])}. Its numbers are not honest.**", ""]
+    lines += [
+        "## What it is",
+        f"A ferpipe classifier: {what}, test-time views `{facts['tta']}`.",
+        "",
+        "| member | architecture | parameters | epochs | best epoch | train minutes | images/s | device |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for member, trained in facts["members"].items():
+        lines.append(
+            f"| {member} | {facts['archs'][member]} | {trained.get('n_parameters', 0):,} | "
+            f"{trained.get('epochs_run', '-')} | {trained.get('best_epoch', '-')} | "
+            f"{trained.get('train_minutes', '-')} | {trained.get('images_per_second', '-')} | "
+            f"{trained.get('device', '-')} |"
+        )
+    if facts["weights"]:
+        shown = ", ".join(f"{m} {w:.3f}" for m, w in facts["weights"].items())
+        lines += ["", f"Weights, fitted on validation only: {shown}."]
+    audit = facts["audit"]
+    lines += [
+        "",
+        "## Data and protocol",
+        "Sources: " + "; ".join(f"{s} ({how})" for s, how in facts["sources"].items()) + ".",
+        f"Images: {facts['splits']['train']:,} train, {facts['splits']['val']:,} validation, "
+        f"{facts['splits']['test']:,} test. Balancing (training split only): {facts['balance']}.",
+        f"Leakage audit (policy `{audit['policy']}`): {audit['test_images_with_copies']} test and "
+        f"{audit['val_images_with_copies']} validation images had a copy in training; "
+        f"{audit['dropped']} training images dropped.",
+        "Chosen on validation; the test split never chose, fitted or balanced anything.",
+        f"Data hash `{facts['provenance']['data.hash']}`, git commit `{facts['provenance']['git.commit'][:12]}`, "
+        f"DVC experiment `{facts['provenance']['dvc.exp_name']}`.",
+        "",
+        "## Metrics",
+        f"Validation accuracy {val['accuracy']:.4f}; test accuracy {test['accuracy']:.4f}, "
+        f"macro F1 {test['macro_f1']:.4f}, top-2 {test.get('top2_accuracy', float('nan')):.4f} "
+        f"({test.get('n', '?')} test images).",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+            for c, v in ((c, test["per_class"][c]) for c in CLASSES)
+        ),
+    ]
+    calibration = facts["calibration"]
+    if calibration:
+        lines += [
+            "",
+            "## Calibration",
+            f"Temperature {calibration['temperature']:.3f}, fitted on validation; the served probabilities "
+            f"are scaled by it. Expected calibration error ({calibration['bins']} bins): validation "
+            f"{calibration['val']['ece']:.3f} -> {calibration['val']['ece_scaled']:.3f}, test "
+            f"{calibration['test']['ece']:.3f} -> {calibration['test']['ece_scaled']:.3f}.",
+        ]
+    lines += ["", "## Known limits", *(f"- {limit}" for limit in LIMITS)]
+    return "\n".join(lines) + "\n"
+
+
+def identity(facts: dict[str, Any], registered: str, version: str) -> dict[str, Any]:
+    """What the served model says about itself with every answer."""
+    return {
+        "answered_by": f"models:/{registered}/{version} ({facts['model']})",
+        "warning": SYNTHETIC_WARNING if facts["synthetic_only"] else "",
+    }
+
+
+def write_card(facts: dict[str, Any], registered: str, version: str, folder: Path) -> tuple[str, list[Path]]:
+    """The card's Markdown, and its two files in ``folder`` (for MLflow to store beside the model)."""
+    text = render(facts, registered, version)
+    card, ident = folder / CARD_FILE, folder / IDENTITY_FILE
+    card.write_text(text, encoding="utf-8")
+    ident.write_text(json.dumps(identity(facts, registered, version)))
+    return text, [card, ident]
+
+
+def _arch(params: dict[str, Any], name: str) -> str:
+    recipe = (params.get("distill") or {}).get(name, {}).get("recipe")
+    cfg = params["models"].get(recipe or name, {})
+    return f"{cfg.get('arch', '?')}" + (f" (distilled, recipe {recipe})" if recipe else "")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}

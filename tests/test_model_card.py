@@ -1,0 +1,87 @@
+"""The model card: written from the metrics files, and honest about what the model saw."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ferpipe.config import Paths, load_yaml
+from ferpipe.labels import CLASSES
+from ferpipe.model_card import SYNTHETIC_WARNING, card_facts, identity, render, synthetic_only
+from tests.conftest import REPO
+
+PER_CLASS = {c: {"precision": 0.5, "recall": 0.25, "f1": 0.333333, "support": 10} for c in CLASSES}
+SCORES = {
+    "val": {"accuracy": 0.61, "macro_f1": 0.55},
+    "test": {"accuracy": 0.6, "macro_f1": 0.5, "top2_accuracy": 0.8, "n": 70, "per_class": PER_CLASS},
+    "calibration": {
+        "temperature": 1.37,
+        "bins": 15,
+        "val": {"ece": 0.12, "ece_scaled": 0.03},
+        "test": {"ece": 0.11, "ece_scaled": 0.04},
+    },
+}
+TAGS = {"data.hash": "d" * 32, "git.commit": "c" * 40}
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    details = tmp_path / "metrics" / "details"
+    (details / "train").mkdir(parents=True)
+    files = {
+        "data_report.json": {"counts": {"fer2013": {"train": {"happy": 900}, "val": {"happy": 90},
+                                                    "test": {"sad": 70}}}},
+        "audit.json": {"policy": "drop_from_train", "test_images_with_copies": 3, "val_images_with_copies": 2,
+                       "dropped": 5},
+        "balance.json": {"method": "augment"},
+        "train/cnn.json": {"n_parameters": 72471, "epochs_run": 12, "best_epoch": 11, "train_minutes": 1.5,
+                           "images_per_second": 1400, "device": "cpu"},
+        "train/logreg.json": {"n_parameters": 16135, "epochs_run": 10, "best_epoch": 9, "train_minutes": 0.1,
+                              "images_per_second": 9000, "device": "cpu"},
+    }  # fmt: skip
+    for name, content in files.items():
+        (details / name).write_text(json.dumps(content))
+    return Paths(tmp_path)
+
+
+def _params(kind: str = "synthetic", **extra) -> dict:
+    params = load_yaml(REPO / "params.yaml")
+    params["sources"] = {"fer2013": {"fetch": {"kind": kind}, "read": {"role": "primary"}}}
+    params["models"] = {"cnn": {"arch": "simple_cnn"}, "logreg": {"arch": "logreg"}}
+    return {**params, **extra}
+
+
+def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Paths) -> None:
+    facts = card_facts(_params(), paths, "ensemble_weighted", SCORES, ["cnn", "logreg"], "weighted", [0.7, 0.3],
+                       "flip", TAGS)  # fmt: skip
+    card = render(facts, "ferpipe", "7")
+    assert card.startswith("# Model card: ferpipe version 7 (ensemble_weighted)")
+    assert "ensemble (weighted) of cnn, logreg, test-time views `flip`" in card
+    assert "| cnn | simple_cnn | 72,471 | 12 | 11 | 1.5 | 1400 | cpu |" in card
+    assert "Weights, fitted on validation only: cnn 0.700, logreg 0.300." in card
+    assert "Images: 900 train, 90 validation, 70 test. Balancing (training split only): augment." in card
+    assert "3 test and 2 validation images had a copy in training; 5 training images dropped" in card
+    assert (
+        "Validation accuracy 0.6100; test accuracy 0.6000" in card and "| happy | 0.500 | 0.250 | 0.333 | 10 |" in card
+    )
+    assert "Temperature 1.370" in card and "validation 0.120 -> 0.030, test 0.110 -> 0.040" in card
+    assert "## Known limits" in card and "git commit `cccccccccccc`" in card
+    assert f"**Warning: {SYNTHETIC_WARNING}.**" in card and "LEAKY" not in card
+
+
+def test_real_data_carries_no_warning_and_a_leak_is_shouted(paths: Paths) -> None:
+    params = _params("location", audit={"policy": "keep"})
+    facts = card_facts(params, paths, "cnn", SCORES, ["cnn"], "cnn", None, "none", TAGS)
+    card = render(facts, "ferpipe", "3")
+    assert "single model cnn" in card and "Weights" not in card and "Warning" not in card
+    assert "LEAKY PROTOCOL, ON PURPOSE: audit.policy=keep" in card
+    assert identity(facts, "ferpipe", "3") == {"answered_by": "models:/ferpipe/3 (cnn)", "warning": ""}
+
+
+def test_only_an_all_synthetic_source_list_is_synthetic() -> None:
+    assert synthetic_only(load_yaml(REPO / "params.yaml"))  # the built-in default data
+    mixed = _params()
+    mixed["sources"]["jaffe"] = {"fetch": {"kind": "path"}, "read": {"role": "extra"}}
+    assert not synthetic_only(mixed)
