@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 .DEFAULT_GOAL := help
 
-.PHONY: help setup repro test ci stale gate runs report bench lint format mlflow server plots restore clean clean-mlflow
+.PHONY: help setup repro test test-fast ci stale gate runs report bench lint format mlflow server plots restore clean clean-mlflow
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ repro: setup ## run the whole DVC pipeline on the built-in data
 
 test: setup ## run the test suite and the linter
 	pytest
+	ruff check .
+
+test-fast: setup ## the edit-test loop: every test but the slow end-to-end ones (a few minutes), and the linter
+	pytest -m "not slow" -q
 	ruff check .
 
 ci: test ## what CI runs: tests, staleness check, pipeline, then the metric gate

@@ -19,7 +19,10 @@ from ferpipe.sources import materialise
 from ferpipe.train.stage import run_train
 from tests.conftest import REPO, SHARED
 
-pytestmark = pytest.mark.skipif(not (SHARED / "fer2013.csv.gz").exists(), reason="../shared/datasets is absent")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (SHARED / "fer2013.csv.gz").exists(), reason="../shared/datasets is absent"),
+]
 
 
 @pytest.fixture(scope="module")
