@@ -30,6 +30,13 @@ ALIASES: dict[str, str | None] = {
     "su": "surprise",
     "ne": "neutral",
     "contempt": None,
+    # AffectNet's codes 8-10: not an expression of the 7 (prepare drops them and counts them)
+    "none": None,
+    "uncertain": None,
+    "no-face": None,
+    # FER+'s winners that are not an expression: no majority, and not a face
+    "unknown": None,
+    "nf": None,
 }
 
 # FER2013's integer labels are already in canonical order.

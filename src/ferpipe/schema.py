@@ -22,6 +22,7 @@ from ferpipe.choices import (
     AUDIT_POLICIES,
     BALANCE_METHODS,
     DISTILL_TEACHERS,
+    FERPLUS_SCHEMES,
     FETCH_KINDS,
     IMBLEARN_STRATEGIES,
     OPTIMIZERS,
@@ -78,18 +79,20 @@ class SyntheticFetch(Section):
     layout: Literal[SYNTHETIC_LAYOUTS]
     seed: int
     size: Annotated[int, Field(ge=8)] | None = None
-    counts: dict[str, Count] | None = None  # fer2013_csv: rows per Usage value
+    counts: dict[str, Count] | None = None  # fer2013_csv, rafdb, affectnet: rows per Usage value or file
     label_noise: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     blank: Count | None = None
     duplicates: Count | None = None
     test_copies: Count | None = None
+    votes: bool | None = None  # fer2013_csv: also write FER+'s fer2013new.csv (10 annotators a row)
     sequences: PositiveInt | None = None  # ckplus
     subjects: PositiveInt | None = None
     count: PositiveInt | None = None  # imagefolder
 
     @model_validator(mode="after")
     def _layout_sizes(self) -> SyntheticFetch:
-        needed = {"fer2013_csv": "counts", "ckplus": "sequences", "imagefolder": "count"}[self.layout]
+        needed = {"fer2013_csv": "counts", "ckplus": "sequences", "imagefolder": "count", "rafdb": "counts",
+                  "affectnet": "counts"}[self.layout]  # fmt: skip
         if getattr(self, needed) is None:
             raise PydanticCustomError(
                 "missing", "required key is missing (layout {layout} needs it)", {"layout": self.layout, "key": needed}
@@ -143,6 +146,9 @@ class Read(Section):
     on_error: Literal["skip", "fail"] = "skip"
     label_map: dict[str, str | None] | None = None  # raw label -> class name (null drops it)
     face_crop: bool | None = None
+    votes: bool = False  # fer2013_csv: labels from FER+'s fer2013new.csv beside it (same rows, 10 annotators)
+    votes_scheme: Literal[FERPLUS_SCHEMES] = "majority"
+    seed: int = 0  # votes_scheme probability: the draw of each training label
 
 
 class Source(Section):

@@ -7,14 +7,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ferpipe.readers.affectnet import read_affectnet
 from ferpipe.readers.base import Records, Skipped, SourceError
 from ferpipe.readers.fer2013_csv import read_fer2013_csv
 from ferpipe.readers.image_folder import LAYOUTS, read_tree
+from ferpipe.readers.rafdb import read_rafdb
 
 Reader = Callable[[Path, dict[str, Any]], Records]
 
 READERS: dict[str, Reader] = {
     "fer2013_csv": read_fer2013_csv,
+    "rafdb": read_rafdb,
+    "affectnet": read_affectnet,
     **{name: partial(read_tree, layout=layout) for name, layout in LAYOUTS.items()},
 }
 

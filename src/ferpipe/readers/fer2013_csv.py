@@ -14,13 +14,14 @@ import numpy as np
 
 from ferpipe.labels import FER2013_LABELS
 from ferpipe.readers.base import IMAGE_SIZE, Records, Skipped, SourceError
+from ferpipe.readers.ferplus import VOTES_FILE, relabel
 
 COLUMNS = ("emotion", "pixels", "Usage")
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 
 
 def _find_csv(folder: Path) -> Path:
-    found = sorted(p for p in folder.rglob("*") if p.name.endswith((".csv", ".csv.gz")))
+    found = sorted(p for p in folder.rglob("*") if p.name.endswith((".csv", ".csv.gz")) and p.name != VOTES_FILE)
     if len(found) != 1:
         raise SourceError(f"{folder}: expected exactly one .csv or .csv.gz file, found {len(found)}")
     return found[0]
@@ -59,6 +60,8 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
                 records.add(image, label, path.name, row=row, usage=usage.strip())
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise SourceError(f"{path}: cannot be read (truncated or corrupt file?): {exc}") from exc
+    if cfg.get("votes"):  # FER+: the same rows, labelled by 10 annotators
+        relabel(folder, path, records, cfg)
     return records
 
 

@@ -1,0 +1,107 @@
+"""FER+ (Microsoft's relabelling of FER2013 by 10 annotators) as the label source of FER2013's pixels.
+
+``fer2013new.csv`` has the rows of ``fer2013.csv`` in the same order, with the header
+``Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF``
+(vote counts). Following the reference code (github.com/microsoft/FERPlus, ``ferplus.py``),
+a single vote is treated as noise and removed first. Schemes (``read.votes_scheme``):
+
+- ``majority``: the emotion with more than half of the remaining votes, else ``unknown``;
+- ``probability``: training rows draw their label from the vote distribution (seeded);
+  validation and test rows keep the majority.
+
+With the mission's 7 classes, contempt's votes are dropped before either scheme (the rest is
+renormalised). A row whose winner is ``unknown`` or ``NF`` (not a face), or with an empty image
+name (not a face), gets that label, which prepare drops and counts. The soft (vote distribution as
+the target) and multi-target schemes need soft labels through balancing and training, which
+ferpipe does not have yet.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferpipe.choices import FERPLUS_SCHEMES
+from ferpipe.readers.base import Records, SourceError
+
+VOTES_FILE = "fer2013new.csv"
+EMOTIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+HEADER = ("Usage", "Image name", *EMOTIONS)
+DROPPED = ("contempt",)  # the 7-class mission
+NOT_A_FACE = "NF"
+TRAINING = "Training"
+
+
+def read_votes(folder: Path, base: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """(usage, image name, votes (n, 10)) of every row; a file that does not fit is one error naming it."""
+    found = sorted(folder.rglob(VOTES_FILE))
+    if len(found) != 1:
+        raise SourceError(f"{folder}: expected one {VOTES_FILE} (FER+ votes) beside {base.name}, found {len(found)}")
+    path = found[0]
+    usages, names, votes = [], [], []
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
+        if tuple(header) != HEADER:
+            raise SourceError(f"{path}: header is {header}, expected {list(HEADER)}")
+        for row, fields in enumerate(reader, start=2):
+            if len(fields) != len(HEADER):
+                raise SourceError(f"{path}: row {row}: {len(fields)} fields, expected {len(HEADER)}")
+            try:
+                counts = [int(v) for v in fields[2:]]
+            except ValueError as exc:
+                raise SourceError(f"{path}: row {row}: vote counts must be integers ({exc})") from exc
+            if min(counts) < 0 or sum(counts) == 0:
+                raise SourceError(f"{path}: row {row}: votes {counts} do not sum to a positive count")
+            usages.append(fields[0].strip())
+            names.append(fields[1].strip())
+            votes.append(counts)
+    return usages, names, np.array(votes, dtype=np.float64).reshape(-1, len(EMOTIONS))
+
+
+def check_rows_agree(votes_file: Path, records: Records, vote_usages: list[str]) -> None:
+    """FER+ is joined to FER2013 by row order: the row counts and every row's Usage must agree."""
+    base_rows = len(records) + len(records.skipped)
+    if base_rows != len(vote_usages):
+        raise SourceError(
+            f"{votes_file}: {len(vote_usages)} rows, but the FER2013 CSV has {base_rows}: "
+            "FER+ is joined by row order, so the files must be the same release"
+        )
+    for row, usage in zip(records.rows, records.usages, strict=True):
+        if vote_usages[row - 2] != usage:
+            raise SourceError(
+                f"{votes_file}: row {row}: Usage {vote_usages[row - 2]!r}, the FER2013 CSV says {usage!r}"
+            )
+
+
+def labels_from_votes(votes: np.ndarray, names: list[str], usages: list[str], scheme: str, seed: int) -> list[str]:
+    """One label name per row by ``scheme``: an emotion, ``unknown`` or ``NF``."""
+    if scheme not in FERPLUS_SCHEMES:
+        raise ValueError(f"FER+ votes scheme {scheme!r}: choose one of {', '.join(FERPLUS_SCHEMES)}")
+    kept = votes.copy()
+    kept[kept <= 1] = 0.0  # the reference code's outlier removal: a lone vote is noise
+    for emotion in DROPPED:
+        kept[:, EMOTIONS.index(emotion)] = 0.0
+    rng = np.random.default_rng(seed)
+    labels = []
+    for row, counts in enumerate(kept):
+        total = counts.sum()
+        if not names[row] or total == 0:
+            labels.append(NOT_A_FACE)
+        elif scheme == "probability" and usages[row] == TRAINING:
+            labels.append(EMOTIONS[int(rng.choice(len(EMOTIONS), p=counts / total))])
+        else:
+            top = int(counts.argmax())
+            labels.append(EMOTIONS[top] if counts[top] > total / 2 else "unknown")
+    return labels
+
+
+def relabel(folder: Path, base: Path, records: Records, cfg: dict[str, Any]) -> None:
+    """Replace the labels FER2013's CSV gave its rows with FER+'s, joined by row."""
+    vote_usages, names, votes = read_votes(folder, base)
+    check_rows_agree(folder / VOTES_FILE, records, vote_usages)
+    labels = labels_from_votes(votes, names, vote_usages, cfg.get("votes_scheme", "majority"), cfg.get("seed", 0))
+    records.labels = [labels[row - 2] for row in records.rows]

@@ -1,0 +1,74 @@
+"""RAF-DB's basic set: ``EmoLabel/list_patition_label.txt`` (``<image> <label>`` a line, the
+file's own spelling) and the aligned faces ``Image/aligned/<name>_aligned.jpg``.
+
+Labels 1-7 are surprise, fear, disgust, happiness, sadness, anger, neutral; the ``train_`` and
+``test_`` name prefixes are the official split, given to prepare as the usage ``train`` or
+``test`` (map them with ``prepare.usage_map``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from ferpipe.readers.base import Records, Skipped, SourceError, to_grey
+
+LABEL_FILE = "list_patition_label.txt"  # sic: RAF-DB's own spelling
+RAFDB_LABELS = {1: "surprise", 2: "fear", 3: "disgust", 4: "happiness", 5: "sadness", 6: "anger", 7: "neutral"}
+USAGES = ("train", "test")
+
+
+def read_rafdb(folder: Path, cfg: dict[str, Any]) -> Records:
+    """Every labelled image; a bad line (label out of 1-7, no split prefix, a missing or unreadable
+    image) is skipped and listed with its line, or raises with ``on_error: fail``."""
+    found = sorted(folder.rglob(LABEL_FILE))
+    if len(found) != 1:
+        raise SourceError(f"{folder}: expected one {LABEL_FILE} (RAF-DB's basic/EmoLabel/), found {len(found)}")
+    label_file = found[0]
+    aligned = _aligned_folder(folder)
+    fail = cfg.get("on_error", "skip") == "fail"
+    records = Records()
+    for row, line in enumerate(label_file.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            name, image, usage, label = _parse(line, aligned)
+        except ValueError as exc:
+            if fail:
+                raise SourceError(f"{label_file}: line {row}: {exc}") from exc
+            records.skipped.append(Skipped(label_file.name, row, str(exc)))
+            continue
+        records.add(image, label, name, row=row, usage=usage)
+    return records
+
+
+def _aligned_folder(folder: Path) -> Path:
+    candidates = sorted(p for p in folder.rglob("aligned") if p.is_dir())
+    if not candidates:
+        raise SourceError(f"{folder}: no Image/aligned/ folder (RAF-DB's aligned 100x100 faces)")
+    return candidates[0]
+
+
+def _parse(line: str, aligned: Path) -> tuple[str, Any, str, str]:
+    """(image name, 48x48 grey face, usage, label) of one label-file line, or ValueError saying why not."""
+    fields = line.split()
+    if len(fields) != 2:
+        raise ValueError(f"expected '<image> <label>', got {line.strip()!r}")
+    name, code = fields
+    if not code.isdigit() or int(code) not in RAFDB_LABELS:
+        raise ValueError(f"{name}: label {code!r} is not one of RAF-DB's codes 1-7")
+    usage = name.split("_", 1)[0].lower()
+    if usage not in USAGES:
+        raise ValueError(f"{name}: the name does not start with train_ or test_ (the official split)")
+    path = aligned / f"{Path(name).stem}_aligned{Path(name).suffix}"
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            image = to_grey(picture)
+    except FileNotFoundError as exc:
+        raise ValueError(f"{name}: its aligned image {path.name} is missing") from exc
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{name}: {path.name} is unreadable: {exc}") from exc
+    return name, image, usage, RAFDB_LABELS[int(code)]
