@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -108,6 +109,25 @@ def test_hog_describes_edge_orientation() -> None:
     # block normalisation: contrast does not matter
     assert torch.allclose(hog(vertical * 0.5), a.flatten().unsqueeze(0), atol=1e-4)
     assert math.isclose(hog(torch.rand(2, 1, 48, 48)).view(2, 25, 36).norm(dim=2).mean().item(), 1.0, rel_tol=1e-3)
+
+
+def test_hog_agrees_with_scikit_images_hog_on_faces() -> None:
+    """The same descriptor as skimage.feature.hog (9 bins, 8x8 cells, 2x2 blocks, L2-Hys), in our
+    layout (block, bin, cell) rather than its (block, cell, bin). Ours votes into the two nearest
+    bins (Dalal and Triggs' interpolation), scikit-image into one, so they correlate, not match:
+    a mirrored image or a wrong layout falls to a correlation of 0.5 or 0."""
+    from skimage.feature import hog
+
+    from ferpipe.sources.faces import RenderOptions, render_faces
+
+    faces = render_faces(np.random.default_rng(0), np.arange(40) % 7, RenderOptions(size=48)).astype(np.float32) / 255
+    ours = HOG()(torch.from_numpy(faces)[:, None]).numpy().reshape(40, 5, 5, 9, 2, 2).transpose(0, 1, 2, 4, 5, 3)
+    reference = np.stack(
+        [hog(f, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys") for f in faces]
+    )
+    assert reference.shape == (40, HOG().out_features)
+    correlation = [np.corrcoef(a, b)[0, 1] for a, b in zip(ours.reshape(40, -1), reference, strict=True)]
+    assert min(correlation) > 0.8 and np.mean(correlation) > 0.9
 
 
 def test_unknown_model_lists_the_zoo() -> None:
