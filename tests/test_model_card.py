@@ -24,6 +24,7 @@ SCORES = {
     },
 }
 TAGS = {"data.hash": "d" * 32, "git.commit": "c" * 40}
+BUDGETS = {"cnn": {"epochs": 12, "train_minutes": 1.5, "images_per_second": 1400, "device": "cpu"}}  # from MLflow
 
 
 @pytest.fixture
@@ -36,10 +37,8 @@ def paths(tmp_path: Path) -> Paths:
         "audit.json": {"policy": "drop_from_train", "test_images_with_copies": 3, "val_images_with_copies": 2,
                        "dropped": 5},
         "balance.json": {"method": "augment"},
-        "train/cnn.json": {"n_parameters": 72471, "epochs_run": 12, "best_epoch": 11, "train_minutes": 1.5,
-                           "images_per_second": 1400, "device": "cpu"},
-        "train/logreg.json": {"n_parameters": 16135, "epochs_run": 10, "best_epoch": 9, "train_minutes": 0.1,
-                              "images_per_second": 9000, "device": "cpu"},
+        "train/cnn.json": {"n_parameters": 72471, "epochs_run": 12, "best_epoch": 11, "device": "cpu"},
+        "train/logreg.json": {"n_parameters": 16135, "epochs_run": 10, "best_epoch": 9, "device": "cpu"},
     }  # fmt: skip
     for name, content in files.items():
         (details / name).write_text(json.dumps(content))
@@ -55,11 +54,12 @@ def _params(kind: str = "synthetic", **extra) -> dict:
 
 def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Paths) -> None:
     facts = card_facts(_params(), paths, "ensemble_weighted", SCORES, ["cnn", "logreg"], "weighted", [0.7, 0.3],
-                       "flip", TAGS)  # fmt: skip
+                       "flip", TAGS, BUDGETS)  # fmt: skip
     card = render(facts, "ferpipe", "7")
     assert card.startswith("# Model card: ferpipe version 7 (ensemble_weighted)")
     assert "ensemble (weighted) of cnn, logreg, test-time views `flip`" in card
     assert "| cnn | simple_cnn | 72,471 | 12 | 11 | 1.5 | 1400 | cpu |" in card
+    assert "| logreg | logreg | 16,135 | 10 | 9 | - | - | cpu |" in card  # its run is not in this store
     assert "Weights, fitted on validation only: cnn 0.700, logreg 0.300." in card
     assert "Images: 900 train, 90 validation, 70 test. Balancing (training split only): augment." in card
     assert "3 test and 2 validation images had a copy in training; 5 training images dropped" in card
@@ -73,7 +73,7 @@ def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Pat
 
 def test_real_data_carries_no_warning_and_a_leak_is_shouted(paths: Paths) -> None:
     params = _params("location", audit={"policy": "keep"})
-    facts = card_facts(params, paths, "cnn", SCORES, ["cnn"], "cnn", None, "none", TAGS)
+    facts = card_facts(params, paths, "cnn", SCORES, ["cnn"], "cnn", None, "none", TAGS, {})
     card = render(facts, "ferpipe", "3")
     assert "single model cnn" in card and "Weights" not in card and "Warning" not in card
     assert "LEAKY PROTOCOL, ON PURPOSE: audit.policy=keep" in card

@@ -49,8 +49,10 @@ def card_facts(
     weights: list[float] | None,
     tta: str,
     tags: dict[str, str],
+    budgets: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    """Everything the card says, gathered from params, the metrics files and the run's tags."""
+    """Everything the card says, gathered from params, the metrics files, the run's tags and each
+    member's training budget (``tracking.train_budget`` of its train run, where the store has it)."""
     data = _read(paths.details / "data_report.json")
     audit = _read(paths.details / "audit.json")
     balance = _read(paths.details / "balance.json")
@@ -58,7 +60,7 @@ def card_facts(
         "model": name,
         "kind": "ensemble" if name.startswith("ensemble_") else "single model",
         "method": method,
-        "members": {m: _read(paths.details / "train" / f"{m}.json") for m in members},
+        "members": {m: {**_read(paths.details / "train" / f"{m}.json"), **budgets.get(m, {})} for m in members},
         "archs": {m: _arch(params, m) for m in members},
         "weights": dict(zip(members, weights, strict=True)) if weights else None,
         "tta": tta,
@@ -100,7 +102,7 @@ def render(facts: dict[str, Any], registered: str, version: str) -> str:
     for member, trained in facts["members"].items():
         lines.append(
             f"| {member} | {facts['archs'][member]} | {trained.get('n_parameters', 0):,} | "
-            f"{trained.get('epochs_run', '-')} | {trained.get('best_epoch', '-')} | "
+            f"{trained.get('epochs', trained.get('epochs_run', '-'))} | {trained.get('best_epoch', '-')} | "
             f"{trained.get('train_minutes', '-')} | {trained.get('images_per_second', '-')} | "
             f"{trained.get('device', '-')} |"
         )

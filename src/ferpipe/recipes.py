@@ -77,19 +77,18 @@ def _scores(paths: Paths, name: str) -> dict[str, float]:
 
 
 def _timings(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
-    """Per trained model and student: epochs run, training minutes and median images/s, from the
-    train stage's details (DVC-cached, so a restored model keeps the budget it was trained with)."""
+    """Per trained model and student: its train run's budget (``tracking.train_budget``)."""
+    from ferpipe import tracking
+    from ferpipe.config import MODEL_FILE
+
+    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
+    folders = {m: paths.models for m in params["models"]}
+    folders.update({s: paths.distilled for s in params.get("distill") or {}})
     out: dict[str, dict[str, Any]] = {}
-    for name in [*params["models"], *(params.get("distill") or {})]:
-        path = paths.details / "train" / f"{name}.json"
-        trained = json.loads(path.read_text()) if path.exists() else {}
-        if "train_minutes" in trained:  # details written before the budget was recorded have none
-            out[name] = {
-                "epochs": trained["epochs_run"],
-                "train_minutes": round(trained["train_minutes"], 1),
-                "images_per_second": trained["images_per_second"],
-                "device": trained["device"],
-            }
+    for name, folder in folders.items():
+        run_id = tracking.model_run(experiment_id, folder / name / MODEL_FILE)
+        if run_id is not None:  # None: restored from DVC's cache, trained against another store
+            out[name] = tracking.train_budget(run_id)
     return out
 
 

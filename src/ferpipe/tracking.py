@@ -315,6 +315,25 @@ def tag_weights(run_id: str, model_file: Path) -> None:
     mlflow.MlflowClient().set_tag(run_id, WEIGHTS_TAG, file_hash(model_file))
 
 
+def train_budget(run_id: str) -> dict[str, Any]:
+    """What a train run spent: epochs, training minutes (its ``epoch_seconds`` summed), median
+    images/s and device. From MLflow, not from DVC's outputs: a time is never the same twice, and
+    an output whose hash moved on every run would defeat DVC's cache."""
+    from statistics import median
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    seconds = [m.value for m in client.get_metric_history(run_id, "epoch_seconds")]
+    rates = [m.value for m in client.get_metric_history(run_id, "images_per_second")]
+    return {
+        "epochs": len(seconds),
+        "train_minutes": round(sum(seconds) / 60, 1),
+        "images_per_second": round(median(rates)) if rates else None,
+        "device": client.get_run(run_id).data.params.get("device", "?"),
+    }
+
+
 def model_run(experiment_id: str, model_file: Path) -> str | None:
     """The newest train run of the experiment that wrote exactly these weights; None when the store
     has none (the model came from DVC's cache, trained against another store)."""

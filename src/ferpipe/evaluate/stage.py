@@ -193,7 +193,8 @@ def register_classifier(
     }
     for key, value in version_tags.items():
         client.set_model_version_tag(registered, version, key, value)
-    facts = model_card.card_facts(params, paths, best, scores, chosen, method, fitted, views, tags)
+    budgets = {m: tracking.train_budget(r) for m, r in zip(chosen, run_ids, strict=True) if r}
+    facts = model_card.card_facts(params, paths, best, scores, chosen, method, fitted, views, tags, budgets)
     with tempfile.TemporaryDirectory() as folder:
         card, files = model_card.write_card(facts, registered, version, Path(folder))
         for file in files:  # beside the model: what `models:/...` downloads and the server loads

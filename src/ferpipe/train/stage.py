@@ -129,9 +129,6 @@ def _train(
             "n_parameters": count_parameters(model),
             "n_train": len(train),
             "device": world.describe(),
-            # the compute budget the model card and the recipe records report
-            "train_minutes": round(sum(row["epoch_seconds"] for row in result.history) / 60, 2),
-            "images_per_second": round(float(np.median([row["images_per_second"] for row in result.history]))),
         },
     )
     curves = pd.DataFrame(result.history).assign(epoch=lambda f: np.arange(1, len(f) + 1))
