@@ -61,7 +61,8 @@ def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Pat
     assert "| cnn | simple_cnn | 72,471 | 12 | 11 | 1.5 | 1400 | cpu |" in card
     assert "| logreg | logreg | 16,135 | 10 | 9 | - | - | cpu |" in card  # its run is not in this store
     assert "Weights, fitted on validation only: cnn 0.700, logreg 0.300." in card
-    assert "Images: 900 train, 90 validation, 70 test. Balancing (training split only): augment." in card
+    assert "Images after cleaning: 900 train, 90 validation, 70 test. Balancing (training split only): augment." in card
+    assert "DVC experiment: none (a plain dvc repro)." in card
     assert "3 test and 2 validation images had a copy in training; 5 training images dropped" in card
     assert (
         "Validation accuracy 0.6100; test accuracy 0.6000" in card and "| happy | 0.500 | 0.250 | 0.333 | 10 |" in card

@@ -75,7 +75,11 @@ def card_facts(
         "synthetic_only": synthetic_only(params),
         "scores": {split: scores[split] for split in ("val", "test")},
         "calibration": scores.get("calibration"),
-        "provenance": {k: tags.get(k, "-") for k in ("data.hash", "git.commit", "dvc.exp_name")},
+        "provenance": {
+            "data.hash": tags.get("data.hash", "-"),
+            "git.commit": tags.get("git.commit", "-"),
+            "dvc.exp_name": tags.get("dvc.exp_name", "none (a plain dvc repro)"),
+        },
     }
 
 
@@ -114,14 +118,14 @@ def render(facts: dict[str, Any], registered: str, version: str) -> str:
         "",
         "## Data and protocol",
         "Sources: " + "; ".join(f"{s} ({how})" for s, how in facts["sources"].items()) + ".",
-        f"Images: {facts['splits']['train']:,} train, {facts['splits']['val']:,} validation, "
+        f"Images after cleaning: {facts['splits']['train']:,} train, {facts['splits']['val']:,} validation, "
         f"{facts['splits']['test']:,} test. Balancing (training split only): {facts['balance']}.",
         f"Leakage audit (policy `{audit['policy']}`): {audit['test_images_with_copies']} test and "
         f"{audit['val_images_with_copies']} validation images had a copy in training; "
         f"{audit['dropped']} training images dropped.",
         "Chosen on validation; the test split never chose, fitted or balanced anything.",
         f"Data hash `{facts['provenance']['data.hash']}`, git commit `{facts['provenance']['git.commit'][:12]}`, "
-        f"DVC experiment `{facts['provenance']['dvc.exp_name']}`.",
+        f"DVC experiment: {facts['provenance']['dvc.exp_name']}.",
         "",
         "## Metrics",
         f"Validation accuracy {val['accuracy']:.4f}; test accuracy {test['accuracy']:.4f}, "
