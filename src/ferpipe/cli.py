@@ -384,8 +384,8 @@ def export(
     from ferpipe.data.dataset import load_split
     from ferpipe.evaluate.calibration import temperature_of
     from ferpipe.export import FORMATS, export_onnx
+    from ferpipe.io import read_json
     from ferpipe.models.tta import configured_views
-    from ferpipe.predict import read_scores
 
     if format not in FORMATS:
         raise typer.BadParameter(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
@@ -399,7 +399,7 @@ def export(
     tta = configured_views(_project_params(paths.root))
     for name in names:
         target = out / f"{name}.onnx"
-        temperature = temperature_of(read_scores(paths.details / f"{name}.json"))
+        temperature = temperature_of(read_json(paths.details / f"{name}.json"))
         model_file = trained.get(name, paths.models / name / MODEL_FILE)
         difference = export_onnx(model_file, target, check, tta, temperature)
         views = "" if tta == "none" else f" (test-time views: {tta})"

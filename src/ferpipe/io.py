@@ -73,6 +73,11 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or an empty dict where it has not been written yet."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write pretty, key-sorted JSON atomically (stable bytes for git and DVC)."""
     with atomic_path(path) as tmp:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ferpipe.config import Paths
+from ferpipe.io import read_json
 from ferpipe.labels import CLASSES
 from ferpipe.protocol import deliberate_leaks
 
@@ -53,14 +54,14 @@ def card_facts(
 ) -> dict[str, Any]:
     """Everything the card says, gathered from params, the metrics files, the run's tags and each
     member's training budget (``tracking.train_budget`` of its train run, where the store has it)."""
-    data = _read(paths.details / "data_report.json")
-    audit = _read(paths.details / "audit.json")
-    balance = _read(paths.details / "balance.json")
+    data = read_json(paths.details / "data_report.json")
+    audit = read_json(paths.details / "audit.json")
+    balance = read_json(paths.details / "balance.json")
     return {
         "model": name,
         "kind": "ensemble" if name.startswith("ensemble_") else "single model",
         "method": method,
-        "members": {m: {**_read(paths.details / "train" / f"{m}.json"), **budgets.get(m, {})} for m in members},
+        "members": {m: {**read_json(paths.details / "train" / f"{m}.json"), **budgets.get(m, {})} for m in members},
         "archs": {m: _arch(params, m) for m in members},
         "weights": dict(zip(members, weights, strict=True)) if weights else None,
         "tta": tta,
@@ -174,7 +175,3 @@ def _arch(params: dict[str, Any], name: str) -> str:
     recipe = (params.get("distill") or {}).get(name, {}).get("recipe")
     cfg = params["models"].get(recipe or name, {})
     return f"{cfg.get('arch', '?')}" + (f" (distilled, recipe {recipe})" if recipe else "")
-
-
-def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}

@@ -19,7 +19,7 @@ from ferpipe.classifier import SIDE, FerClassifier
 from ferpipe.config import Paths
 from ferpipe.detect import Box, find_faces
 from ferpipe.evaluate.calibration import temperature_of
-from ferpipe.io import atomic_path
+from ferpipe.io import atomic_path, read_json
 from ferpipe.labels import CLASSES
 from ferpipe.model_card import SYNTHETIC_WARNING, synthetic_only
 from ferpipe.models.tta import configured_views
@@ -79,12 +79,12 @@ def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, met
     warning = SYNTHETIC_WARNING if synthetic_only(params) else ""
     if model is not None:
         files = {model: _model_file(paths, model)}
-        temperature = temperature_of(read_scores(paths.details / f"{model}.json"))
+        temperature = temperature_of(read_json(paths.details / f"{model}.json"))
         classifier = FerClassifier.load(files, "average", None, tta, temperature)
         return Answerer(classifier, f"model {model} (workspace)", warning)
     if method is None:
         return load_champion(paths, params)
-    summary = read_scores(paths.details / "ensemble.json")
+    summary = read_json(paths.details / "ensemble.json")
     members = list(summary.get("members") or params["ensemble"]["members"])
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
     files = {m: _model_file(paths, m) for m in members}
@@ -115,11 +115,6 @@ def _model_file(paths: Paths, name: str) -> Path:
         have = ", ".join(trained) or "none"
         raise FileNotFoundError(f"{paths.models / name}: no trained model {name!r}; run `dvc repro` (models: {have})")
     return trained[name]
-
-
-def read_scores(path: Path) -> dict[str, Any]:
-    """A details file's scores, or nothing before the evaluation has written it."""
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def read_picture(path: Path) -> np.ndarray:
@@ -157,20 +152,25 @@ def predict_files(files: Iterable[Path], classifier: FerClassifier) -> Iterator[
             yield FaceResult(str(path), i, label, box, tuple(float(p) for p in probs)), picture
 
 
+def draw_face(canvas: np.ndarray, box: Box, text: str) -> None:
+    """A face's box and its label drawn on a BGR picture (a photo or a video frame), sized to it."""
+    import cv2
+
+    scale = max(0.4, min(canvas.shape[:2]) / 600)
+    thickness = max(1, round(2 * scale))
+    x, y, w, h = box
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN, thickness)
+    cv2.putText(canvas, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, scale, GREEN, thickness)
+
+
 def annotate(picture: np.ndarray, results: list[FaceResult], target: Path) -> None:
     """A copy of the picture with each face's box and label drawn on, written atomically as PNG."""
     import cv2
 
     canvas = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
-    scale = max(0.4, min(canvas.shape[:2]) / 600)
     for result in results:
-        if result.box is None:
-            continue
-        x, y, w, h = result.box
-        text = f"{result.label} {max(result.probs):.2f}"
-        thickness = max(1, round(2 * scale))
-        cv2.rectangle(canvas, (x, y), (x + w, y + h), GREEN, thickness)
-        cv2.putText(canvas, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, scale, GREEN, thickness)
+        if result.box is not None:
+            draw_face(canvas, result.box, f"{result.label} {max(result.probs):.2f}")
     with atomic_path(target) as tmp:
         ok, encoded = cv2.imencode(".png", canvas)
         if not ok:

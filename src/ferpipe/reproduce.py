@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ferpipe.config import load_yaml
-from ferpipe.io import replace_between, write_json
+from ferpipe.io import read_json, replace_between, write_json
 from ferpipe.presets import with_overrides
 from ferpipe.protocol import deliberate_leaks
 
@@ -162,7 +162,7 @@ def record(
         "recorded": time.strftime("%Y-%m-%d"),
     }
     path = root / RESULTS / f"{report.name}.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
+    results = read_json(path)
     results[variant] = entry
     write_json(path, results)
     return entry

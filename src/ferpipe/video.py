@@ -25,7 +25,7 @@ from ferpipe.classifier import SIDE, FerClassifier
 from ferpipe.detect import Box, find_faces
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
-from ferpipe.predict import GREEN, NO_FACE, UNREADABLE
+from ferpipe.predict import NO_FACE, UNREADABLE, draw_face
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 ANNOTATED_SUFFIX = ".mp4"
@@ -161,12 +161,9 @@ def write_annotated(frames: Iterator[tuple[np.ndarray, list[dict[str, Any]]]], t
                     if not writer.isOpened():
                         raise ValueError(f"{target}: OpenCV cannot write an MP4 video here")
                 for row in rows:
-                    if row["track"] is None:
-                        continue
-                    x, y, w, h = row["x"], row["y"], row["w"], row["h"]
-                    text = f"#{row['track']} {row['label']} {max(row[c] for c in CLASSES):.2f}"
-                    cv2.rectangle(frame, (x, y), (x + w, y + h), GREEN, 2)
-                    cv2.putText(frame, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, GREEN, 1)
+                    if row["track"] is not None:
+                        text = f"#{row['track']} {row['label']} {max(row[c] for c in CLASSES):.2f}"
+                        draw_face(frame, Box(row["x"], row["y"], row["w"], row["h"]), text)
                 writer.write(frame)
             if writer is not None:
                 writer.release()

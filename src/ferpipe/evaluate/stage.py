@@ -94,10 +94,7 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
         "ferpipe.member_run_ids": ",".join(run_ids[m] for m in members),
     }
     scored: dict[str, dict[str, Any]] = {
-        m: {
-            **{split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS},
-            "calibration": cal.calibrate(labels, {split: probs[split][i] for split in EVAL_SPLITS}),
-        }
+        m: {split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS}
         for i, m in enumerate(members)
     }
     for method in ens.METHODS:
@@ -122,6 +119,9 @@ def run_ensemble(params: dict[str, Any], paths: Paths) -> None:
                 {"arch": f"ensemble_{method}", "members": ",".join(members)},  # lines up with the models' arch
             )
     best = max(scored, key=lambda name: scored[name]["val"]["accuracy"])  # first of equals: members come first
+    if best in members:  # its temperature, refitted on validation exactly as its evaluate stage fitted it
+        chosen_probs = {split: probs[split][members.index(best)] for split in EVAL_SPLITS}
+        scored[best]["calibration"] = cal.calibrate(labels, chosen_probs)
     summary["best"] = {"name": best, "val_accuracy": scored[best]["val"]["accuracy"]}
     write_json(paths.details / "ensemble.json", summary)
     # unique keys, so `dvc exp show --drop 'metrics/|data/'` keeps them with short headers: the pipeline's result
