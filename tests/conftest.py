@@ -69,7 +69,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     from ferpipe.config import MODEL_FILE
     from ferpipe.models import create_model
-    from ferpipe.train.checkpoint import save_model
+    from ferpipe.models.saved import save_model
 
     torch.manual_seed(0)
     for name in ("a", "b"):

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 
 from ferpipe.config import load_yaml
 from ferpipe.data.dataset import Split
+from ferpipe.models.inference import predict_logits
 from ferpipe.schema import ParamsError, validate_params
-from ferpipe.train.loop import fit, predict_logits
+from ferpipe.train.loop import fit
 from ferpipe.train.soft_targets import Teacher, distillation_loss
 from tests.conftest import REPO
 from tests.test_train import _cfg, _faces, _small_cnn

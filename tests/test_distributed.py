@@ -18,8 +18,9 @@ from ferpipe.data.balance import run_balance
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.data.prepare import prepare
 from ferpipe.models import create_model
+from ferpipe.train.config import TrainConfig
 from ferpipe.train.distributed import joined_world
-from ferpipe.train.loop import TrainConfig, _batch_starts, fit
+from ferpipe.train.loop import _batch_starts, fit
 from ferpipe.train.stage import run_train
 from tests.conftest import TINY_SOURCES, write_params
 from tests.services import free_port

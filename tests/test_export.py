@@ -10,7 +10,7 @@ import torch
 
 from ferpipe.export import export_onnx
 from ferpipe.models import create_model
-from ferpipe.train.checkpoint import save_model
+from ferpipe.models.saved import save_model
 
 
 @pytest.mark.parametrize("arch", ["simple_cnn", "mini_xception", "hog_svm"])

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ferpipe.models import count_parameters, create_model, list_models
 from ferpipe.models.hog import HOG
-from ferpipe.train.loop import model_option, penalty
+from ferpipe.models.registry import model_option, penalty
 
 
 def _one_step(model: torch.nn.Module) -> None:

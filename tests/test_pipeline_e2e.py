@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from ferpipe.config import load_yaml
+from ferpipe.device import cpu_has_bf16
 from ferpipe.labels import CLASSES
-from ferpipe.train.loop import cpu_has_bf16
 from tests.conftest import REPO
 from tests.project import MODELS, STUDENT, env, make_project, run, run_queued, tiny_params
 from tests.services import free_port

@@ -15,7 +15,7 @@ from ferpipe.cli import app
 from ferpipe.config import load_yaml
 from ferpipe.models import create_model
 from ferpipe.protocol import deliberate_leaks
-from ferpipe.train.loop import TrainConfig
+from ferpipe.train.config import TrainConfig
 from tests.conftest import REPO
 
 REPORTS = rp.report_names(REPO)

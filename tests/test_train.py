@@ -11,9 +11,11 @@ import torch
 
 from ferpipe.data.dataset import Split
 from ferpipe.models import create_model
+from ferpipe.models.inference import predict_logits
 from ferpipe.sources.faces import RenderOptions, render_faces
 from ferpipe.train.augment import AugmentConfig, augment_batch
-from ferpipe.train.loop import TrainConfig, fit, predict_logits
+from ferpipe.train.config import TrainConfig
+from ferpipe.train.loop import fit
 from ferpipe.train.optim import OPTIMIZERS, Schedule, build_optimizer, scaled_epochs
 
 NO_AUGMENT = AugmentConfig(flip=False, max_rotation_deg=0.0, max_shift=0.0, scale_range=(1.0, 1.0))
@@ -226,7 +228,8 @@ ODD_LAST_BATCH = """
 import numpy as np, torch
 from ferpipe.data.dataset import Split
 from ferpipe.models import create_model
-from ferpipe.train.loop import TrainConfig, fit
+from ferpipe.train.config import TrainConfig
+from ferpipe.train.loop import fit
 rng = np.random.default_rng(0)
 split = lambda n: Split(rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, 7, n))
 config = TrainConfig(epochs=1, batch_size=32)
@@ -245,7 +248,7 @@ def test_an_odd_last_batch_trains_mini_xception_on_cpu() -> None:
 
 def test_equal_weights_save_to_equal_bytes(tmp_path) -> None:
     """DVC hashes model.pt: two runs with the same weights must write the same file."""
-    from ferpipe.train.checkpoint import save_model
+    from ferpipe.models.saved import save_model
 
     torch.manual_seed(0)
     model = create_model("logreg")

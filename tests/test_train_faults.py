@@ -17,7 +17,8 @@ from torch import nn
 from ferpipe.data.dataset import Split
 from ferpipe.models import create_model
 from ferpipe.train.augment import AugmentConfig
-from ferpipe.train.loop import TrainConfig, TrainingDiverged, fit
+from ferpipe.train.config import TrainConfig
+from ferpipe.train.loop import TrainingDiverged, fit
 from tests.conftest import write_params
 
 QUIET = AugmentConfig(flip=False, max_rotation_deg=0.0, max_shift=0.0, scale_range=(1.0, 1.0))
@@ -58,7 +59,8 @@ from ferpipe.data.dataset import Split
 from ferpipe.models import create_model
 from ferpipe.runner import run_stage
 from ferpipe.train.augment import AugmentConfig
-from ferpipe.train.loop import TrainConfig, fit
+from ferpipe.train.config import TrainConfig
+from ferpipe.train.loop import fit
 
 def split(seed, n):
     rng = np.random.default_rng(seed)

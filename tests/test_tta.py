@@ -12,9 +12,9 @@ import torch
 from ferpipe.classifier import FerClassifier
 from ferpipe.export import export_onnx
 from ferpipe.models import create_model
+from ferpipe.models.inference import predict_logits
+from ferpipe.models.saved import load_model, save_model
 from ferpipe.models.tta import FlipAverage, with_tta
-from ferpipe.train.checkpoint import load_model, save_model
-from ferpipe.train.loop import predict_logits
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
 

@@ -30,9 +30,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ferpipe.data.dataset import IMAGES, Split, load_split
+from ferpipe.device import autocast_dtype, channels_last_on, to_input
 from ferpipe.labels import CLASSES
+from ferpipe.models.registry import model_option, penalty
 from ferpipe.train.augment import AugmentConfig, random_affine, warp
-from ferpipe.train.loop import TrainConfig, autocast_dtype, channels_last_on, fit, model_option, penalty, to_input
+from ferpipe.train.config import TrainConfig
+from ferpipe.train.loop import fit
 from ferpipe.train.optim import build_optimizer
 
 

@@ -26,8 +26,8 @@ from ferpipe.evaluate.calibration import scale
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.labels import CLASSES
 from ferpipe.model_card import IDENTITY_FILE
-from ferpipe.train.checkpoint import load_model
-from ferpipe.train.loop import predict_logits
+from ferpipe.models.inference import predict_logits
+from ferpipe.models.saved import load_model
 
 SIDE = 48
 CONFIG_ARTIFACT = "classifier.json"

@@ -45,7 +45,7 @@ def models() -> None:
     """The models params.yaml trains (name, architecture, size, epochs), then every architecture of the zoo."""
     from ferpipe.models import count_parameters, create_model, describe, list_models
     from ferpipe.tables import render
-    from ferpipe.train.loop import TrainConfig
+    from ferpipe.train.config import TrainConfig
 
     params = _project_params(repo_root())
     rows = []

@@ -26,9 +26,9 @@ from ferpipe.evaluate.metrics import softmax
 from ferpipe.evaluate.stage import evaluate_model, register_classifier
 from ferpipe.io import write_json
 from ferpipe.models import count_parameters
+from ferpipe.models.inference import predict_logits
+from ferpipe.models.saved import load_model
 from ferpipe.models.tta import configured_views
-from ferpipe.train.checkpoint import load_model
-from ferpipe.train.loop import predict_logits
 from ferpipe.train.soft_targets import Teacher
 from ferpipe.train.stage import train_student
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ferpipe.io import atomic_path
-from ferpipe.train.checkpoint import load_model
+from ferpipe.models.saved import load_model
 
 FORMATS = ("onnx",)
 PARITY_ATOL = 1e-4  # float32 logits of torch and onnxruntime on the same images

@@ -124,7 +124,7 @@ def _default(key: str, prop: dict[str, Any]) -> str:
 
 def _engine_default(parts: list[str]) -> str:
     """TrainConfig's default for ``train.<field>`` (or ``train.augment.<field>``)."""
-    from ferpipe.train.loop import TrainConfig  # torch: only when the reference is written
+    from ferpipe.train.config import TrainConfig  # torch: only when the reference is written
 
     value: Any = {
         f.name: f.default_factory() if callable(f.default_factory) else f.default for f in fields(TrainConfig)

@@ -17,9 +17,9 @@ from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import classification_metrics, flat_metrics, headline, softmax
 from ferpipe.evaluate.plots import write_confusion_csv, write_confusion_png, write_reliability_png
 from ferpipe.io import atomic_dir, save_npy, write_json
+from ferpipe.models.inference import predict_logits
+from ferpipe.models.saved import load_model
 from ferpipe.models.tta import configured_views
-from ferpipe.train.checkpoint import load_model
-from ferpipe.train.loop import predict_logits
 
 EVAL_SPLITS = ("val", "test")
 CONFUSION_PNG = "confusion.png"  # beside a model's predictions (DVC-cached), and in each MLflow run

@@ -63,3 +63,13 @@ def describe(arch: str) -> str:
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters of a model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def model_option(model: nn.Module, name: str, default: Any) -> Any:
+    """A class-level option a model family declares (``criterion``, ``train_views``)."""
+    return next((getattr(m, name) for m in model.modules() if hasattr(m, name)), default)
+
+
+def penalty(model: nn.Module) -> torch.Tensor | float:
+    """Extra loss terms a model declares (Keras-style L2 on a classifier)."""
+    return sum((m.penalty() for m in model.modules() if hasattr(m, "penalty")), 0.0)

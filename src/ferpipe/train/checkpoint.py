@@ -1,4 +1,4 @@
-"""Saved models and training checkpoints, written atomically and loaded with ``weights_only``."""
+"""Training checkpoints: the full state of a run after each epoch, written atomically."""
 
 from __future__ import annotations
 
@@ -6,37 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from ferpipe.io import atomic_path
-from ferpipe.models import create_model
-from ferpipe.models.tta import with_tta
-
-
-def _save(path: Path, payload: dict[str, Any]) -> None:
-    """torch.save atomically, through a file handle: given a path, torch names the archive's records
-    after the (temporary, random) file name, so equal weights would hash differently every run."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-
-
-def save_model(path: Path, model: nn.Module, arch: str, args: dict[str, Any]) -> None:
-    """Write weights plus what is needed to rebuild the model, atomically; equal weights, equal bytes."""
-    _save(path, {"arch": arch, "args": args, "state_dict": model.state_dict()})
-
-
-def load_model(path: Path, tta: str = "none") -> nn.Module:
-    """Rebuild a saved model for inference, with the test-time views ``tta`` names (``evaluate.tta``);
-    ``weights_only`` refuses pickled code from untrusted files."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    model = create_model(payload["arch"], **payload["args"])
-    model.load_state_dict(payload["state_dict"])
-    return with_tta(model, tta)
+from ferpipe.models.saved import save_atomically
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write a training checkpoint atomically: a kill mid-write leaves the previous one intact."""
-    _save(path, state)
+    save_atomically(path, state)
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:

@@ -18,12 +18,15 @@ from ferpipe import tracking
 from ferpipe.config import MODEL_FILE, Paths
 from ferpipe.data.balance import balance, balance_params
 from ferpipe.data.dataset import IMAGES, Split, load_split
+from ferpipe.device import AMP_DTYPES, autocast_dtype, channels_last_on
 from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.models import count_parameters, create_model
-from ferpipe.train.checkpoint import save_model
+from ferpipe.models.saved import save_model
+from ferpipe.train.config import TrainConfig
 from ferpipe.train.distributed import World, joined_world
-from ferpipe.train.loop import AMP_DTYPES, TrainConfig, autocast_dtype, channels_last_on, fit, seed_everything
+from ferpipe.train.loop import fit
 from ferpipe.train.soft_targets import Teacher
+from ferpipe.train.state import seed_everything
 
 # Per-epoch values worth committing: deterministic on CPU (timings go to MLflow only).
 CURVE_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")

@@ -1,0 +1,22 @@
+"""Scoring images with a trained model: what evaluation, the ensemble's classifier, predict,
+distillation's teacher and the training loop's validation pass share."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ferpipe.device import default_device, to_input
+from ferpipe.labels import NUM_CLASSES
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, images: np.ndarray, batch_size: int = 256, device: torch.device | None = None
+) -> np.ndarray:
+    """Logits (n, classes) for uint8 images, in evaluation mode."""
+    device = device or default_device()
+    model.eval().to(device)
+    out = [model(to_input(images[i : i + batch_size], device)).float().cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, NUM_CLASSES), dtype=np.float32)
