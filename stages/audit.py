@@ -2,8 +2,8 @@
 
 import sys
 
-from ferpipe.data.audit import run_audit
 from ferpipe.runner import run_stage
+from ferpipe.stages import audit
 
 if __name__ == "__main__":
-    run_stage(run_audit, *sys.argv[1:])
+    run_stage(audit.run, *sys.argv[1:])

@@ -2,8 +2,8 @@
 
 import sys
 
-from ferpipe.data.balance import run_balance
 from ferpipe.runner import run_stage
+from ferpipe.stages import balance
 
 if __name__ == "__main__":
-    run_stage(run_balance, *sys.argv[1:])
+    run_stage(balance.run, *sys.argv[1:])

@@ -2,8 +2,8 @@
 
 import sys
 
-from ferpipe.distill import run_distill
 from ferpipe.runner import run_stage
+from ferpipe.stages import distill
 
 if __name__ == "__main__":
-    run_stage(run_distill, *sys.argv[1:])
+    run_stage(distill.run, *sys.argv[1:])

@@ -3,7 +3,7 @@
 import sys
 
 from ferpipe.runner import run_stage
-from ferpipe.sources import run_download
+from ferpipe.stages import download
 
 if __name__ == "__main__":
-    run_stage(run_download, *sys.argv[1:])
+    run_stage(download.run, *sys.argv[1:])

@@ -2,8 +2,8 @@
 
 import sys
 
-from ferpipe.evaluate.stage import run_ensemble
 from ferpipe.runner import run_stage
+from ferpipe.stages import ensemble
 
 if __name__ == "__main__":
-    run_stage(run_ensemble, *sys.argv[1:])
+    run_stage(ensemble.run, *sys.argv[1:])

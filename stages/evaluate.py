@@ -2,8 +2,8 @@
 
 import sys
 
-from ferpipe.evaluate.stage import run_evaluate
 from ferpipe.runner import run_stage
+from ferpipe.stages import evaluate
 
 if __name__ == "__main__":
-    run_stage(run_evaluate, *sys.argv[1:])
+    run_stage(evaluate.run, *sys.argv[1:])

@@ -2,8 +2,8 @@
 
 import sys
 
-from ferpipe.data.prepare import run_prepare
 from ferpipe.runner import run_stage
+from ferpipe.stages import prepare
 
 if __name__ == "__main__":
-    run_stage(run_prepare, *sys.argv[1:])
+    run_stage(prepare.run, *sys.argv[1:])

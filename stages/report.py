@@ -2,8 +2,8 @@
 
 import sys
 
-from ferpipe.report.html import run_report
 from ferpipe.runner import run_stage
+from ferpipe.stages import report
 
 if __name__ == "__main__":
-    run_stage(run_report, *sys.argv[1:])
+    run_stage(report.run, *sys.argv[1:])

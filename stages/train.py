@@ -3,7 +3,7 @@
 import sys
 
 from ferpipe.runner import run_stage
-from ferpipe.train.stage import run_train
+from ferpipe.stages import train
 
 if __name__ == "__main__":
-    run_stage(run_train, *sys.argv[1:])
+    run_stage(train.run, *sys.argv[1:])

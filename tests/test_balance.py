@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from ferpipe.config import Paths
-from ferpipe.data.balance import METHODS, balance, class_counts, run_balance
+from ferpipe.data.balance import METHODS, balance, class_counts
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.data.prepare import prepare
+from ferpipe.stages import balance as balance_stage
 from tests.conftest import TINY_SOURCES
 
 
@@ -65,7 +66,7 @@ def test_balance_stage_touches_training_only(tiny_raw, tmp_path) -> None:
         TINY_SOURCES, tiny_raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
     )
     save_prepared(paths.audited, result.images, result.manifest)
-    run_balance({"balance": {"method": "ros"}}, paths)
+    balance_stage.run({"balance": {"method": "ros"}}, paths)
     balanced = load_split(paths.balanced, "train")
     train = load_split(paths.audited, "train")
     assert len(balanced) > len(train)
@@ -87,7 +88,7 @@ def test_balancing_before_the_split_leaks_and_says_so(
         TINY_SOURCES, tiny_raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
     )
     save_prepared(paths.audited, result.images, result.manifest)
-    run_balance({"balance": {"method": "smote", "scope": "before_split", "k_neighbors": 2}}, paths)
+    balance_stage.run({"balance": {"method": "smote", "scope": "before_split", "k_neighbors": 2}}, paths)
     assert "LEAKY PROTOCOL" in capsys.readouterr().err
     evidence = json.loads((paths.details / "balance.json").read_text())["leak_evidence"]
     assert evidence["test_synthetic"] > 0  # SMOTE's interpolations, made partly from test images, in test

@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from ferpipe.config import Paths
-from ferpipe.data.balance import run_balance
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.data.prepare import prepare
 from ferpipe.models import create_model
+from ferpipe.stages import balance as balance_stage
+from ferpipe.stages import train as train_stage
 from ferpipe.train.config import TrainConfig
 from ferpipe.train.distributed import joined_world
 from ferpipe.train.loop import _batch_starts, fit
-from ferpipe.train.stage import run_train
 from tests.conftest import TINY_SOURCES, write_params
 from tests.services import free_port
 
@@ -51,7 +51,7 @@ def runs(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
     result = prepare(TINY_SOURCES, tiny_raw, {"usage_map": usage})
     save_prepared(single.audited, result.images, result.manifest)
-    run_balance(_params(32), single)
+    balance_stage.run(_params(32), single)
     params = _params(_batch_size(len(load_split(single.balanced, "train"))))
     parallel = Paths(tmp_path_factory.mktemp("parallel"))
     shutil.copytree(single.data, parallel.data)
@@ -73,7 +73,7 @@ def runs(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 
     saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
-        run_train("net", params, single)
+        train_stage.run("net", params, single)
     finally:
         if saved is not None:
             os.environ["MLFLOW_TRACKING_URI"] = saved

@@ -10,13 +10,13 @@ import json
 import pytest
 
 from ferpipe.config import Paths, load_yaml
-from ferpipe.data.audit import run_audit
-from ferpipe.data.balance import run_balance
 from ferpipe.data.dataset import save_prepared
 from ferpipe.data.prepare import prepare
-from ferpipe.evaluate.stage import run_evaluate
 from ferpipe.sources import materialise
-from ferpipe.train.stage import run_train
+from ferpipe.stages import audit as audit_stage
+from ferpipe.stages import balance as balance_stage
+from ferpipe.stages import evaluate as evaluate_stage
+from ferpipe.stages import train as train_stage
 from tests.conftest import REPO, SHARED
 
 pytestmark = [
@@ -36,7 +36,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     save_prepared(paths.prepared, result.images, result.manifest)
     paths.details.mkdir(parents=True)
     (paths.details / "data_report.json").write_text(json.dumps(result.report))
-    run_audit({"audit": {"policy": "drop_from_train"}}, paths)
+    audit_stage.run({"audit": {"policy": "drop_from_train"}}, paths)
     return paths
 
 
@@ -76,9 +76,9 @@ def test_smoke_training_on_real_fer2013_clears_the_floor(real: Paths, monkeypatc
         "models": {"cnn": {**recipe["models"]["cnn"], "epochs": smoke["budget_epochs"]}},
         "evaluate": {"batch_size": 512, "tta": load_yaml(REPO / "params.yaml")["evaluate"]["tta"]},
     }
-    run_balance(params, real)
-    run_train("cnn", params, real)
-    run_evaluate("cnn", params, real)
+    balance_stage.run(params, real)
+    train_stage.run("cnn", params, real)
+    evaluate_stage.run("cnn", params, real)
     metrics = _json(real, "cnn.json")
     print(f"real-data smoke: PublicTest accuracy {metrics['test']['accuracy']}, macro F1 {metrics['test']['macro_f1']}")
     for key, floor in smoke["floors"].items():

@@ -10,10 +10,10 @@ import torch
 
 from ferpipe import tracking
 from ferpipe.config import Paths
-from ferpipe.data.balance import run_balance
 from ferpipe.data.dataset import load_split, save_prepared
 from ferpipe.data.prepare import prepare
-from ferpipe.train.stage import run_train
+from ferpipe.stages import balance as balance_stage
+from ferpipe.stages import train as train_stage
 from tests.conftest import TINY_SOURCES
 
 PARAMS = {
@@ -31,15 +31,15 @@ def project(tiny_raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
     result = prepare(TINY_SOURCES, tiny_raw, {"usage_map": usage})
     save_prepared(paths.audited, result.images, result.manifest)
-    run_balance(PARAMS, paths)
+    balance_stage.run(PARAMS, paths)
     return paths
 
 
 def test_same_seed_same_model_and_curves(project: Path) -> None:
     twin = Paths(project.root.parent / "b")
     shutil.copytree(project.data, twin.data)
-    run_train("net", PARAMS, project)
-    run_train("net", PARAMS, twin)
+    train_stage.run("net", PARAMS, project)
+    train_stage.run("net", PARAMS, twin)
     assert (project.metrics / "curves" / "net.csv").read_text() == (twin.metrics / "curves" / "net.csv").read_text()
     a = torch.load(project.models / "net" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(twin.models / "net" / "model.pt", weights_only=True)["state_dict"]
@@ -52,7 +52,7 @@ def test_a_model_may_balance_its_own_training_rows(project: Paths) -> None:
     import mlflow
 
     own = {**PARAMS["models"]["net"], "epochs": 1, "balance": {"method": "ros"}}
-    run_train("net", {**PARAMS, "models": {"net": own}}, project)
+    train_stage.run("net", {**PARAMS, "models": {"net": own}}, project)
     experiment_id = mlflow.get_experiment_by_name(PARAMS["mlflow"]["experiment"]).experiment_id
     run = mlflow.get_run(tracking.model_run(experiment_id, project.models / "net" / "model.pt"))
     assert int(run.data.params["n_train"]) > len(load_split(project.balanced, "train"))

@@ -186,9 +186,9 @@ def train(name: Annotated[str, typer.Argument(help="A model under params.yaml's 
     GPU (gloo processes on a CPU), rank 0 logging to MLflow and writing the outputs.
     """
     from ferpipe.runner import run_stage
-    from ferpipe.train.stage import run_train
+    from ferpipe.stages import train
 
-    run_stage(run_train, name)
+    run_stage(train.run, name)
 
 
 @command()
@@ -260,10 +260,10 @@ def promote(version: Annotated[str, typer.Argument(help="The registered model ve
 @command()
 def report() -> None:
     """Write metrics/plots/*.csv and the self-contained reports/report.html from the current metrics."""
-    from ferpipe.report.html import run_report
     from ferpipe.runner import run_stage
+    from ferpipe.stages import report as report_stage
 
-    run_stage(run_report)
+    run_stage(report_stage.run)
 
 
 @command()

@@ -266,7 +266,7 @@ class Ensemble(Section):
 
 class Student(Section):
     """One distilled student: ``distill@<name>`` trains it by ``models.<recipe>``'s settings on the labels
-    and the ensemble's probabilities of the training images (ferpipe.distill)."""
+    and the ensemble's probabilities of the training images (ferpipe.stages.distill)."""
 
     recipe: Name  # a model under models: its settings, and the same recipe trained alone to compare with
     teacher: Literal[DISTILL_TEACHERS] = "weighted"

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ferpipe.config import Paths
+from ferpipe.data.dataset import IMAGES
+
 # The md5 of the model file a train run wrote. Later stages find the run by it: a run id kept
 # beside the weights would make the DVC output differ on every run (and a restored output name
 # a run of another store).
@@ -346,3 +349,36 @@ def model_run(experiment_id: str, model_file: Path) -> str | None:
         max_results=1,
     )
     return found[0].info.run_id if found else None
+
+
+def data_hash(paths: Paths) -> str:
+    """The md5 of the balanced images every model trains and is scored on: the runs' data tag."""
+    return file_hash(paths.balanced / IMAGES)
+
+
+def log_scores(
+    params: dict[str, Any],
+    paths: Paths,
+    name: str,
+    metrics: dict[str, float],
+    artifacts: list[Path],
+    tags: dict[str, str],
+    run_params: dict[str, str] | None = None,
+    model_file: Path | None = None,
+) -> str:
+    """Add test metrics and plots to the train run that wrote ``model_file``, or to a new run for an
+    ensemble (a child of the pipeline's run); returns the run id."""
+    import mlflow
+
+    experiment_id = configure(params["mlflow"]["experiment"], paths.home)
+    run_id = model_run(experiment_id, model_file) if model_file else None
+    all_tags = {**run_tags(paths.root, params, data_hash(paths)), "ferpipe.model": name, **tags}
+    parent = None if run_id else pipeline_run(paths.root, params)
+    with open_run(run_id=run_id, run_name=name, tags=all_tags, parent_run_id=parent) as run:
+        # a model's train run logged the model: link its test metrics to it (an ensemble run has none)
+        mlflow.log_metrics(metrics, model_id=logged_model_id(run_id) if run_id else None)
+        if run_params:
+            mlflow.log_params(run_params)
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
+        return run.info.run_id

@@ -7,7 +7,6 @@ classes with albumentations transforms instead of interpolating pixels.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from typing import Any
 
@@ -15,11 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ferpipe.choices import BALANCE_METHODS as METHODS
-from ferpipe.config import Paths
-from ferpipe.data.dataset import Split, load_split, save_prepared
-from ferpipe.io import write_json
+from ferpipe.data.dataset import Split
 from ferpipe.labels import CLASSES
-from ferpipe.protocol import warn_if_leaky
 
 
 def _sampler(method: str, strategy: Any, seed: int, k_neighbors: int):
@@ -120,7 +116,7 @@ def balance_params(cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _dataset(splits: dict[str, Split]) -> tuple[np.ndarray, pd.DataFrame]:
+def as_dataset(splits: dict[str, Split]) -> tuple[np.ndarray, pd.DataFrame]:
     """Images and manifest of a dataset folder, one split after another (training rows first,
     so the training split stays one memory-mappable block)."""
     order = [s for s in ("train", "val", "test") if s in splits]
@@ -157,51 +153,3 @@ def balance_then_split(splits: dict[str, Split], **kwargs: Any) -> dict[str, Spl
         out[name] = Split(pooled.images[np.sort(picked)], pooled.labels[np.sort(picked)])
     rest = np.sort(rest)
     return {"train": Split(pooled.images[rest], pooled.labels[rest]), **out}
-
-
-def _digests(images: np.ndarray) -> list[str]:
-    return [hashlib.sha1(image.tobytes()).hexdigest() for image in images]
-
-
-def _leak_evidence(original: dict[str, Split], result: dict[str, Split]) -> dict[str, int]:
-    """How many test images of a re-split dataset are synthetic, and how many have an exact copy in training."""
-    real = set().union(*(_digests(s.images) for s in original.values()))
-    train = set(_digests(result["train"].images))
-    test = _digests(result["test"].images)
-    return {
-        "test_images": len(test),
-        "test_synthetic": sum(h not in real for h in test),
-        "test_with_copy_in_train": sum(h in train for h in test),
-    }
-
-
-def run_balance(params: dict[str, Any], paths: Paths) -> None:
-    """The ``balance`` stage: write ``data/balanced``, the splits every model trains and is scored on.
-
-    With ``scope: after_split`` (ferpipe's protocol) only the training split is rebalanced and
-    validation and test pass through untouched. ``before_split`` is a report's leaky protocol,
-    reproduced on purpose and flagged (:mod:`ferpipe.protocol`).
-    """
-    cfg = params.get("balance", {})
-    scope = cfg.get("scope", "after_split")
-    warn_if_leaky(params)
-    kwargs = balance_params(cfg)
-    audited = {split: load_split(paths.audited, split) for split in ("train", "val", "test")}
-    if scope == "after_split":
-        result = {**audited, "train": balance(audited["train"], **kwargs)}
-    else:
-        result = balance_then_split(audited, **kwargs)
-    save_prepared(paths.balanced, *_dataset(result))
-    report: dict[str, Any] = {
-        "method": kwargs["method"],
-        "scope": scope,
-        "train_before": class_counts(audited["train"].labels),
-        "train_after": class_counts(result["train"].labels),
-    }
-    if scope == "after_split":
-        report.update({f"{split}_untouched": class_counts(audited[split].labels) for split in ("val", "test")})
-    else:
-        report["leak_evidence"] = _leak_evidence(audited, result)
-        report["test_after"] = class_counts(result["test"].labels)
-    write_json(paths.details / "balance.json", report)
-    print(f"balance ({kwargs['method']}, {scope}): {len(audited['train'])} -> {len(result['train'])} training images")

@@ -18,9 +18,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from ferpipe.config import Paths
-from ferpipe.data.dataset import save_prepared
-from ferpipe.io import atomic_path, write_json
 from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
 from ferpipe.readers import SourceError, read_source
 
@@ -219,18 +216,3 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
 def prepare_headline(report: dict[str, Any]) -> dict[str, int]:
     """The data stage's DVC metrics: images per split (why images were dropped stays in details/)."""
     return {f"n_{split}": int(report["splits"][split]) for split in SPLITS}
-
-
-def run_prepare(params: dict[str, Any], paths: Paths) -> None:
-    """The ``prepare`` stage: write the merged dataset and its data report."""
-    result = prepare(params.get("sources", {}), paths.raw, params.get("prepare", {}))
-    save_prepared(paths.prepared, result.images, result.manifest)
-    write_json(paths.details / "data_report.json", result.report)
-    write_json(paths.metrics / "prepare.json", prepare_headline(result.report))
-    with atomic_path(paths.metrics / SKIPPED_FILE) as tmp:
-        result.skipped.to_csv(tmp, index=False)
-    print(f"prepared {result.report['total']} images: {result.report['splits']}")
-    for what, n in result.report["dropped"].items():
-        print(f"  dropped {n:>6}  {what}")
-    if len(result.skipped):
-        print(f"  {len(result.skipped)} bad input items, each with its file and row: metrics/{SKIPPED_FILE}")

@@ -47,15 +47,6 @@ def write_plot_data(params: dict[str, Any], paths: Paths) -> None:
         class_distribution(paths.details / "balance.json").to_csv(tmp, index=False)
 
 
-def run_report(params: dict[str, Any], paths: Paths) -> None:
-    """The ``report`` stage: plot data, then the HTML report."""
-    write_plot_data(params, paths)
-    target = paths.root / "reports" / REPORT_FILE
-    with atomic_path(target) as tmp:
-        tmp.write_text(build_report(params, paths), encoding="utf-8")
-    print(f"report: {target}")
-
-
 def build_report(params: dict[str, Any], paths: Paths) -> str:
     """The whole page as one string."""
     models = list(params["models"])

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from ferpipe.choices import FETCH_KINDS as KINDS
-from ferpipe.config import Paths
 from ferpipe.io import atomic_dir
 from ferpipe.sources.augmented_copy import materialise_augmented_copy
 from ferpipe.sources.local import materialise_path
@@ -47,12 +46,3 @@ def materialise_location(dest: Path, fetch: dict[str, Any], cache: Path, root: P
     if where.startswith(("http://", "https://")):
         return materialise_url(dest, {**limits, "url": where}, cache)
     return materialise_path(dest, {**limits, "path": where}, root)
-
-
-def run_download(name: str, params: dict[str, Any], paths: Paths) -> None:
-    """The ``download@<source>`` stage: materialise one configured source."""
-    sources = params.get("sources", {})
-    if name not in sources:
-        raise ValueError(f"params: no source {name!r} under 'sources' (have: {', '.join(sources)})")
-    n = materialise(name, sources[name].get("fetch", {}), paths.raw, paths.home)
-    print(f"source {name}: {n} items in data/raw/{name}")

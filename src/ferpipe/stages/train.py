@@ -17,7 +17,7 @@ import pandas as pd
 from ferpipe import tracking
 from ferpipe.config import MODEL_FILE, Paths
 from ferpipe.data.balance import balance, balance_params
-from ferpipe.data.dataset import IMAGES, Split, load_split
+from ferpipe.data.dataset import Split, load_split
 from ferpipe.device import AMP_DTYPES, autocast_dtype, channels_last_on
 from ferpipe.io import atomic_dir, atomic_path, write_json
 from ferpipe.models import count_parameters, create_model
@@ -34,7 +34,7 @@ CHECKPOINT = "last.pt"
 RUN_META = "run.json"
 
 
-def run_train(name: str, params: dict[str, Any], paths: Paths) -> None:
+def run(name: str, params: dict[str, Any], paths: Paths) -> None:
     """Train ``models.<name>`` on the training split of ``data/balanced``, validating on its ``val``.
 
     An interrupted run leaves ``data/checkpoints/<name>/``; rerunning the stage with the same
@@ -81,7 +81,7 @@ def _train(
     val = load_split(paths.balanced, "val")
     teacher = teach(train) if teach else None
     checkpoints = paths.data / "checkpoints" / name
-    data_hash = tracking.file_hash(paths.balanced / IMAGES)
+    data_hash = tracking.data_hash(paths)
     taught = _teaching(teacher)
     fingerprint = _fingerprint(arch, args, cfg, data_hash, own_balance, taught)
     run_fit = partial(

@@ -23,14 +23,15 @@ from ferpipe.config import MODEL_FILE, Paths
 from ferpipe.data.dataset import Split
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import softmax
-from ferpipe.evaluate.stage import evaluate_model, register_classifier
 from ferpipe.io import write_json
 from ferpipe.models import count_parameters
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.saved import load_model
 from ferpipe.models.tta import configured_views
+from ferpipe.registration import register_classifier
+from ferpipe.stages.evaluate import evaluate_model
+from ferpipe.stages.train import train_student
 from ferpipe.train.soft_targets import Teacher
-from ferpipe.train.stage import train_student
 
 
 def teacher_probabilities(params: dict[str, Any], paths: Paths, method: str, images: np.ndarray) -> np.ndarray:
@@ -51,7 +52,7 @@ def teacher_probabilities(params: dict[str, Any], paths: Paths, method: str, ima
     return ens.combine(method, probs, weights).astype(np.float32)
 
 
-def run_distill(name: str, params: dict[str, Any], paths: Paths) -> None:
+def run(name: str, params: dict[str, Any], paths: Paths) -> None:
     """Train the student ``distill.<name>`` on labels and the teacher's probabilities, score it like
     any model, register it (``@champion`` only by the registry's rule) and write the comparison."""
     students = params.get("distill") or {}

@@ -1,0 +1,89 @@
+"""What goes to MLflow once a model is scored: its scores on the run that trained it (or on a
+run of its own for an ensemble), and the pipeline's best or a distilled student registered as
+a classifier version with its model card, under the registry's champion rule."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ferpipe import tracking
+from ferpipe.config import Paths
+from ferpipe.evaluate.scoring import brief, mlflow_metrics
+from ferpipe.models.tta import configured_views
+
+
+def register_classifier(
+    params: dict[str, Any],
+    paths: Paths,
+    best: str,
+    scores: dict[str, Any],
+    files: dict[str, Path],
+    method: str,
+    fitted: list[float] | None,
+    run_ids: list[str],
+    student: bool = False,
+) -> None:
+    """Log ``best`` (one model, or an ensemble of ``files`` by ``method``) as a pyfunc in a run of
+    its own, register it as a new version, and apply the registry rule. The pipeline's best also
+    gives the pipeline's run its metrics; a distilled ``student`` does not."""
+    import mlflow
+
+    from ferpipe import model_card, registry
+    from ferpipe.classifier import log_classifier
+
+    chosen = list(files)
+    registered = tracking.registered_model(params)
+    data_hash = tracking.data_hash(paths)
+    tags = {
+        **tracking.run_tags(paths.root, params, data_hash),
+        "ferpipe.kind": "classifier",
+        "ferpipe.model": best,
+        "ferpipe.members": ",".join(chosen),
+        "ferpipe.member_run_ids": ",".join(run_ids),
+    }
+    metrics = {
+        "val_accuracy": float(scores["val"]["accuracy"]),
+        "test_accuracy": float(scores["test"]["accuracy"]),
+        "test_macro_f1": float(scores["test"]["macro_f1"]),
+    }
+    parent = tracking.pipeline_run(paths.root, params)
+    with (
+        tracking.open_run(run_name=f"classifier: {best}", tags=tags, parent_run_id=parent),
+        tempfile.TemporaryDirectory() as workdir,
+    ):
+        views = configured_views(params)  # the views its members were scored with
+        temperature = float(scores["calibration"]["temperature"])  # fitted on validation
+        info = log_classifier(files, method, fitted, Path(workdir), registered, best, views, temperature)
+        logged = mlflow_metrics({**scores, "val": brief(scores["val"])})
+        mlflow.log_metrics(logged, model_id=info.model_id)
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    if parent and not student:  # the pipeline's row in the runs table shows its best, under the children's keys
+        for key, value in logged.items():
+            client.log_metric(parent, key, value)
+        client.set_tag(parent, "ferpipe.best", best)
+    version_tags = {
+        registry.VAL_TAG: f"{metrics['val_accuracy']:.6f}",
+        registry.TEST_TAG: f"{metrics['test_accuracy']:.6f}",
+        "test_macro_f1": f"{metrics['test_macro_f1']:.6f}",
+        "ferpipe.model": best,
+        **{k: v for k, v in tags.items() if k in (registry.DATA_TAG, "git.commit", "dvc.exp_name", "leaky")},
+    }
+    for key, value in version_tags.items():
+        client.set_model_version_tag(registered, version, key, value)
+    budgets = {m: tracking.train_budget(r) for m, r in zip(chosen, run_ids, strict=True) if r}
+    facts = model_card.card_facts(params, paths, best, scores, chosen, method, fitted, views, tags, budgets)
+    with tempfile.TemporaryDirectory() as folder:
+        card, files = model_card.write_card(facts, registered, version, Path(folder))
+        for file in files:  # beside the model: what `models:/...` downloads and the server loads
+            client.log_model_artifact(info.model_id, str(file))
+    client.update_model_version(registered, version, description=card)
+    decision = registry.settle(client, registered, version, metrics["val_accuracy"], data_hash)
+    where = registry.CHAMPION if decision.promote else registry.CHALLENGER
+    what = "distilled student" if student else "best of this pipeline"
+    print(
+        f"{what}: {best} (val accuracy {metrics['val_accuracy']:.4f}) -> "
+        f"models:/{registered} version {version}, @{where}: {decision.reason}"
+    )

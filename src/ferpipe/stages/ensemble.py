@@ -1,0 +1,89 @@
+"""The ``ensemble`` stage: the members' probabilities combined by each method, scored, and the
+pipeline's best (a member or an ensemble, by validation accuracy) registered as a classifier."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferpipe import tracking
+from ferpipe.config import MODEL_FILE, Paths
+from ferpipe.data.dataset import load_split
+from ferpipe.evaluate import calibration as cal
+from ferpipe.evaluate import ensemble as ens
+from ferpipe.evaluate.metrics import classification_metrics, headline
+from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score
+from ferpipe.io import write_json
+from ferpipe.registration import register_classifier
+from ferpipe.tracking import log_scores
+
+
+def run(params: dict[str, Any], paths: Paths) -> None:
+    """Combine the members' probabilities by each method, score, and register the pipeline's best.
+
+    The best is the member or ensemble with the highest validation accuracy (the test split
+    never chooses anything); it is registered as a new version and becomes ``@challenger``,
+    and ``@champion`` only by the rule in :mod:`ferpipe.registry`.
+    """
+    cfg = params["ensemble"]
+    members: list[str] = list(cfg["members"])
+    if not members:  # one member is allowed: a single-model report still runs the whole pipeline
+        raise ValueError("params ensemble.members: name at least one trained model")
+    labels = {split: load_split(paths.balanced, split).labels for split in EVAL_SPLITS}
+    probs = {split: [np.load(paths.predictions / m / f"{split}.npy") for m in members] for split in EVAL_SPLITS}
+    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
+    run_ids = {m: tracking.model_run(experiment_id, paths.models / m / MODEL_FILE) or "" for m in members}
+    weights = ens.fit_weights(probs["val"], labels["val"])  # validation only
+    summary: dict[str, Any] = {"members": members, "weights": dict(zip(members, _rounded(weights), strict=True))}
+    tags = {
+        "ferpipe.kind": "ensemble",
+        "ferpipe.members": ",".join(members),
+        "ferpipe.member_run_ids": ",".join(run_ids[m] for m in members),
+    }
+    scored: dict[str, dict[str, Any]] = {
+        m: {split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS}
+        for i, m in enumerate(members)
+    }
+    for method in ens.METHODS:
+        combined = {split: ens.combine(method, probs[split], weights) for split in EVAL_SPLITS}
+        with tempfile.TemporaryDirectory() as workdir:
+            summary[method] = scored[f"ensemble_{method}"] = score(
+                paths, f"ensemble_{method}", labels, combined, Path(workdir)
+            )
+            write_json(
+                paths.metrics / f"ensemble_{method}.json", headline(summary[method]["test"], summary[method]["val"])
+            )
+            method_tags = {**tags, "ferpipe.method": method}
+            if method == "weighted":
+                method_tags["ferpipe.weights"] = json.dumps(summary["weights"])
+            log_scores(
+                params,
+                paths,
+                f"ensemble_{method}",
+                mlflow_metrics(summary[method]),
+                [Path(workdir) / CONFUSION_PNG, Path(workdir) / RELIABILITY_PNG],
+                method_tags,
+                {"arch": f"ensemble_{method}", "members": ",".join(members)},  # lines up with the models' arch
+            )
+    best = max(scored, key=lambda name: scored[name]["val"]["accuracy"])  # first of equals: members come first
+    if best in members:  # its temperature, refitted on validation exactly as its evaluate stage fitted it
+        chosen_probs = {split: probs[split][members.index(best)] for split in EVAL_SPLITS}
+        scored[best]["calibration"] = cal.calibrate(labels, chosen_probs)
+    summary["best"] = {"name": best, "val_accuracy": scored[best]["val"]["accuracy"]}
+    write_json(paths.details / "ensemble.json", summary)
+    # unique keys, so `dvc exp show --drop 'metrics/|data/'` keeps them with short headers: the pipeline's result
+    best_scores = {"best_val_acc": scored[best]["val"]["accuracy"], "best_test_acc": scored[best]["test"]["accuracy"]}
+    write_json(paths.metrics / "best.json", best_scores)
+    method = best.removeprefix("ensemble_")
+    chosen = members if best.startswith("ensemble_") else [best]
+    files = {m: paths.models / m / MODEL_FILE for m in chosen}
+    fitted = _rounded(weights) if method == "weighted" else None
+    register_classifier(params, paths, best, scored[best], files, method, fitted, [run_ids[m] for m in chosen])
+
+
+def _rounded(weights: np.ndarray) -> list[float]:
+    return [round(float(w), 6) for w in weights]

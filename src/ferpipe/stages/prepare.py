@@ -1,0 +1,29 @@
+"""The ``prepare`` stage: every source merged and cleaned into ``data/prepared``, with the data report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ferpipe.config import Paths
+from ferpipe.data.dataset import save_prepared
+from ferpipe.data.prepare import (
+    SKIPPED_FILE,
+    prepare,
+    prepare_headline,
+)
+from ferpipe.io import atomic_path, write_json
+
+
+def run(params: dict[str, Any], paths: Paths) -> None:
+    """The ``prepare`` stage: write the merged dataset and its data report."""
+    result = prepare(params.get("sources", {}), paths.raw, params.get("prepare", {}))
+    save_prepared(paths.prepared, result.images, result.manifest)
+    write_json(paths.details / "data_report.json", result.report)
+    write_json(paths.metrics / "prepare.json", prepare_headline(result.report))
+    with atomic_path(paths.metrics / SKIPPED_FILE) as tmp:
+        result.skipped.to_csv(tmp, index=False)
+    print(f"prepared {result.report['total']} images: {result.report['splits']}")
+    for what, n in result.report["dropped"].items():
+        print(f"  dropped {n:>6}  {what}")
+    if len(result.skipped):
+        print(f"  {len(result.skipped)} bad input items, each with its file and row: metrics/{SKIPPED_FILE}")
