@@ -31,7 +31,7 @@ TINY_SOURCES = {
         "read": {"format": "ckplus", "role": "extra"},
     },
     "googlefer": {
-        "fetch": {"kind": "synthetic", "layout": "imagefolder", "seed": 3, "count": 80, "size": 96},
+        "fetch": {"kind": "synthetic", "layout": "image_folder", "seed": 3, "count": 80, "size": 96},
         "read": {"format": "image_folder", "role": "extra"},
     },
 }

@@ -131,5 +131,5 @@ def test_hog_agrees_with_scikit_images_hog_on_faces() -> None:
 
 
 def test_unknown_model_lists_the_zoo() -> None:
-    with pytest.raises(ValueError, match=r"registered: .*simple_cnn"):
+    with pytest.raises(ValueError, match=r"choose one of .*simple_cnn"):
         create_model("resnet9000")

@@ -14,10 +14,13 @@ import yaml
 
 from ferpipe import choices
 from ferpipe.config import load_params, load_yaml
+from ferpipe.evaluate.ensemble import COMBINERS, METHODS
 from ferpipe.presets import available, load_preset
 from ferpipe.readers import READERS
 from ferpipe.schema import ParamsError, validate_params
-from ferpipe.sources.synthetic import LAYOUTS as SYNTHETIC_LAYOUTS
+from ferpipe.sources import KINDS
+from ferpipe.sources.synthetic import WRITERS as SYNTHETIC_LAYOUTS
+from ferpipe.train.optim import OPTIMIZERS, SCHEDULES
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = load_yaml(REPO / "params.yaml")
@@ -80,7 +83,7 @@ def test_the_repo_params_and_every_preset_fit() -> None:
         (lambda p: p["models"]["cnn"].pop("arch"), r"models\.cnn\.arch: required key is missing"),
         (
             lambda p: p["sources"]["googlefer"]["fetch"].pop("count"),
-            r"googlefer\.fetch\.count: required key .*imagefolder",
+            r"googlefer\.fetch\.count: required key .*image_folder",
         ),
         (lambda p: p["ensemble"]["members"].append("vgg"), r"ensemble\.members: 'vgg' is not a model under models"),
         (lambda p: p["ensemble"]["members"].append("cnn"), r"ensemble\.members: 'cnn' is listed twice"),
@@ -113,6 +116,10 @@ def test_every_mistake_in_a_file_is_listed() -> None:
 def test_the_names_match_the_registries_they_choose_from() -> None:
     assert set(choices.READ_FORMATS) == set(READERS)
     assert set(choices.SYNTHETIC_LAYOUTS) == set(SYNTHETIC_LAYOUTS)
+    assert set(choices.FETCH_KINDS) == set(KINDS)
+    assert set(choices.OPTIMIZERS) == set(OPTIMIZERS)
+    assert set(choices.SCHEDULES) == set(SCHEDULES)
+    assert set(choices.DISTILL_TEACHERS) < set(COMBINERS) == set(METHODS)
 
 
 def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_ckplus_layout_has_contempt_and_subject_names(tiny_raw: Path) -> None:
         assert img.mode == "L" and img.size == (48, 48)
 
 
-def test_imagefolder_layout_is_rgb_jpeg(tiny_raw: Path) -> None:
+def test_image_folder_layout_is_rgb_jpeg(tiny_raw: Path) -> None:
     folders = {p.name for p in (tiny_raw / "googlefer").iterdir()}
     assert "contempt" in folders and "neutral" in folders
     with Image.open(next((tiny_raw / "googlefer").rglob("*.jpg"))) as img:
@@ -71,9 +71,9 @@ def test_imagefolder_layout_is_rgb_jpeg(tiny_raw: Path) -> None:
 
 
 def test_unknown_kind_and_layout_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown kind 'ftp'"):
+    with pytest.raises(ValueError, match="unknown fetch kind 'ftp'"):
         materialise("x", {"kind": "ftp"}, tmp_path, tmp_path)
-    with pytest.raises(ValueError, match="unknown layout 'kdef'"):
+    with pytest.raises(ValueError, match="unknown synthetic layout 'kdef'"):
         materialise("x", {"kind": "synthetic", "layout": "kdef", "seed": 0}, tmp_path, tmp_path)
     assert not (tmp_path / "x").exists()  # nothing half-written
 

@@ -87,11 +87,11 @@ class SyntheticFetch(Section):
     votes: bool | None = None  # fer2013_csv: also write FER+'s fer2013new.csv (10 annotators a row)
     sequences: PositiveInt | None = None  # ckplus
     subjects: PositiveInt | None = None
-    count: PositiveInt | None = None  # imagefolder
+    count: PositiveInt | None = None  # image_folder
 
     @model_validator(mode="after")
     def _layout_sizes(self) -> SyntheticFetch:
-        needed = {"fer2013_csv": "counts", "ckplus": "sequences", "imagefolder": "count", "rafdb": "counts",
+        needed = {"fer2013_csv": "counts", "ckplus": "sequences", "image_folder": "count", "rafdb": "counts",
                   "affectnet": "counts"}[self.layout]  # fmt: skip
         if getattr(self, needed) is None:
             raise PydanticCustomError(

@@ -11,16 +11,23 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import softmax
 
-METHODS = ("average", "weighted", "vote")
+from ferpipe.named import Registry
+
+METHODS = ("average", "weighted", "vote")  # the order reports and MLflow list them in
+COMBINERS: Registry = Registry("ensemble method")
 
 
-def average(probs: Sequence[np.ndarray]) -> np.ndarray:
+@COMBINERS.register("average")
+def average(probs: Sequence[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
     """The mean of the members' class probabilities."""
     return np.mean(np.stack(probs), axis=0)
 
 
-def weighted_average(probs: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+@COMBINERS.register("weighted")
+def weighted_average(probs: Sequence[np.ndarray], weights: np.ndarray | None) -> np.ndarray:
     """Members' probabilities mixed with non-negative weights that sum to one."""
+    if weights is None:
+        raise ValueError("the weighted ensemble needs weights (fitted on validation)")
     return np.tensordot(weights, np.stack(probs), axes=1)
 
 
@@ -36,7 +43,8 @@ def fit_weights(val_probs: Sequence[np.ndarray], val_labels: np.ndarray) -> np.n
     return softmax(result.x)
 
 
-def majority_vote(probs: Sequence[np.ndarray]) -> np.ndarray:
+@COMBINERS.register("vote")
+def majority_vote(probs: Sequence[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
     """Vote shares per class; ties go to the class with the higher mean probability.
 
     Returned as scores that sum to one per row, so top-k metrics still apply.
@@ -50,12 +58,4 @@ def majority_vote(probs: Sequence[np.ndarray]) -> np.ndarray:
 
 def combine(method: str, probs: Sequence[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
     """Apply one ensemble method to the members' probabilities (``weights`` for ``weighted``)."""
-    if method == "average":
-        return average(probs)
-    if method == "weighted":
-        if weights is None:
-            raise ValueError("the weighted ensemble needs weights (fitted on validation)")
-        return weighted_average(probs, weights)
-    if method == "vote":
-        return majority_vote(probs)
-    raise ValueError(f"unknown ensemble method {method!r}; known: {', '.join(METHODS)}")
+    return COMBINERS[method](probs, weights)

@@ -9,16 +9,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from ferpipe.named import Registry
+
 ModelFn = Callable[..., nn.Module]
-_MODELS: dict[str, ModelFn] = {}
+MODELS: Registry[ModelFn] = Registry("model")
 
 
 def register(fn: ModelFn) -> ModelFn:
     """Register a model-building function under its own name."""
-    if fn.__name__ in _MODELS:
-        raise ValueError(f"model {fn.__name__!r} is registered twice")
-    _MODELS[fn.__name__] = fn
-    return fn
+    return MODELS.register()(fn)
 
 
 class Standardize(nn.Module):
@@ -37,14 +36,13 @@ def create_model(arch: str, num_classes: int = 7, in_chans: int = 1, **kwargs: A
     An unknown name or argument is a ValueError listing what exists, and an argument of the
     wrong kind one naming the model, so a params typo never ends in a traceback.
     """
-    if arch not in _MODELS:
-        raise ValueError(f"unknown model {arch!r}; registered: {', '.join(sorted(_MODELS))}")
-    allowed = [p for p in inspect.signature(_MODELS[arch]).parameters if p not in ("num_classes", "in_chans")]
+    build = MODELS[arch]
+    allowed = [p for p in inspect.signature(build).parameters if p not in ("num_classes", "in_chans")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ValueError(f"{arch} has no argument {', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}")
     try:
-        net = _MODELS[arch](num_classes=num_classes, in_chans=in_chans, **kwargs)
+        net = build(num_classes=num_classes, in_chans=in_chans, **kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{arch} cannot be built from arguments {kwargs}: {exc}") from exc
     return nn.Sequential(Standardize(), net)
@@ -52,12 +50,12 @@ def create_model(arch: str, num_classes: int = 7, in_chans: int = 1, **kwargs: A
 
 def list_models() -> list[str]:
     """Names of every registered model."""
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def describe(arch: str) -> str:
     """The first line of a model function's docstring."""
-    return (_MODELS[arch].__doc__ or "").strip().splitlines()[0]
+    return (MODELS[arch].__doc__ or "").strip().splitlines()[0]
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -42,7 +42,7 @@ class Layout:
     angles: tuple[str, ...] | None = None  # KDEF: keep only these camera angles
 
 
-LAYOUTS = {
+TREE_LAYOUTS = {
     "image_folder": Layout(),
     "fer2013_folders": Layout(name_pattern=r"^(?P<usage>Training|PublicTest|PrivateTest)_"),
     "ckplus": Layout(name_pattern=r"^(?P<subject>S\d+)_"),

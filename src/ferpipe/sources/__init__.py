@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ferpipe.choices import FETCH_KINDS as KINDS
 from ferpipe.io import atomic_dir
+from ferpipe.named import Registry
 from ferpipe.sources.augmented_copy import materialise_augmented_copy
 from ferpipe.sources.local import materialise_path
 from ferpipe.sources.remote import materialise_kaggle, materialise_url
 from ferpipe.sources.synthetic import materialise_synthetic
+
+KINDS: Registry = Registry("fetch kind")
 
 
 def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> int:
@@ -19,23 +21,41 @@ def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> 
     Downloads are cached in ``<raw_dir>/../downloads/<name>`` (not a DVC output), so a failed
     or interrupted stage resumes its download instead of starting over.
     """
-    kind = fetch.get("kind")
-    if kind not in KINDS:
-        raise ValueError(f"source {name!r}: unknown kind {kind!r}; choose one of {list(KINDS)}")
+    try:
+        fetcher = KINDS[fetch.get("kind")]
+    except ValueError as exc:
+        raise ValueError(f"source {name!r}: {exc}") from None
     with atomic_dir(raw_dir / name) as tmp:
-        if kind == "synthetic":
-            return materialise_synthetic(tmp, fetch)
-        if kind == "url":
-            return materialise_url(tmp, fetch, raw_dir.parent / "downloads" / name)
-        if kind == "kaggle":
-            return materialise_kaggle(tmp, fetch)
-        if kind == "augmented_copy":
-            return materialise_augmented_copy(tmp, fetch, root)
-        if kind == "location":
-            return materialise_location(tmp, fetch, raw_dir.parent / "downloads" / name, root)
-        return materialise_path(tmp, fetch, root)
+        return fetcher(tmp, fetch, raw_dir.parent / "downloads" / name, root)
 
 
+# Each kind as (destination, fetch params, download cache, project root) -> items written.
+@KINDS.register("synthetic")
+def _synthetic(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
+    return materialise_synthetic(dest, fetch)
+
+
+@KINDS.register("url")
+def _url(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
+    return materialise_url(dest, fetch, cache)
+
+
+@KINDS.register("kaggle")
+def _kaggle(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
+    return materialise_kaggle(dest, fetch)
+
+
+@KINDS.register("augmented_copy")
+def _augmented_copy(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
+    return materialise_augmented_copy(dest, fetch, root)
+
+
+@KINDS.register("path")
+def _path(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
+    return materialise_path(dest, fetch, root)
+
+
+@KINDS.register("location")
 def materialise_location(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
     """The ``location`` kind: ``where`` names a Kaggle dataset (``kaggle:owner/name``), an http(s)
     URL or a local path, so switching between them is one setting; archive limits carry over."""

@@ -7,7 +7,7 @@ built-in data exactly as on the real files:
   like the real file with blank images and exact duplicates;
 - ``ckplus``: 48x48 grey PNGs in CK+'s class folders (``anger``, ``contempt``, ...), named
   ``S<subject>_<sequence>_<frame>.png`` with three near-identical frames per sequence;
-- ``imagefolder``: larger RGB JPEGs in class folders, with contempt, like Google FER;
+- ``image_folder``: larger RGB JPEGs in class folders, with contempt, like Google FER;
 - ``rafdb``: RAF-DB's basic set, ``EmoLabel/list_patition_label.txt`` (codes 1-7, ``train_`` /
   ``test_`` names) and ``Image/aligned/<name>_aligned.jpg`` colour faces;
 - ``affectnet``: AffectNet's ``training.csv`` / ``validation.csv`` (codes 0-10, contempt, none,
@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ferpipe.named import Registry
 from ferpipe.readers.ferplus import EMOTIONS as FERPLUS_EMOTIONS
 from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces, sample_identities
 
@@ -39,6 +40,8 @@ FER2013_SHARES = {
     "neutral": 4965,
 }
 # CK+48's folders and their sizes; it has no neutral class.
+WRITERS: Registry = Registry("synthetic layout")  # named as the readers spell the same layouts
+
 CKPLUS_SHARES = {"anger": 135, "contempt": 54, "disgust": 177, "fear": 75, "happy": 207, "sadness": 84, "surprise": 249}
 CKPLUS_TO_EXPRESSION = {"anger": "angry", "sadness": "sad"}
 # Google-FER-like folders, contempt included.
@@ -77,6 +80,7 @@ def _noisy_labels(rng: np.random.Generator, labels: np.ndarray, rate: float, cho
     return noisy
 
 
+@WRITERS.register("fer2013_csv")
 def write_fer2013_csv(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
     """Write ``fer2013.csv`` with the configured rows per Usage; returns the row count."""
     rng = np.random.default_rng(cfg["seed"])
@@ -132,6 +136,7 @@ def write_ferplus_votes(dest: Path, rng: np.random.Generator, usages: list[str],
             writer.writerow([usage, f"fer{row:07d}.png", *rng.multinomial(10, p).tolist()])
 
 
+@WRITERS.register("ckplus")
 def write_ckplus(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
     """Write CK+-style sequences: three frames of rising intensity per (subject, sequence)."""
     rng = np.random.default_rng(cfg["seed"])
@@ -154,7 +159,8 @@ def write_ckplus(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> 
     return len(images)
 
 
-def write_imagefolder(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+@WRITERS.register("image_folder")
+def write_image_folder(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
     """Write RGB JPEGs into class folders (contempt included)."""
     rng = np.random.default_rng(cfg["seed"])
     names = _draw_classes(rng, IMAGEFOLDER_SHARES, int(cfg["count"]))
@@ -162,7 +168,7 @@ def write_imagefolder(dest: Path, cfg: Mapping[str, Any], options: RenderOptions
     for folder in IMAGEFOLDER_SHARES:
         (dest / folder).mkdir(parents=True, exist_ok=True)
     pairs = list(zip(names, images, strict=True))
-    for i, (name, img) in enumerate(tqdm(pairs, desc="imagefolder", leave=False, disable=None)):
+    for i, (name, img) in enumerate(tqdm(pairs, desc="image_folder", leave=False, disable=None)):
         Image.fromarray(img).save(dest / name / f"{name}_{i:05d}.jpg", quality=90)
     return len(images)
 
@@ -187,6 +193,7 @@ AFFECTNET_TO_EXPRESSION = {
 }  # fmt: skip  (10, no-face: no face drawn)
 
 
+@WRITERS.register("rafdb")
 def write_rafdb(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
     """Write RAF-DB's label file and aligned colour faces, ``counts`` per split (``train``, ``test``)."""
     rng = np.random.default_rng(cfg["seed"])
@@ -204,6 +211,7 @@ def write_rafdb(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> i
     return len(lines)
 
 
+@WRITERS.register("affectnet")
 def write_affectnet(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
     """Write AffectNet's two CSVs and pictures twice the face's size with the face at a random box
     (its ``face_*`` columns); ``counts`` per file (``training``, ``validation``)."""
@@ -235,20 +243,15 @@ def write_affectnet(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) 
     return total
 
 
-LAYOUTS = {
-    "fer2013_csv": (write_fer2013_csv, False),
-    "ckplus": (write_ckplus, False),
-    "imagefolder": (write_imagefolder, True),
-    "rafdb": (write_rafdb, True),
-    "affectnet": (write_affectnet, True),
-}
+RGB_LAYOUTS = ("image_folder", "rafdb", "affectnet")  # colour pictures, as the real sets ship them
 
 
 def materialise_synthetic(dest: Path, cfg: Mapping[str, Any]) -> int:
     """Generate one synthetic source into ``dest`` following ``cfg['layout']``."""
     layout = cfg.get("layout")
-    if layout not in LAYOUTS:
-        raise ValueError(f"synthetic source: unknown layout {layout!r}; choose one of {sorted(LAYOUTS)}")
-    writer, rgb = LAYOUTS[layout]
-    options = RenderOptions(size=int(cfg.get("size", 48)), rgb=rgb)
+    try:
+        writer = WRITERS[layout]
+    except ValueError as exc:
+        raise ValueError(f"synthetic source: {exc}") from None
+    options = RenderOptions(size=int(cfg.get("size", 48)), rgb=layout in RGB_LAYOUTS)
     return writer(dest, cfg, options)
