@@ -9,7 +9,7 @@ import torch
 
 from ferpipe.config import load_yaml
 from ferpipe.models import create_model
-from ferpipe.presets import apply_preset, available
+from ferpipe.presets.apply import apply_preset, available
 from ferpipe.train.config import TrainConfig
 from ferpipe.train.optim import Schedule, build_optimizer
 from tests.conftest import REPO

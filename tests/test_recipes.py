@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ferpipe.recipes import README_END, README_START, recipes_table, update_readme
+from ferpipe.presets.recipes import README_END, README_START, recipes_table, update_readme
 
 RECORD = {
     "preset": "fer2013_shared",

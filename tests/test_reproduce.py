@@ -10,15 +10,16 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from ferpipe import reproduce as rp
 from ferpipe.cli import app
 from ferpipe.config import load_yaml
 from ferpipe.models import create_model
+from ferpipe.presets import launch, reports
+from ferpipe.presets import results as report_results
 from ferpipe.protocol import deliberate_leaks
 from ferpipe.train.config import TrainConfig
 from tests.conftest import REPO
 
-REPORTS = rp.report_names(REPO)
+REPORTS = reports.report_names(REPO)
 
 
 def test_the_five_reports_ship() -> None:
@@ -27,9 +28,9 @@ def test_the_five_reports_ship() -> None:
 
 @pytest.mark.parametrize("name", REPORTS)
 def test_every_variant_of_every_report_is_a_runnable_pipeline(name: str) -> None:
-    report = rp.load_report(REPO, name)
+    report = reports.load_report(REPO, name)
     train_defaults = load_yaml(REPO / "params.yaml")["train"]
-    for variant in [rp.BASE, *report.variants]:
+    for variant in [reports.BASE, *report.variants]:
         params = report.params_for(variant)
         assert {"sources", "prepare", "balance", "models", "ensemble"} <= set(params), variant
         assert set(params["ensemble"]["members"]) <= set(params["models"]), variant
@@ -47,11 +48,11 @@ def test_every_variant_of_every_report_is_a_runnable_pipeline(name: str) -> None
 
 def test_only_the_report_protocols_leak() -> None:
     for name in REPORTS:
-        report = rp.load_report(REPO, name)
-        assert not deliberate_leaks(report.params_for(rp.BASE)), name
+        report = reports.load_report(REPO, name)
+        assert not deliberate_leaks(report.params_for(reports.BASE)), name
         for variant in report.variants:
             leaky = bool(deliberate_leaks(report.params_for(variant)))
-            assert leaky == (variant == rp.REPORT_PROTOCOL), (name, variant)
+            assert leaky == (variant == reports.REPORT_PROTOCOL), (name, variant)
 
 
 def test_list_shows_the_claimed_numbers_with_their_sources() -> None:
@@ -65,15 +66,15 @@ def test_list_shows_the_claimed_numbers_with_their_sources() -> None:
 
 def test_unknown_report_and_variant_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="available: cnn_study"):
-        rp.load_report(REPO, "nope")
+        reports.load_report(REPO, "nope")
     with pytest.raises(ValueError, match="no variant 'nope'; have: base, report_protocol"):
-        rp.load_report(REPO, "regxception").params_for("nope")
+        reports.load_report(REPO, "regxception").params_for("nope")
     (tmp_path / "presets" / "reports").mkdir(parents=True)
     (tmp_path / "presets" / "reports" / "bad.yaml").write_text(
         "title: x\nsource: y\nmeasures: [{what: a}]\nparams: {}\n"
     )
     with pytest.raises(ValueError, match=r"bad\.yaml: each measure needs 'what' and 'metric'"):
-        rp.load_report(tmp_path, "bad")
+        reports.load_report(tmp_path, "bad")
 
 
 @pytest.fixture
@@ -95,7 +96,9 @@ def project(tmp_path: Path) -> Path:
         "variants": {"report_protocol": {"balance": {"method": "smote", "scope": "before_split"}}},
     }
     (tmp_path / "presets" / "reports" / "tiny.yaml").write_text(yaml.safe_dump(preset))
-    (tmp_path / "README.md").write_text(f"# T\n\n{rp.README_START}\nold\n{rp.README_END}\n\nrest\n")
+    (tmp_path / "README.md").write_text(
+        f"# T\n\n{report_results.README_START}\nold\n{report_results.README_END}\n\nrest\n"
+    )
     return tmp_path
 
 
@@ -109,44 +112,46 @@ def _finish_run(root: Path, net: float, ensemble: float, epochs: int) -> None:
 
 
 def test_recorded_runs_fill_claimed_honest_and_report_columns(project: Path) -> None:
-    report = rp.load_report(project, "tiny")
+    report = reports.load_report(project, "tiny")
     _finish_run(project, 0.61, 0.63, 5)
-    rp.record(project, report, rp.BASE, {**report.params_for(rp.BASE), "train": {"epochs_scale": 0.1}})
+    report_results.record(
+        project, report, reports.BASE, {**report.params_for(reports.BASE), "train": {"epochs_scale": 0.1}}
+    )
     _finish_run(project, 0.93, 0.93, 7)
-    rp.record(project, report, rp.REPORT_PROTOCOL, report.params_for(rp.REPORT_PROTOCOL))
+    report_results.record(project, report, reports.REPORT_PROTOCOL, report.params_for(reports.REPORT_PROTOCOL))
     results = json.loads((project / "results" / "tiny.json").read_text())
     assert results["report_protocol"]["leaky"] is True and results["base"]["leaky"] is False
-    table = rp.results_table(project)
+    table = report_results.results_table(project)
     assert "| tiny | base | ensemble accuracy | 99.00 | 63.00 | 93.00 | cpu, 5 epochs (x0.1 of the recipe); " in table
     assert "| tiny | base | net accuracy | - | 61.00 | 93.00 |" in table
     assert "report_protocol |" not in table  # folded into the base rows' last column
-    assert rp.update_readme(project)
+    assert report_results.update_readme(project)
     text = (project / "README.md").read_text()
     assert "old" not in text and table in text and text.endswith("\n\nrest\n")
 
 
 def test_a_leaky_run_alone_never_lands_in_the_honest_column(project: Path) -> None:
-    report = rp.load_report(project, "tiny")
+    report = reports.load_report(project, "tiny")
     _finish_run(project, 0.93, 0.95, 7)
-    rp.record(project, report, rp.REPORT_PROTOCOL, report.params_for(rp.REPORT_PROTOCOL))
-    assert "| tiny | report_protocol | net accuracy | - | - | 93.00 |" in rp.results_table(project)
+    report_results.record(project, report, reports.REPORT_PROTOCOL, report.params_for(reports.REPORT_PROTOCOL))
+    assert "| tiny | report_protocol | net accuracy | - | - | 93.00 |" in report_results.results_table(project)
 
 
 def test_readme_without_markers_is_an_error(project: Path) -> None:
     (project / "README.md").write_text("# nothing here\n")
-    assert not rp.update_readme(project)
+    assert not report_results.update_readme(project)
 
 
 def test_run_params_apply_the_budget_knobs_and_overrides(project: Path) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump({"train": {"epochs_scale": 0.1, "batch_size": 64}}))
-    report = rp.load_report(project, "tiny")
-    updates = rp.run_params(project, report, rp.BASE, 0.02, 0.5, ["models.net.args.ten_crop=false"])
+    report = reports.load_report(project, "tiny")
+    updates = launch.run_params(project, report, reports.BASE, 0.02, 0.5, ["models.net.args.ten_crop=false"])
     assert updates["train"] == {"epochs_scale": 0.02, "batch_size": 64}  # the workspace's train, rescaled
     assert updates["prepare"] == {"subsample": 0.5}
     assert updates["models"]["net"] == {"args": {"ten_crop": False}}
     assert report.params["models"]["net"] == {}  # the preset itself is untouched
     with pytest.raises(ValueError, match=r"expected key\.path=value"):
-        rp.run_params(project, report, rp.BASE, overrides=["models.net"])
+        launch.run_params(project, report, reports.BASE, overrides=["models.net"])
 
 
 def test_without_a_base_run_the_leak_is_read_against_the_honest_twin(project: Path) -> None:
@@ -155,10 +160,10 @@ def test_without_a_base_run_the_leak_is_read_against_the_honest_twin(project: Pa
     preset["honest_twin"] = "alone"
     preset["variants"]["alone"] = {"models": {"net": {}}}
     path.write_text(yaml.safe_dump(preset))
-    report = rp.load_report(project, "tiny")
+    report = reports.load_report(project, "tiny")
     _finish_run(project, 0.40, 0.40, 3)
-    rp.record(project, report, "alone", report.params_for("alone"))
+    report_results.record(project, report, "alone", report.params_for("alone"))
     _finish_run(project, 0.70, 0.70, 3)
-    rp.record(project, report, rp.REPORT_PROTOCOL, report.params_for(rp.REPORT_PROTOCOL))
-    table = rp.results_table(project)
+    report_results.record(project, report, reports.REPORT_PROTOCOL, report.params_for(reports.REPORT_PROTOCOL))
+    table = report_results.results_table(project)
     assert "| tiny | alone | net accuracy | - | 40.00 | 70.00 |" in table and "report_protocol |" not in table

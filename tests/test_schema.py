@@ -15,7 +15,7 @@ import yaml
 from ferpipe import choices
 from ferpipe.config import load_params, load_yaml
 from ferpipe.evaluate.ensemble import COMBINERS, METHODS
-from ferpipe.presets import available, load_preset
+from ferpipe.presets.apply import available, load_preset
 from ferpipe.readers import READERS
 from ferpipe.schema import ParamsError, validate_params
 from ferpipe.sources import KINDS

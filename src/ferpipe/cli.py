@@ -12,23 +12,21 @@ from typing import Annotated, Any
 import typer
 
 from ferpipe.config import load_params, repo_root
+from ferpipe.errors import one_line_errors
 from ferpipe.server import DEFAULT_BACKEND
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
 
 def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``app.command``, with bad input (a ValueError or FileNotFoundError, which name the file, key or
-    value) printed as one ``error:`` line and exit 1, never a traceback: one place for every command."""
+    """``app.command`` under the stages' error contract (:func:`ferpipe.errors.one_line_errors`):
+    bad input is one ``error:`` line and exit 1, never a traceback."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def run(*call_args: Any, **call_kwargs: Any) -> Any:
-            try:
+            with one_line_errors():
                 return fn(*call_args, **call_kwargs)
-            except (ValueError, FileNotFoundError) as exc:
-                typer.echo(f"error: {exc}", err=True)
-                raise typer.Exit(1) from exc
 
         return app.command(*args, **kwargs)(run)
 
@@ -87,7 +85,7 @@ def preset(
     name: Annotated[str | None, typer.Argument(help="Preset to write into params.yaml; omit to list them.")] = None,
 ) -> None:
     """Write a preset (presets/NAME.yaml) into params.yaml, then run `dvc repro` or `dvc exp run`."""
-    from ferpipe.presets import apply_preset, available
+    from ferpipe.presets.apply import apply_preset, available
 
     root = repo_root()
     if name is None:
@@ -100,7 +98,7 @@ def preset(
 @command()
 def restore() -> None:
     """Back to the committed default after a preset or reproduce run, retraining nothing DVC's cache holds."""
-    from ferpipe.presets import restore_committed
+    from ferpipe.presets.apply import restore_committed
 
     out = restore_committed(repo_root())
     ran = [line for line in out.splitlines() if line.startswith("Running stage")]
@@ -123,17 +121,17 @@ def reproduce(
     ] = None,
 ) -> None:
     """Rebuild a published report as a DVC experiment, then record claimed against measured."""
-    from ferpipe import reproduce as rp
+    from ferpipe.presets import launch, reports
     from ferpipe.protocol import warn_if_leaky
 
     root = repo_root()
     if list_ or name is None:
-        typer.echo("\n\n".join(rp.describe(rp.load_report(root, n)) for n in rp.report_names(root)))
+        typer.echo("\n\n".join(reports.describe(reports.load_report(root, n)) for n in reports.report_names(root)))
         return
-    report = rp.load_report(root, name)
-    updates = rp.run_params(root, report, variant, epochs_scale, subsample, set_ or [])
+    report = reports.load_report(root, name)
+    updates = launch.run_params(root, report, variant, epochs_scale, subsample, set_ or [])
     warn_if_leaky(updates)
-    code = rp.launch(root, report, variant, updates, queue, set_ or [])
+    code = launch.launch(root, report, variant, updates, queue, set_ or [])
     if code == 0 and not queue:
         typer.echo(f"recorded in results/{name}.json; the table: `ferpipe results` (README: --readme)")
     raise typer.Exit(code)
@@ -146,14 +144,14 @@ def results(
     variant: Annotated[str, typer.Option(help="The variant that --record records.")] = "base",
 ) -> None:
     """The results tables of the rebuilt reports and the recipe runs, written from results/ (never by hand)."""
-    from ferpipe import recipes
-    from ferpipe import reproduce as rp
+    from ferpipe.presets import recipes, reports
+    from ferpipe.presets import results as report_results
 
     root = repo_root()
     if record:
-        rp.record(root, rp.load_report(root, record), variant, _project_params(root))
-    typer.echo(rp.results_table(root) + "\n\n" + recipes.recipes_table(root))
-    for module in (rp, recipes) if readme else ():
+        report_results.record(root, reports.load_report(root, record), variant, _project_params(root))
+    typer.echo(report_results.results_table(root) + "\n\n" + recipes.recipes_table(root))
+    for module in (report_results, recipes) if readme else ():
         if not module.update_readme(root):
             typer.echo(f"error: README.md has no {module.README_START!r} ... {module.README_END!r} markers", err=True)
             raise typer.Exit(1)
@@ -170,7 +168,7 @@ def recipe(
 ) -> None:
     """Run a preset's pipeline end to end (`dvc repro`, timed) and record what it measured, with its budget,
     in results/recipes/NAME.json; `ferpipe results --readme` puts the table in the README."""
-    from ferpipe import recipes
+    from ferpipe.presets import recipes
 
     root = repo_root()
     path = recipes.run_recipe(root, preset, name, set_ or [])

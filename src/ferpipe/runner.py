@@ -1,25 +1,14 @@
-"""What every stage script shares: load params once, run, and turn known errors into one line."""
+"""What every stage script shares: load params once, run, and answer errors by ferpipe's one contract."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from ferpipe.config import Paths, load_params
-from ferpipe.errors import Interrupted
+from ferpipe.errors import one_line_errors
 
 
 def run_stage(fn: Callable[..., None], *args: str) -> None:
-    """Call ``fn(*args, params=..., paths=...)``; bad input exits 1 with a message, not a traceback.
-
-    A training stage stopped by SIGINT/SIGTERM exits 128 + the signal number, the shell's
-    convention, after its checkpoint is written.
-    """
-    try:
+    """Call ``fn(*args, params=..., paths=...)`` under :func:`ferpipe.errors.one_line_errors`."""
+    with one_line_errors():
         fn(*args, params=load_params(), paths=Paths())
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from exc
-    except Interrupted as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        raise SystemExit(128 + exc.signum) from exc

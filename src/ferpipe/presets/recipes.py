@@ -23,7 +23,7 @@ from typing import Any
 
 from ferpipe.config import Paths, load_params, load_yaml
 from ferpipe.io import replace_between, write_json
-from ferpipe.presets import load_preset, with_overrides, write_params
+from ferpipe.presets.apply import load_preset, with_overrides, write_params
 from ferpipe.tables import markdown
 
 RECIPES = Path("results") / "recipes"
