@@ -378,7 +378,7 @@ def export(
 ) -> None:
     """Export trained models (ONNX) with the test-time views of params' evaluate.tta inside the graph,
     each checked against torch with onnxruntime on test images."""
-    from ferpipe.config import MODEL_FILE, Paths
+    from ferpipe.config import Paths
     from ferpipe.data.dataset import load_split
     from ferpipe.evaluate.calibration import temperature_of
     from ferpipe.export import FORMATS, export_onnx
@@ -397,8 +397,8 @@ def export(
     tta = configured_views(_project_params(paths.root))
     for name in names:
         target = out / f"{name}.onnx"
-        temperature = temperature_of(read_json(paths.details / f"{name}.json"))
-        model_file = trained.get(name, paths.models / name / MODEL_FILE)
+        temperature = temperature_of(read_json(paths.detail(name)))
+        model_file = trained.get(name, paths.model_file(name))
         difference = export_onnx(model_file, target, check, tta, temperature)
         views = "" if tta == "none" else f" (test-time views: {tta})"
         typer.echo(

@@ -105,6 +105,45 @@ class Paths:
         self.metrics = self.root / "metrics"  # the headline numbers: DVC metrics
         self.details = self.metrics / "details"  # everything else the stages measured (committed, not DVC metrics)
 
+    # Every file a stage writes, named once: the stages, the report, the model card, predict and
+    # the recipe records all ask here (dvc.yaml spells the same paths for DVC).
+    def model_file(self, name: str) -> Path:
+        """A trained model's weights (``train@<name>``)."""
+        return self.models / name / MODEL_FILE
+
+    def student_file(self, name: str) -> Path:
+        """A distilled student's weights (``distill@<name>``)."""
+        return self.distilled / name / MODEL_FILE
+
+    def probabilities(self, name: str, split: str) -> Path:
+        """A model's class probabilities on ``val`` or ``test`` (the ensemble's input)."""
+        return self.predictions / name / f"{split}.npy"
+
+    def checkpoints(self, name: str) -> Path:
+        """A training run's checkpoint folder, left only by an interrupted run."""
+        return self.data / "checkpoints" / name
+
+    def headline(self, name: str) -> Path:
+        """A stage's or model's headline DVC metrics (``metrics/<name>.json``)."""
+        return self.metrics / f"{name}.json"
+
+    def detail(self, name: str) -> Path:
+        """Everything else a stage or model measured, ``metrics/details/<name>.json`` (or ``train/<m>``)."""
+        return self.details / f"{name}.json"
+
+    def confusion(self, name: str) -> Path:
+        """A model's test confusion matrix as the CSV ``dvc plots`` draws."""
+        return self.metrics / "confusion" / f"{name}.csv"
+
+    def curves(self, name: str) -> Path:
+        """A model's per-epoch training curves."""
+        return self.metrics / "curves" / f"{name}.csv"
+
+    @property
+    def skipped(self) -> Path:
+        """Every bad input item prepare skipped, with its file and row."""
+        return self.metrics / "skipped.csv"
+
     def trained_models(self) -> dict[str, Path]:
         """Every trained model's weights by name: ``data/models/<m>`` (train@) and ``data/distilled/<s>`` (distill@)."""
         found = {p.parent.name: p for p in self.distilled.glob(f"*/{MODEL_FILE}")}

@@ -54,14 +54,14 @@ def card_facts(
 ) -> dict[str, Any]:
     """Everything the card says, gathered from params, the metrics files, the run's tags and each
     member's training budget (``tracking.train_budget`` of its train run, where the store has it)."""
-    data = read_json(paths.details / "data_report.json")
-    audit = read_json(paths.details / "audit.json")
-    balance = read_json(paths.details / "balance.json")
+    data = read_json(paths.detail("data_report"))
+    audit = read_json(paths.detail("audit"))
+    balance = read_json(paths.detail("balance"))
     return {
         "model": name,
         "kind": "ensemble" if name.startswith("ensemble_") else "single model",
         "method": method,
-        "members": {m: {**read_json(paths.details / "train" / f"{m}.json"), **budgets.get(m, {})} for m in members},
+        "members": {m: {**read_json(paths.detail(f"train/{m}")), **budgets.get(m, {})} for m in members},
         "archs": {m: _arch(params, m) for m in members},
         "weights": dict(zip(members, weights, strict=True)) if weights else None,
         "tta": tta,

@@ -79,12 +79,12 @@ def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, met
     warning = SYNTHETIC_WARNING if synthetic_only(params) else ""
     if model is not None:
         files = {model: _model_file(paths, model)}
-        temperature = temperature_of(read_json(paths.details / f"{model}.json"))
+        temperature = temperature_of(read_json(paths.detail(model)))
         classifier = FerClassifier.load(files, "average", None, tta, temperature)
         return Answerer(classifier, f"model {model} (workspace)", warning)
     if method is None:
         return load_champion(paths, params)
-    summary = read_json(paths.details / "ensemble.json")
+    summary = read_json(paths.detail("ensemble"))
     members = list(summary.get("members") or params["ensemble"]["members"])
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
     files = {m: _model_file(paths, m) for m in members}

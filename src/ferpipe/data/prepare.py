@@ -22,7 +22,6 @@ from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
 from ferpipe.readers import SourceError, read_source
 
 SPLITS = ("train", "val", "test")
-SKIPPED_FILE = "skipped.csv"
 
 
 @dataclass

@@ -26,7 +26,7 @@ def score(
     confusion CSV that ``dvc plots`` draws; PNGs of it and of the reliability diagrams for MLflow
     (in ``png_folder``)."""
     predicted = probs["test"].argmax(axis=1)
-    write_confusion_csv(paths.metrics / "confusion" / f"{name}.csv", labels["test"], predicted)
+    write_confusion_csv(paths.confusion(name), labels["test"], predicted)
     write_confusion_png(png_folder / CONFUSION_PNG, labels["test"], predicted, name)
     calibration = cal.calibrate(labels, probs)
     write_reliability_png(png_folder / RELIABILITY_PNG, calibration, name)
@@ -39,8 +39,8 @@ def score(
 
 def write_scores(paths: Paths, name: str, scores: dict[str, Any]) -> None:
     """The headline DVC metrics of one model, and its full scores and calibration beside them (not a DVC metric)."""
-    write_json(paths.details / f"{name}.json", scores)
-    write_json(paths.metrics / f"{name}.json", headline(scores["test"], scores["val"]))
+    write_json(paths.detail(name), scores)
+    write_json(paths.headline(name), headline(scores["test"], scores["val"]))
 
 
 def brief(metrics: dict[str, Any]) -> dict[str, float]:

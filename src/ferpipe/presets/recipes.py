@@ -52,11 +52,11 @@ def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> di
     to the end of the run, and to the ensemble's result (when ``metrics/best.json`` was written: the
     ensemble stage writes it last before registering, and the distill stages come after it)."""
     paths = Paths(root)
-    ensembled = (paths.metrics / "best.json").stat().st_mtime - began
+    ensembled = paths.headline("best").stat().st_mtime - began
     timings = _timings(params, paths)
     models = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params["models"]}
     students = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params.get("distill") or {}}
-    best = json.loads((paths.details / "ensemble.json").read_text())["best"]["name"]
+    best = json.loads(paths.detail("ensemble").read_text())["best"]["name"]
     return {
         "preset": preset,
         "recorded": datetime.date.today().isoformat(),
@@ -72,21 +72,20 @@ def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> di
 
 
 def _scores(paths: Paths, name: str) -> dict[str, float]:
-    saved = json.loads((paths.metrics / f"{name}.json").read_text())
+    saved = json.loads(paths.headline(name).read_text())
     return {"val_acc": round(saved["val_acc"], 4), "test_acc": round(saved["test_acc"], 4)}
 
 
 def _timings(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
     """Per trained model and student: its train run's budget (``tracking.train_budget``)."""
     from ferpipe import tracking
-    from ferpipe.config import MODEL_FILE
 
     experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
-    folders = {m: paths.models for m in params["models"]}
-    folders.update({s: paths.distilled for s in params.get("distill") or {}})
+    files = {m: paths.model_file(m) for m in params["models"]}
+    files.update({s: paths.student_file(s) for s in params.get("distill") or {}})
     out: dict[str, dict[str, Any]] = {}
-    for name, folder in folders.items():
-        run_id = tracking.model_run(experiment_id, folder / name / MODEL_FILE)
+    for name, file in files.items():
+        run_id = tracking.model_run(experiment_id, file)
         if run_id is not None:  # None: restored from DVC's cache, trained against another store
             out[name] = tracking.train_budget(run_id)
     return out

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ferpipe.config import Paths
 from ferpipe.io import read_json, replace_between, write_json
 from ferpipe.presets.reports import BASE, REPORT_PROTOCOL, Measure, Report, load_report, report_names
 from ferpipe.protocol import deliberate_leaks
@@ -23,7 +24,7 @@ def budget(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """The compute a finished run spent, from its metrics: device, epochs per model, data share."""
     epochs, devices = {}, set()
     for name in params.get("models", {}):
-        path = root / "metrics" / "details" / "train" / f"{name}.json"
+        path = Paths(root).detail(f"train/{name}")
         if path.exists():
             train = json.loads(path.read_text())
             epochs[name] = train.get("epochs_run")

@@ -16,7 +16,6 @@ import pandas as pd
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
-from ferpipe.data.prepare import SKIPPED_FILE
 from ferpipe.evaluate.ensemble import METHODS
 from ferpipe.evaluate.plots import confusion_png_from_csv
 from ferpipe.io import atomic_path
@@ -44,16 +43,16 @@ def write_plot_data(params: dict[str, Any], paths: Paths) -> None:
     with atomic_path(folder / "curves.csv") as tmp:
         curves_long(paths.metrics / "curves", list(params["models"])).to_csv(tmp, index=False)
     with atomic_path(folder / "class_distribution.csv") as tmp:
-        class_distribution(paths.details / "balance.json").to_csv(tmp, index=False)
+        class_distributionpaths.detail("balance").to_csv(tmp, index=False)
 
 
 def build_report(params: dict[str, Any], paths: Paths) -> str:
     """The whole page as one string."""
     models = list(params["models"])
-    metrics = {m: _read(paths.details / f"{m}.json") for m in models}
-    ensemble = _read(paths.details / "ensemble.json")
+    metrics = {m: _read(paths.detail(m)) for m in models}
+    ensemble = _read(paths.detail("ensemble"))
     best = ensemble.get("best", {}).get("name", "")
-    students = {s: _read(paths.details / f"{s}.json") for s in params.get("distill") or {}}
+    students = {s: _read(paths.detail(s)) for s in params.get("distill") or {}}
     train = load_split(paths.audited, "train")
     sections = [
         ("Data", _data_section(paths)),
@@ -91,7 +90,7 @@ def _distill_section(paths: Paths, students: dict[str, Any]) -> str:
             "test accuracy": summary[role]["test_accuracy"],
             "parameters": f"{summary[role]['n_parameters']:,}",
         }
-        for summary in (_read(paths.details / "distill" / f"{name}.json") for name in students)
+        for summary in (_read(paths.detail(f"distill/{name}")) for name in students)
         for role in ROLES
     ]
     return (
@@ -117,8 +116,8 @@ def _table(frame: pd.DataFrame, highlight: str = "") -> str:
 
 
 def _data_section(paths: Paths) -> str:
-    report = _read(paths.details / "data_report.json")
-    audit = _read(paths.details / "audit.json")
+    report = _read(paths.detail("data_report"))
+    audit = _read(paths.detail("audit"))
     rows = [
         {"source": source, "split": split, **{c: counts.get(c, 0) for c in CLASSES}, "total": sum(counts.values())}
         for source, splits in report["counts"].items()
@@ -131,11 +130,11 @@ def _data_section(paths: Paths) -> str:
         f"{audit['test_images_with_copies']} test and {audit['val_images_with_copies']} validation images have a "
         f"copy in training; {audit['dropped']} training images dropped.</p>"
     )
-    distribution = class_distribution(paths.details / "balance.json")
+    distribution = class_distribution(paths.detail("balance"))
     return (
         _table(pd.DataFrame(rows))
         + _table(dropped)
-        + _bad_items(paths.metrics / SKIPPED_FILE)
+        + _bad_items(paths.skipped)
         + audit_note
         + _table(exact)
         + _img(figures.distribution_png(distribution))
@@ -148,9 +147,7 @@ def _bad_items(path: Path, shown: int = 50) -> str:
     if bad.empty:
         return "<p>No bad input items: every file and row could be read and labelled.</p>"
     first = f"; the first {shown}" if len(bad) > shown else ""
-    return f"<p>{len(bad)} bad input items skipped{first} (all in metrics/{SKIPPED_FILE}):</p>" + _table(
-        bad.head(shown)
-    )
+    return f"<p>{len(bad)} bad input items skipped{first} (all in metrics/{path.name}):</p>" + _table(bad.head(shown))
 
 
 def _entries(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -219,5 +216,5 @@ def _calibration_section(metrics: dict[str, dict[str, Any]], ensemble: dict[str,
 
 def _confusion_section(paths: Paths, models: list[str]) -> str:
     names = [*models, *(f"ensemble_{m}" for m in METHODS)]
-    csvs = [paths.metrics / "confusion" / f"{n}.csv" for n in names]
+    csvs = [paths.confusion(n) for n in names]
     return "".join(_img(confusion_png_from_csv(p), p.stem) for p in csvs if p.exists())

@@ -42,11 +42,9 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         "leaky_protocol": bool(leaky),
         "deliberate_leaks": leaky,
     }
-    write_json(paths.details / "audit.json", report)
+    write_json(paths.detail("audit"), report)
     # the headline DVC metrics: held-out images with a copy elsewhere, and copies dropped for them
-    write_json(
-        paths.metrics / "audit.json", {"copies": int(leaks["held"].nunique()), "copies_dropped": int(drop.sum())}
-    )
+    write_json(paths.headline("audit"), {"copies": int(leaks["held"].nunique()), "copies_dropped": int(drop.sum())})
     write_pairs_png(paths.metrics / "audit_pairs.png", images, pairs, manifest)
     print(
         f"audit: {len(leaks)} pairs across splits ({int((leaks['rmse'] == 0).sum())} exact), "

@@ -64,5 +64,5 @@ def run(params: dict[str, Any], paths: Paths) -> None:
     else:
         report["leak_evidence"] = _leak_evidence(audited, result)
         report["test_after"] = class_counts(result["test"].labels)
-    write_json(paths.details / "balance.json", report)
+    write_json(paths.detail("balance"), report)
     print(f"balance ({kwargs['method']}, {scope}): {len(audited['train'])} -> {len(result['train'])} training images")

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ferpipe import tracking
-from ferpipe.config import MODEL_FILE, Paths
+from ferpipe.config import Paths
 from ferpipe.data.dataset import Split
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import softmax
@@ -42,12 +42,12 @@ def teacher_probabilities(params: dict[str, Any], paths: Paths, method: str, ima
     views = configured_views(params)
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
     probs = [
-        softmax(predict_logits(load_model(paths.models / m / MODEL_FILE, views), images, batch_size))
+        softmax(predict_logits(load_model(paths.model_file(m), views), images, batch_size))
         for m in tqdm(members, desc="teacher: scoring the training split", unit="member", disable=None)
     ]
     weights = None
     if method == "weighted":
-        fitted = json.loads((paths.details / "ensemble.json").read_text())["weights"]
+        fitted = json.loads(paths.detail("ensemble").read_text())["weights"]
         weights = np.array([fitted[m] for m in members], dtype=np.float64)
     return ens.combine(method, probs, weights).astype(np.float32)
 
@@ -65,28 +65,28 @@ def run(name: str, params: dict[str, Any], paths: Paths) -> None:
         return Teacher(probs, cfg["alpha"], cfg["temperature"])
 
     train_student(name, cfg["recipe"], teach, params, paths)
-    model_file = paths.distilled / name / MODEL_FILE
+    model_file = paths.student_file(name)
     scores = evaluate_model(name, model_file, paths.distilled / name / "predictions", params, paths)
     experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
     run_id = tracking.model_run(experiment_id, model_file) or ""
     register_classifier(params, paths, name, scores, {name: model_file}, name, None, [run_id], student=True)
-    write_json(paths.details / "distill" / f"{name}.json", comparison(params, paths, name, scores))
+    write_json(paths.detail(f"distill/{name}"), comparison(params, paths, name, scores))
 
 
 def comparison(params: dict[str, Any], paths: Paths, name: str, scores: dict[str, Any]) -> dict[str, Any]:
     """Student vs its teacher vs the same recipe trained alone: accuracies and parameter counts."""
     members, cfg = list(params["ensemble"]["members"]), params["distill"][name]
     recipe, method = cfg["recipe"], cfg["teacher"]
-    alone = json.loads((paths.details / f"{recipe}.json").read_text())
-    teacher = json.loads((paths.details / "ensemble.json").read_text())[method]
+    alone = json.loads(paths.detail(recipe).read_text())
+    teacher = json.loads(paths.detail("ensemble").read_text())[method]
 
     def row(label: str, scored: dict[str, Any], files: list[Path]) -> dict[str, Any]:
         accuracies = {f"{split}_accuracy": round(float(scored[split]["accuracy"]), 6) for split in ("val", "test")}
         return {"name": label, **accuracies, "n_parameters": sum(count_parameters(load_model(f)) for f in files)}
 
     return {
-        "student": row(name, scores, [paths.distilled / name / MODEL_FILE]),
-        "teacher": row(f"ensemble_{method}", teacher, [paths.models / m / MODEL_FILE for m in members]),
-        "alone": row(recipe, alone, [paths.models / recipe / MODEL_FILE]),
+        "student": row(name, scores, [paths.student_file(name)]),
+        "teacher": row(f"ensemble_{method}", teacher, [paths.model_file(m) for m in members]),
+        "alone": row(recipe, alone, [paths.model_file(recipe)]),
         "settings": dict(cfg),
     }

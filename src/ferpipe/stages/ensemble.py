@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ferpipe import tracking
-from ferpipe.config import MODEL_FILE, Paths
+from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
 from ferpipe.evaluate import calibration as cal
 from ferpipe.evaluate import ensemble as ens
@@ -34,9 +34,9 @@ def run(params: dict[str, Any], paths: Paths) -> None:
     if not members:  # one member is allowed: a single-model report still runs the whole pipeline
         raise ValueError("params ensemble.members: name at least one trained model")
     labels = {split: load_split(paths.balanced, split).labels for split in EVAL_SPLITS}
-    probs = {split: [np.load(paths.predictions / m / f"{split}.npy") for m in members] for split in EVAL_SPLITS}
+    probs = {split: [np.load(paths.probabilities(m, split)) for m in members] for split in EVAL_SPLITS}
     experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
-    run_ids = {m: tracking.model_run(experiment_id, paths.models / m / MODEL_FILE) or "" for m in members}
+    run_ids = {m: tracking.model_run(experiment_id, paths.model_file(m)) or "" for m in members}
     weights = ens.fit_weights(probs["val"], labels["val"])  # validation only
     summary: dict[str, Any] = {"members": members, "weights": dict(zip(members, _rounded(weights), strict=True))}
     tags = {
@@ -74,13 +74,13 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         chosen_probs = {split: probs[split][members.index(best)] for split in EVAL_SPLITS}
         scored[best]["calibration"] = cal.calibrate(labels, chosen_probs)
     summary["best"] = {"name": best, "val_accuracy": scored[best]["val"]["accuracy"]}
-    write_json(paths.details / "ensemble.json", summary)
+    write_json(paths.detail("ensemble"), summary)
     # unique keys, so `dvc exp show --drop 'metrics/|data/'` keeps them with short headers: the pipeline's result
     best_scores = {"best_val_acc": scored[best]["val"]["accuracy"], "best_test_acc": scored[best]["test"]["accuracy"]}
-    write_json(paths.metrics / "best.json", best_scores)
+    write_json(paths.headline("best"), best_scores)
     method = best.removeprefix("ensemble_")
     chosen = members if best.startswith("ensemble_") else [best]
-    files = {m: paths.models / m / MODEL_FILE for m in chosen}
+    files = {m: paths.model_file(m) for m in chosen}
     fitted = _rounded(weights) if method == "weighted" else None
     register_classifier(params, paths, best, scored[best], files, method, fitted, [run_ids[m] for m in chosen])
 

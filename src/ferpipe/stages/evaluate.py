@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ferpipe.config import MODEL_FILE, Paths
+from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score, write_scores
@@ -21,7 +21,7 @@ from ferpipe.tracking import log_scores
 
 def run(name: str, params: dict[str, Any], paths: Paths) -> None:
     """Score one trained model on validation and test; keep its probabilities for the ensemble."""
-    evaluate_model(name, paths.models / name / MODEL_FILE, paths.predictions / name, params, paths)
+    evaluate_model(name, paths.model_file(name), paths.predictions / name, params, paths)
 
 
 def evaluate_model(
@@ -41,6 +41,6 @@ def evaluate_model(
             save_npy(folder / f"{split}.npy", p.astype(np.float32))
         scores = score(paths, name, labels, probs, folder)
     write_scores(paths, name, scores)
-    artifacts = [paths.details / f"{name}.json", predictions / CONFUSION_PNG, predictions / RELIABILITY_PNG]
+    artifacts = [paths.detail(name), predictions / CONFUSION_PNG, predictions / RELIABILITY_PNG]
     log_scores(params, paths, name, mlflow_metrics(scores), artifacts, {}, model_file=model_file)
     return scores

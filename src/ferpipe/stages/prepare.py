@@ -7,7 +7,6 @@ from typing import Any
 from ferpipe.config import Paths
 from ferpipe.data.dataset import save_prepared
 from ferpipe.data.prepare import (
-    SKIPPED_FILE,
     prepare,
     prepare_headline,
 )
@@ -18,12 +17,13 @@ def run(params: dict[str, Any], paths: Paths) -> None:
     """The ``prepare`` stage: write the merged dataset and its data report."""
     result = prepare(params.get("sources", {}), paths.raw, params.get("prepare", {}))
     save_prepared(paths.prepared, result.images, result.manifest)
-    write_json(paths.details / "data_report.json", result.report)
-    write_json(paths.metrics / "prepare.json", prepare_headline(result.report))
-    with atomic_path(paths.metrics / SKIPPED_FILE) as tmp:
+    write_json(paths.detail("data_report"), result.report)
+    write_json(paths.headline("prepare"), prepare_headline(result.report))
+    with atomic_path(paths.skipped) as tmp:
         result.skipped.to_csv(tmp, index=False)
     print(f"prepared {result.report['total']} images: {result.report['splits']}")
     for what, n in result.report["dropped"].items():
         print(f"  dropped {n:>6}  {what}")
     if len(result.skipped):
-        print(f"  {len(result.skipped)} bad input items, each with its file and row: metrics/{SKIPPED_FILE}")
+        where = paths.skipped.relative_to(paths.root)
+        print(f"  {len(result.skipped)} bad input items, each with its file and row: {where}")

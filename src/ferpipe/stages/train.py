@@ -80,7 +80,7 @@ def _train(
         train = balance(train, **balance_params(own_balance))
     val = load_split(paths.balanced, "val")
     teacher = teach(train) if teach else None
-    checkpoints = paths.data / "checkpoints" / name
+    checkpoints = paths.checkpoints(name)
     data_hash = tracking.data_hash(paths)
     taught = _teaching(teacher)
     fingerprint = _fingerprint(arch, args, cfg, data_hash, own_balance, taught)
@@ -124,7 +124,7 @@ def _train(
         save_model(folder / MODEL_FILE, model, arch, args)
         tracking.tag_weights(run_id, folder / MODEL_FILE)  # before the rename: an output always has its run
     write_json(
-        paths.details / "train" / f"{name}.json",
+        paths.detail(f"train/{name}"),
         {
             "best_epoch": result.best_epoch,
             "best_val_accuracy": round(result.best_val_accuracy, 6),
@@ -135,7 +135,7 @@ def _train(
         },
     )
     curves = pd.DataFrame(result.history).assign(epoch=lambda f: np.arange(1, len(f) + 1))
-    with atomic_path(paths.metrics / "curves" / f"{name}.csv") as tmp:
+    with atomic_path(paths.curves(name)) as tmp:
         curves[list(CURVE_COLUMNS)].round(6).to_csv(tmp, index=False)
     shutil.rmtree(checkpoints)  # finished: a later run must start afresh, not resume
 
