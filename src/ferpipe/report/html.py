@@ -43,7 +43,7 @@ def write_plot_data(params: dict[str, Any], paths: Paths) -> None:
     with atomic_path(folder / "curves.csv") as tmp:
         curves_long(paths.metrics / "curves", list(params["models"])).to_csv(tmp, index=False)
     with atomic_path(folder / "class_distribution.csv") as tmp:
-        class_distributionpaths.detail("balance").to_csv(tmp, index=False)
+        class_distribution(paths.detail("balance")).to_csv(tmp, index=False)
 
 
 def build_report(params: dict[str, Any], paths: Paths) -> str:
