@@ -1,6 +1,6 @@
 """The names params may choose from, in one place without dependencies: the schema checks params
 against them and the stages dispatch on them (the training code needs no pydantic on a GPU box).
-tests/test_schema.py checks the readers' formats and the synthetic layouts against their registries."""
+tests/test_schema.py checks every name here against the registry it is looked up in."""
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "radam")
 SCHEDULES = ("none", "step", "exponential", "plateau", "cosine", "onecycle")

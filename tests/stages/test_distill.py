@@ -16,7 +16,7 @@ from ferpipe.schema import ParamsError, validate_params
 from ferpipe.train.loop import fit
 from ferpipe.train.soft_targets import Teacher, distillation_loss
 from tests.conftest import REPO
-from tests.test_train import _cfg, _faces, _small_cnn
+from tests.train.test_loop import _cfg, _faces, _small_cnn
 
 CPU = torch.device("cpu")
 
