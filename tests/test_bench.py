@@ -59,3 +59,20 @@ def test_bench_times_ferpipes_own_loop_beside_the_plain_step(project: Path, monk
     assert len(configs) == 1 and configs[0].epochs == 2 and configs[0].batch_size == 16
     assert "ferpipe loop img/s" in text and "loop vs plain" in text and "fp32 plain img/s" in text
     assert "slowest loop vs plain step: " in text and "goal: at least 0.90" in text
+
+
+@pytest.mark.parametrize(("arch", "loss"), [("hog_svm", "multi_margin_loss"), ("logreg", "cross_entropy")])
+def test_the_plain_step_trains_with_the_models_own_loss(arch: str, loss: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hog_svm's plain step pays for its hinge loss as its real loop does, so the ratio is the loop's cost."""
+    import torch
+
+    from ferpipe.bench import plain_step_figure
+    from ferpipe.models import create_model
+    from ferpipe.train.config import TrainConfig
+
+    called: list[str] = []
+    real = getattr(torch.nn.functional, loss)
+    monkeypatch.setattr(torch.nn.functional, loss, lambda *a, **k: called.append(loss) or real(*a, **k))
+    batch, targets = torch.rand(8, 1, 48, 48), torch.randint(0, 7, (8,))
+    plain_step_figure(arch, create_model(arch), TrainConfig(batch_size=8), batch, targets, steps=1)
+    assert called == [loss] * 3  # two warm-up steps and the timed one

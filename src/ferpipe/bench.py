@@ -171,8 +171,9 @@ def data_path_figures(
 def plain_step_figure(
     name: str, model: torch.nn.Module, cfg: TrainConfig, batch: torch.Tensor, targets: torch.Tensor, steps: int
 ) -> Throughput:
-    """The plain way: forward, cross-entropy, backward and optimizer step on one fixed batch, in
-    the layout and autocast precision the real loop uses on this device (the ratio is then the loop's cost)."""
+    """The plain way: forward, the model's own loss (cross-entropy, or hinge for a linear SVM), backward
+    and optimizer step on one fixed batch, in the layout and autocast precision the real loop uses on
+    this device (the ratio is then the loop's cost, not a cheaper loss's)."""
     device = batch.device
     dtype = autocast_dtype(cfg.amp, device)
     model.to(device).train()
@@ -181,11 +182,13 @@ def plain_step_figure(
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, True)
     views = model_option(model, "train_views", 1)
     target = targets.repeat(views)
+    hinge = model_option(model, "criterion", "cross_entropy") == "hinge"
+    loss_of = torch.nn.functional.multi_margin_loss if hinge else torch.nn.functional.cross_entropy
 
     def step() -> None:
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = model(batch)
-        loss = torch.nn.functional.cross_entropy(logits.float(), target) + penalty(model)
+        loss = loss_of(logits.float(), target) + penalty(model)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
