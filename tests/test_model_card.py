@@ -10,6 +10,7 @@ import pytest
 from ferpipe.config import Paths, load_yaml
 from ferpipe.labels import CLASSES
 from ferpipe.model_card import SYNTHETIC_WARNING, card_facts, identity, render, synthetic_only
+from ferpipe.registration import Chosen
 from tests.conftest import REPO
 
 PER_CLASS = {c: {"precision": 0.5, "recall": 0.25, "f1": 0.333333, "support": 10} for c in CLASSES}
@@ -53,8 +54,8 @@ def _params(kind: str = "synthetic", **extra) -> dict:
 
 
 def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Paths) -> None:
-    facts = card_facts(_params(), paths, "ensemble_weighted", SCORES, ["cnn", "logreg"], "weighted", [0.7, 0.3],
-                       "flip", TAGS, BUDGETS)  # fmt: skip
+    chosen = Chosen("ensemble_weighted", {"cnn": Path("a"), "logreg": Path("b")}, "weighted", [0.7, 0.3], ["r1", ""])
+    facts = card_facts(_params(evaluate={"tta": "flip"}), paths, chosen, SCORES, TAGS, BUDGETS)
     card = render(facts, "ferpipe", "7")
     assert card.startswith("# Model card: ferpipe version 7 (ensemble_weighted)")
     assert "ensemble (weighted) of cnn, logreg, test-time views `flip`" in card
@@ -74,7 +75,8 @@ def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Pat
 
 def test_real_data_carries_no_warning_and_a_leak_is_shouted(paths: Paths) -> None:
     params = _params("location", audit={"policy": "keep"})
-    facts = card_facts(params, paths, "cnn", SCORES, ["cnn"], "cnn", None, "none", TAGS, {})
+    params["evaluate"] = {"tta": "none"}
+    facts = card_facts(params, paths, Chosen("cnn", {"cnn": Path("a")}, "cnn", None, [""]), SCORES, TAGS, {})
     card = render(facts, "ferpipe", "3")
     assert "single model cnn" in card and "Weights" not in card and "Warning" not in card
     assert "LEAKY PROTOCOL, ON PURPOSE: audit.policy=keep" in card

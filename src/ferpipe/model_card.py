@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.config import Paths
 from ferpipe.io import read_json
 from ferpipe.labels import CLASSES
+from ferpipe.models.tta import configured_views
 from ferpipe.protocol import deliberate_leaks
+
+if TYPE_CHECKING:  # registration imports this module
+    from ferpipe.registration import Chosen
 
 CARD_FILE = "model_card.md"
 IDENTITY_FILE = "model_card.json"  # read by the served model (classifier.py)
@@ -43,28 +47,25 @@ def synthetic_only(params: dict[str, Any]) -> bool:
 def card_facts(
     params: dict[str, Any],
     paths: Paths,
-    name: str,
+    chosen: Chosen,
     scores: dict[str, Any],
-    members: list[str],
-    method: str,
-    weights: list[float] | None,
-    tta: str,
     tags: dict[str, str],
     budgets: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    """Everything the card says, gathered from params, the metrics files, the run's tags and each
-    member's training budget (``tracking.train_budget`` of its train run, where the store has it)."""
+    """Everything the card says about ``chosen``, gathered from params, the metrics files, the run's tags
+    and each member's training budget (``tracking.train_budget`` of its train run, where the store has it)."""
+    name, members, weights = chosen.name, chosen.members, chosen.weights
     data = read_json(paths.detail("data_report"))
     audit = read_json(paths.detail("audit"))
     balance = read_json(paths.detail("balance"))
     return {
         "model": name,
         "kind": "ensemble" if name.startswith("ensemble_") else "single model",
-        "method": method,
+        "method": chosen.method,
         "members": {m: {**read_json(paths.detail(f"train/{m}")), **budgets.get(m, {})} for m in members},
         "archs": {m: _arch(params, m) for m in members},
         "weights": dict(zip(members, weights, strict=True)) if weights else None,
-        "tta": tta,
+        "tta": configured_views(params),
         "sources": {s: f"{v['fetch']['kind']}, {v['read']['role']}" for s, v in params["sources"].items()},
         "splits": {
             split: sum(sum(per_source.get(split, {}).values()) for per_source in data.get("counts", {}).values())

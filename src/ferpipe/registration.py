@@ -5,6 +5,7 @@ a classifier version with its model card, under the registry's champion rule."""
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,34 +15,39 @@ from ferpipe.evaluate.scoring import brief, mlflow_metrics
 from ferpipe.models.tta import configured_views
 
 
-def register_classifier(
-    params: dict[str, Any],
-    paths: Paths,
-    best: str,
-    scores: dict[str, Any],
-    files: dict[str, Path],
-    method: str,
-    fitted: list[float] | None,
-    run_ids: list[str],
-    student: bool = False,
-) -> None:
-    """Log ``best`` (one model, or an ensemble of ``files`` by ``method``) as a pyfunc in a run of
-    its own, register it as a new version, and apply the registry rule. The pipeline's best also
-    gives the pipeline's run its metrics; a distilled ``student`` does not."""
+@dataclass(frozen=True)
+class Chosen:
+    """What is registered: one model, or an ensemble of ``files`` combined by ``method``."""
+
+    name: str  # the model's name, or ensemble_<method>
+    files: dict[str, Path]  # each member's weights
+    method: str  # the ensemble method, or the model's own name
+    weights: list[float] | None  # the weighted ensemble's, fitted on validation
+    run_ids: list[str]  # each member's train run ("" where this store does not have it)
+    student: bool = False  # a distilled student: registered, but not the pipeline's best
+
+    @property
+    def members(self) -> list[str]:
+        return list(self.files)
+
+
+def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, scores: dict[str, Any]) -> None:
+    """Log ``chosen`` as a pyfunc in a run of its own, register it as a new version, and apply the
+    registry rule. The pipeline's best also gives the pipeline's run its metrics; a student does not."""
     import mlflow
 
     from ferpipe import model_card, registry
     from ferpipe.classifier import log_classifier
 
-    chosen = list(files)
+    best = chosen.name
     registered = tracking.registered_model(params)
     data_hash = tracking.data_hash(paths)
     tags = {
         **tracking.run_tags(paths.root, params, data_hash),
         "ferpipe.kind": "classifier",
         "ferpipe.model": best,
-        "ferpipe.members": ",".join(chosen),
-        "ferpipe.member_run_ids": ",".join(run_ids),
+        "ferpipe.members": ",".join(chosen.members),
+        "ferpipe.member_run_ids": ",".join(chosen.run_ids),
     }
     metrics = {
         "val_accuracy": float(scores["val"]["accuracy"]),
@@ -55,12 +61,14 @@ def register_classifier(
     ):
         views = configured_views(params)  # the views its members were scored with
         temperature = float(scores["calibration"]["temperature"])  # fitted on validation
-        info = log_classifier(files, method, fitted, Path(workdir), registered, best, views, temperature)
+        info = log_classifier(
+            chosen.files, chosen.method, chosen.weights, Path(workdir), registered, best, views, temperature
+        )
         logged = mlflow_metrics({**scores, "val": brief(scores["val"])})
         mlflow.log_metrics(logged, model_id=info.model_id)
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
-    if parent and not student:  # the pipeline's row in the runs table shows its best, under the children's keys
+    if parent and not chosen.student:  # the pipeline's row in the runs table shows its best, under the children's keys
         for key, value in logged.items():
             client.log_metric(parent, key, value)
         client.set_tag(parent, "ferpipe.best", best)
@@ -73,8 +81,8 @@ def register_classifier(
     }
     for key, value in version_tags.items():
         client.set_model_version_tag(registered, version, key, value)
-    budgets = {m: tracking.train_budget(r) for m, r in zip(chosen, run_ids, strict=True) if r}
-    facts = model_card.card_facts(params, paths, best, scores, chosen, method, fitted, views, tags, budgets)
+    budgets = {m: tracking.train_budget(r) for m, r in zip(chosen.members, chosen.run_ids, strict=True) if r}
+    facts = model_card.card_facts(params, paths, chosen, scores, tags, budgets)
     with tempfile.TemporaryDirectory() as folder:
         card, files = model_card.write_card(facts, registered, version, Path(folder))
         for file in files:  # beside the model: what `models:/...` downloads and the server loads
@@ -82,7 +90,7 @@ def register_classifier(
     client.update_model_version(registered, version, description=card)
     decision = registry.settle(client, registered, version, metrics["val_accuracy"], data_hash)
     where = registry.CHAMPION if decision.promote else registry.CHALLENGER
-    what = "distilled student" if student else "best of this pipeline"
+    what = "distilled student" if chosen.student else "best of this pipeline"
     print(
         f"{what}: {best} (val accuracy {metrics['val_accuracy']:.4f}) -> "
         f"models:/{registered} version {version}, @{where}: {decision.reason}"

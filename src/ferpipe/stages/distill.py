@@ -28,7 +28,7 @@ from ferpipe.models import count_parameters
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.saved import load_model
 from ferpipe.models.tta import configured_views
-from ferpipe.registration import register_classifier
+from ferpipe.registration import Chosen, register_classifier
 from ferpipe.stages.evaluate import evaluate_model
 from ferpipe.stages.train import train_student
 from ferpipe.train.soft_targets import Teacher
@@ -69,7 +69,7 @@ def run(name: str, params: dict[str, Any], paths: Paths) -> None:
     scores = evaluate_model(name, model_file, paths.distilled / name / "predictions", params, paths)
     experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
     run_id = tracking.model_run(experiment_id, model_file) or ""
-    register_classifier(params, paths, name, scores, {name: model_file}, name, None, [run_id], student=True)
+    register_classifier(params, paths, Chosen(name, {name: model_file}, name, None, [run_id], student=True), scores)
     write_json(paths.detail(f"distill/{name}"), comparison(params, paths, name, scores))
 
 

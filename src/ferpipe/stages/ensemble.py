@@ -18,7 +18,7 @@ from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import classification_metrics, headline
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score
 from ferpipe.io import write_json
-from ferpipe.registration import register_classifier
+from ferpipe.registration import Chosen, register_classifier
 from ferpipe.tracking import log_scores
 
 
@@ -82,7 +82,7 @@ def run(params: dict[str, Any], paths: Paths) -> None:
     chosen = members if best.startswith("ensemble_") else [best]
     files = {m: paths.model_file(m) for m in chosen}
     fitted = _rounded(weights) if method == "weighted" else None
-    register_classifier(params, paths, best, scored[best], files, method, fitted, [run_ids[m] for m in chosen])
+    register_classifier(params, paths, Chosen(best, files, method, fitted, [run_ids[m] for m in chosen]), scored[best])
 
 
 def _rounded(weights: np.ndarray) -> list[float]:
