@@ -214,7 +214,7 @@ def render_faces(
     n = len(expressions)
     if identities is None:
         identities = sample_identities(rng, n)
-    controls = expression_controls(rng, np.asarray(expressions), options, intensity)
+    controls = expression_controls(rng, np.asarray(expressions, dtype=np.int64), options, intensity)
     poses = sample_poses(rng, n, options)
     parts = []
     for start in range(0, n, chunk):
