@@ -14,6 +14,7 @@ import yaml
 
 from ferpipe import choices
 from ferpipe.config import load_params, load_yaml
+from ferpipe.data.balance import SAMPLERS
 from ferpipe.evaluate.ensemble import COMBINERS, METHODS
 from ferpipe.presets.apply import available, load_preset
 from ferpipe.readers import READERS
@@ -120,6 +121,7 @@ def test_the_names_match_the_registries_they_choose_from() -> None:
     assert set(choices.OPTIMIZERS) == set(OPTIMIZERS)
     assert set(choices.SCHEDULES) == set(SCHEDULES)
     assert set(choices.DISTILL_TEACHERS) < set(COMBINERS) == set(METHODS)
+    assert set(choices.BALANCE_METHODS) == {*SAMPLERS, "none", "augment"}
 
 
 def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:

@@ -14,41 +14,54 @@ import numpy as np
 import pandas as pd
 
 from ferpipe.choices import BALANCE_METHODS as METHODS
+from ferpipe.data.augmentation import augmentation_pipeline
 from ferpipe.data.dataset import Split
 from ferpipe.labels import CLASSES
+from ferpipe.named import Registry
+
+SAMPLERS: Registry = Registry("balance method")  # imbalanced-learn's samplers, imported lazily (heavy)
 
 
-def _sampler(method: str, strategy: Any, seed: int, k_neighbors: int):
-    """The imbalanced-learn sampler for a method name (imported lazily: a heavy import)."""
-    from imblearn.combine import SMOTEENN, SMOTETomek
-    from imblearn.over_sampling import SMOTE, RandomOverSampler
-    from imblearn.under_sampling import RandomUnderSampler, TomekLinks
+@SAMPLERS.register("ros")
+def _ros(strategy: Any, seed: int, k_neighbors: int) -> Any:
+    from imblearn.over_sampling import RandomOverSampler
 
-    smote = SMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k_neighbors)
-    return {
-        "ros": lambda: RandomOverSampler(sampling_strategy=strategy, random_state=seed),
-        "rus": lambda: RandomUnderSampler(sampling_strategy=strategy, random_state=seed),
-        "smote": lambda: smote,
-        "smote_tomek": lambda: SMOTETomek(sampling_strategy=strategy, random_state=seed, smote=smote),
-        "smote_enn": lambda: SMOTEENN(sampling_strategy=strategy, random_state=seed, smote=smote),
-        "tomek": lambda: TomekLinks(sampling_strategy=strategy),
-    }[method]()
+    return RandomOverSampler(sampling_strategy=strategy, random_state=seed)
 
 
-def augmentation_pipeline(seed: int):
-    """The offline augmentation of the reports: noise, mirror, contrast, sharpen, crop."""
-    import albumentations as A
+@SAMPLERS.register("rus")
+def _rus(strategy: Any, seed: int, k_neighbors: int) -> Any:
+    from imblearn.under_sampling import RandomUnderSampler
 
-    return A.Compose(
-        [
-            A.HorizontalFlip(p=0.5),
-            A.GaussNoise(std_range=(0.02, 0.08), p=0.5),
-            A.RandomBrightnessContrast(brightness_limit=0.0, contrast_limit=0.3, p=0.5),
-            A.Sharpen(p=0.3),
-            A.RandomResizedCrop(size=(48, 48), scale=(0.8, 1.0), ratio=(0.9, 1.1), p=0.5),
-        ],
-        seed=seed,
-    )
+    return RandomUnderSampler(sampling_strategy=strategy, random_state=seed)
+
+
+@SAMPLERS.register("smote")
+def _smote(strategy: Any, seed: int, k_neighbors: int) -> Any:
+    from imblearn.over_sampling import SMOTE
+
+    return SMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k_neighbors)
+
+
+@SAMPLERS.register("smote_tomek")
+def _smote_tomek(strategy: Any, seed: int, k_neighbors: int) -> Any:
+    from imblearn.combine import SMOTETomek
+
+    return SMOTETomek(sampling_strategy=strategy, random_state=seed, smote=_smote(strategy, seed, k_neighbors))
+
+
+@SAMPLERS.register("smote_enn")
+def _smote_enn(strategy: Any, seed: int, k_neighbors: int) -> Any:
+    from imblearn.combine import SMOTEENN
+
+    return SMOTEENN(sampling_strategy=strategy, random_state=seed, smote=_smote(strategy, seed, k_neighbors))
+
+
+@SAMPLERS.register("tomek")
+def _tomek(strategy: Any, seed: int, k_neighbors: int) -> Any:
+    from imblearn.under_sampling import TomekLinks
+
+    return TomekLinks(sampling_strategy=strategy)
 
 
 def _augment(split: Split, strategy: Any, seed: int) -> Split:
@@ -84,7 +97,7 @@ def balance(split: Split, method: str, strategy: Any = "auto", seed: int = 0, k_
             f"but the smallest training class has {smallest}"
         )
     flat = split.images.reshape(len(split), -1)
-    sampler = _sampler(method, strategy, seed, k_neighbors)
+    sampler = SAMPLERS[method](strategy, seed, k_neighbors)
     x, y = sampler.fit_resample(flat.astype(np.float32), split.labels)
     images = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, *split.images.shape[1:])
     return Split(images, np.asarray(y, dtype=np.int64))

@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
-from ferpipe.data.balance import augmentation_pipeline
+from ferpipe.data.augmentation import augmentation_pipeline
 from ferpipe.readers.fer2013_csv import read_fer2013_csv
 from ferpipe.sources.local import materialise_path
 
