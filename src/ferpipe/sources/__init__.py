@@ -29,30 +29,12 @@ def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> 
         return fetcher(tmp, fetch, raw_dir.parent / "downloads" / name, root)
 
 
-# Each kind as (destination, fetch params, download cache, project root) -> items written.
-@KINDS.register("synthetic")
-def _synthetic(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
-    return materialise_synthetic(dest, fetch)
-
-
-@KINDS.register("url")
-def _url(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
-    return materialise_url(dest, fetch, cache)
-
-
-@KINDS.register("kaggle")
-def _kaggle(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
-    return materialise_kaggle(dest, fetch)
-
-
-@KINDS.register("augmented_copy")
-def _augmented_copy(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
-    return materialise_augmented_copy(dest, fetch, root)
-
-
-@KINDS.register("path")
-def _path(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
-    return materialise_path(dest, fetch, root)
+# Each kind takes (destination, fetch params, download cache, project root) and returns the items written.
+KINDS.register("synthetic")(lambda dest, fetch, cache, root: materialise_synthetic(dest, fetch))
+KINDS.register("url")(lambda dest, fetch, cache, root: materialise_url(dest, fetch, cache))
+KINDS.register("kaggle")(lambda dest, fetch, cache, root: materialise_kaggle(dest, fetch))
+KINDS.register("augmented_copy")(lambda dest, fetch, cache, root: materialise_augmented_copy(dest, fetch, root))
+KINDS.register("path")(lambda dest, fetch, cache, root: materialise_path(dest, fetch, root))
 
 
 @KINDS.register("location")
