@@ -124,7 +124,10 @@ def _data_section(paths: Paths) -> str:
         for split, counts in splits.items()
     ]
     dropped = pd.DataFrame(sorted(report["dropped"].items()), columns=["dropped at prepare", "images"])
-    exact = pd.DataFrame([{"exact copies": pair, **values} for pair, values in audit["exact"].items()]).fillna("-")
+    columns = list(dict.fromkeys(key for values in audit["exact"].values() for key in values))
+    exact = pd.DataFrame(  # counts stay integers: a pair kind without a count shows "-", not NaN
+        [{"exact copies": pair, **{k: values.get(k, "-") for k in columns}} for pair, values in audit["exact"].items()]
+    )
     audit_note = (
         f"<p>Leakage audit (policy <code>{html.escape(str(audit['policy']))}</code>): "
         f"{audit['test_images_with_copies']} test and {audit['val_images_with_copies']} validation images have a "
