@@ -6,7 +6,7 @@ ImageFolder with PIL transforms over PNG files, or albumentations over an in-mem
 ferpipe keeps the training set as one memory-mapped uint8 tensor and warps whole batches
 with tensor ops (``train.augment``), on the GPU when there is one. The training loop timed is
 the real one (``train.loop.fit``: augmentation, the model's own loss, progress, signal checks),
-against forward, cross-entropy, backward and optimizer step on one fixed batch. Every figure
+against forward, the same loss, backward and optimizer step on one fixed batch. Every figure
 comes from the same run on the same machine, so the ratios compare like with like.
 """
 
@@ -351,7 +351,7 @@ def run_bench(root: Path, params: dict[str, Any], options: BenchOptions) -> str:
 
     model_figures = model_rows(chosen, ours, images, labels, options.steps, device)
     text += render(
-        f"training on {device}, {torch.get_num_threads()} threads: a plain PyTorch step (forward, cross-entropy,"
+        f"training on {device}, {torch.get_num_threads()} threads: a plain PyTorch step (forward, the model's loss,"
         f" backward, optimizer on one fixed batch; first in fp32 and the default layout, then in the precision"
         f" and layout ferpipe trains in) against ferpipe's training loop, {options.steps} batches",
         [
