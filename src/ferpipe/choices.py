@@ -13,7 +13,7 @@ READ_FORMATS = ("fer2013_csv", "image_folder", "fer2013_folders", "ckplus", "jaf
 SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "image_folder", "rafdb", "affectnet")
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")
-TTA_MODES = ("none", "flip")
+TTA_MODES = ("none", "flip", "ten_crop")  # ten_crop: for models trained on crops (models.crops)
 # FER+ votes to one label: the winner with more than half, or a draw from the votes (training only)
 FERPLUS_SCHEMES = ("majority", "probability")
 DISTILL_TEACHERS = ("average", "weighted")  # the ensembles with probabilities (a vote has none to learn)

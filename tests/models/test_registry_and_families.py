@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ferpipe.models import count_parameters, create_model, list_models
+from ferpipe.models.crops import ten_crops
 from ferpipe.models.hog import HOG
 from ferpipe.models.registry import model_option, penalty
 
@@ -70,7 +71,7 @@ def test_vgg_fer_trains_on_ten_crops_and_averages_them_in_evaluation() -> None:
     model = create_model("vgg_fer")
     ten_crop = model[1]
     x = torch.rand(2, 1, 48, 48)
-    crops = ten_crop.crops(x)
+    crops = ten_crops(x, ten_crop.crop)
     assert crops.shape == (20, 1, 40, 40)
     assert torch.equal(crops[2 * 5], crops[0].flip(-1))  # the mirror of the first corner crop
     model.eval()

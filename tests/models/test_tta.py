@@ -12,6 +12,7 @@ import torch
 from ferpipe.classifier import FerClassifier
 from ferpipe.export import export_onnx
 from ferpipe.models import create_model
+from ferpipe.models.crops import TenCropAverage, ten_crops
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.saved import load_model, save_model
 from ferpipe.models.tta import FlipAverage, with_tta
@@ -35,6 +36,46 @@ def test_flip_averages_the_logits_of_an_image_and_its_mirror(model_file: Path) -
         assert torch.allclose(flipped(x), expected, atol=1e-6)
         assert not torch.allclose(flipped(x), plain(x), atol=1e-4)  # the mirror changed something
         assert torch.allclose(flipped(x.flip(-1)), flipped(x), atol=1e-5)  # and now a mirror changes nothing
+
+
+@pytest.fixture
+def crop_model_file(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "crop.pt"
+    args = {"widths": [8, 8, 8], "crop": 40}
+    save_model(path, create_model("simple_cnn", **args), "simple_cnn", args)
+    return path
+
+
+def test_a_crop_trained_model_sees_the_centre_and_is_scored_on_ten_crops(crop_model_file: Path) -> None:
+    plain, ten = load_model(crop_model_file), load_model(crop_model_file, "ten_crop")
+    assert isinstance(ten, TenCropAverage)
+    x = torch.from_numpy(IMAGES).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        assert torch.allclose(plain(x), plain(x[..., 4:44, 4:44]), atol=1e-6)  # a 48x48 face: its centre crop
+        expected = plain(ten_crops(x, 40)).view(10, len(x), -1).mean(0)
+        assert torch.allclose(ten(x), expected, atol=1e-5)
+        assert not torch.allclose(ten(x), plain(x), atol=1e-4)  # the corners changed something
+        assert torch.allclose(ten(x.flip(-1)), ten(x), atol=1e-5)  # the ten views hold their own mirrors
+    crops = ten_crops(x, 40)
+    assert crops.shape == (60, 1, 40, 40)
+    assert torch.equal(crops[0], x[0, :, :40, :40]) and torch.equal(crops[5 * 6], x[0, :, :40, :40].flip(-1))
+
+
+def test_ten_crop_gives_a_model_trained_on_whole_faces_its_mirror(model_file: Path) -> None:
+    assert isinstance(load_model(model_file, "ten_crop"), FlipAverage)
+    assert not isinstance(with_tta(create_model("vgg_fer"), "ten_crop"), TenCropAverage | FlipAverage)
+
+
+def test_a_crop_must_fit_the_face_and_the_blocks() -> None:
+    with pytest.raises(ValueError, match=r"crop must be 0 .* or 8\.\.48 for 3 blocks, got 60"):
+        create_model("simple_cnn", widths=[8, 8, 8], crop=60)
+    with pytest.raises(ValueError, match="got 4"):
+        create_model("simple_cnn", widths=[8, 8, 8], crop=4)
+
+
+def test_onnx_carries_the_ten_crops(crop_model_file: Path, tmp_path: Path) -> None:
+    assert export_onnx(crop_model_file, tmp_path / "c.onnx", IMAGES, "ten_crop") < 1e-4
 
 
 def test_models_that_already_test_on_mirrored_crops_are_left_alone() -> None:

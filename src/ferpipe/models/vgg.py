@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ferpipe.models.crops import ten_crops
 from ferpipe.models.registry import register
 
 
@@ -21,20 +22,12 @@ class TenCrop(nn.Module):
 
     mirrored_views = True  # test-time flip averaging would add nothing (ferpipe.models.tta)
 
-    def __init__(self, net: nn.Module, image_size: int = 48, crop: int = 40) -> None:
+    def __init__(self, net: nn.Module, crop: int = 40) -> None:
         super().__init__()
         self.net, self.crop = net, crop
-        far, mid = image_size - crop, (image_size - crop) // 2
-        self.corners = ((0, 0), (0, far), (far, 0), (far, far), (mid, mid))
-
-    def crops(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, c, h, w) -> (10 * n, c, crop, crop), crop-major."""
-        views = [x[:, :, i : i + self.crop, j : j + self.crop] for i, j in self.corners]
-        views += [v.flip(-1) for v in views]
-        return torch.cat(views, dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.net(self.crops(x))
+        logits = self.net(ten_crops(x, self.crop))
         if self.training:
             return logits
         return logits.view(10, x.shape[0], -1).mean(dim=0)
