@@ -14,7 +14,9 @@ SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "image_folder", "rafdb", "affectne
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")
 TTA_MODES = ("none", "flip", "ten_crop")  # ten_crop: for models trained on crops (models.crops)
-# FER+ votes to one label: the winner with more than half, or a draw from the votes (training only)
-FERPLUS_SCHEMES = ("majority", "probability")
+# FER+ votes to training labels: the winner with more than half, a draw from the votes, the votes'
+# distribution as the target, or every emotion with 30% accepted (validation and test: the majority)
+FERPLUS_SCHEMES = ("majority", "probability", "soft", "multi_target")
+TARGET_SCHEMES = ("soft", "multi_target")  # the schemes whose training rows carry a target distribution
 DISTILL_TEACHERS = ("average", "weighted")  # the ensembles with probabilities (a vote has none to learn)
 FETCH_KINDS = ("synthetic", "location", "path", "url", "kaggle", "augmented_copy")

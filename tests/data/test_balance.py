@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ferpipe.config import Paths
-from ferpipe.data.balance import METHODS, balance, class_counts
+from ferpipe.data.balance import METHODS, as_dataset, balance, class_counts
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.data.prepare import prepare
 from ferpipe.stages import balance as balance_stage
@@ -97,3 +97,29 @@ def test_balancing_before_the_split_leaks_and_says_so(
     assert any(image.tobytes() in held for image in train)  # original test images now train the model
     sizes = {s: len(load_split(paths.balanced, s)) for s in ("train", "val", "test")}
     assert sum(sizes.values()) > len(result.images) and sizes["test"] == evidence["test_images"]
+
+
+@pytest.mark.parametrize("method", ["ros", "rus", "smote", "smote_tomek", "augment"])
+def test_every_method_carries_vote_targets_with_the_rows(skewed: Split, method: str) -> None:
+    """FER+'s targets travel with their rows; a synthetic row (SMOTE's) gets its class's one-hot."""
+    rng = np.random.default_rng(1)
+    targets = rng.dirichlet(np.ones(7), len(skewed)).astype(np.float32)
+    out = balance(Split(skewed.images, skewed.labels, targets, "soft"), method, seed=0)
+    assert out.target_kind == "soft" and out.targets.shape == (len(out), 7)
+    own = {image.tobytes(): target for image, target in zip(skewed.images, targets, strict=True)}
+    originals = [i for i, image in enumerate(out.images) if image.tobytes() in own]
+    assert originals and all(np.array_equal(out.targets[i], own[out.images[i].tobytes()]) for i in originals)
+    made = [i for i in range(len(out)) if i not in set(originals)]
+    if method == "augment":  # an augmented copy keeps its original's votes
+        assert made and all(np.isclose(out.targets[i].sum(), 1) and out.targets[i].max() < 1 for i in made)
+    else:
+        assert all(np.array_equal(out.targets[i], np.eye(7)[out.labels[i]]) for i in made)
+
+
+def test_the_balanced_dataset_keeps_the_targets_on_disk(skewed: Split, tmp_path: Path) -> None:
+    targets = np.eye(7, dtype=np.float32)[skewed.labels] * 0.5 + 0.5 / 7
+    splits = {s: Split(skewed.images, skewed.labels, targets, "multi_target") for s in ("train", "val", "test")}
+    save_prepared(tmp_path, *as_dataset(splits))
+    loaded = load_split(tmp_path, "train")
+    assert loaded.target_kind == "multi_target" and np.allclose(loaded.targets, targets)
+    assert load_split(tmp_path, "val").targets is not None

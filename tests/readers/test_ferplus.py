@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ferpipe.data.dataset import target_columns
 from ferpipe.data.prepare import prepare
+from ferpipe.labels import CLASSES, canonical_index
 from ferpipe.readers import SourceError, read_source
-from ferpipe.readers.ferplus import EMOTIONS, HEADER, labels_from_votes
+from ferpipe.readers.ferplus import EMOTIONS, HEADER, labels_from_votes, targets_from_votes
 from ferpipe.sources import materialise
 
 PIXELS = " ".join(["128"] * 2304)
@@ -100,3 +102,58 @@ def test_the_twin_votes_mostly_for_the_drawn_expression(tmp_path: Path) -> None:
     names = {"happiness": "happy", "sadness": "sad", "anger": "angry"}
     agree = np.mean([names.get(a, a) == b for a, b in zip(ferplus.labels, plain.labels, strict=True)])
     assert 0.4 < agree < 0.9  # FER2013's labels carry 30% noise here; FER+'s annotators see the face
+
+
+def test_soft_targets_are_the_emotion_votes_and_held_out_rows_keep_the_majority(tmp_path: Path) -> None:
+    votes = [*VOTES[:4], ["Training", "fer0000004.png", 0, 4, 0, 3, 3, 0, 0, 0, 0, 0]]  # 4-3-3: no majority
+    records = read_source("fer2013_csv", _by_hand(tmp_path, BASE, votes), {"votes": True, "votes_scheme": "soft"})
+    assert records.labels == ["happiness", "neutral", "NF", "neutral", "happiness"]  # training rows: the most votes
+    assert records.majority == ["happiness", "unknown", "NF", "neutral", "unknown"]
+    happy, neutral, sad, angry = (CLASSES.index(c) for c in ("happy", "neutral", "sad", "angry"))
+    assert records.targets.shape == (5, 7) and records.targets.dtype == np.float32
+    surprise = CLASSES.index("surprise")
+    assert records.targets[0, [happy, surprise]] == pytest.approx([0.75, 0.25])  # the lone votes removed
+    assert records.targets[1, [neutral, happy, surprise]] == pytest.approx([3 / 8, 3 / 8, 2 / 8])
+    assert records.targets[4, [happy, sad, angry]] == pytest.approx([0.4, 0.3, 0.3])
+    assert records.targets[2].sum() == 0  # not a face: no emotion votes (prepare drops it)
+
+
+def test_multi_target_accepts_every_emotion_with_thirty_percent() -> None:
+    votes = np.zeros((3, len(EMOTIONS)))
+    votes[0, [EMOTIONS.index("happiness"), EMOTIONS.index("surprise"), EMOTIONS.index("fear")]] = [4, 4, 2]
+    votes[1, [EMOTIONS.index("sadness"), EMOTIONS.index("neutral"), EMOTIONS.index("unknown")]] = [3, 2, 5]
+    votes[2, [EMOTIONS.index("anger"), EMOTIONS.index("disgust")]] = [7, 3]
+    names, usages = ["x.png"] * 3, ["Training"] * 3
+    assert labels_from_votes(votes, names, usages, "multi_target", 0) == ["happiness", "unknown", "anger"]
+    targets = targets_from_votes(votes, "multi_target")
+    happy, surprise, angry, disgust = (CLASSES.index(c) for c in ("happy", "surprise", "angry", "disgust"))
+    assert np.flatnonzero(targets[0]).tolist() == sorted([happy, surprise]) and targets[0].sum() == pytest.approx(1)
+    assert np.flatnonzero(targets[2]).tolist() == sorted([angry, disgust])
+    assert labels_from_votes(votes, names, ["PublicTest"] * 3, "multi_target", 0) == ["unknown", "unknown", "anger"]
+
+
+@pytest.mark.parametrize("scheme", ["soft", "multi_target"])
+def test_prepare_carries_targets_and_scores_carved_validation_rows_on_the_majority(tmp_path: Path, scheme) -> None:
+    raw = tmp_path / "raw"
+    fetch = {"kind": "synthetic", "layout": "fer2013_csv", "seed": 3, "counts": {"Training": 400, "PublicTest": 80},
+             "label_noise": 0.0, "blank": 0, "duplicates": 0, "votes": True}  # fmt: skip
+    materialise("fer", fetch, raw, raw)
+    materialise("jaffe", {"kind": "synthetic", "layout": "ckplus", "seed": 2, "sequences": 10, "subjects": 5}, raw, raw)
+    read = {"format": "fer2013_csv", "role": "primary", "votes": True, "votes_scheme": scheme}
+    sources = {"fer": {"read": read}, "jaffe": {"read": {"format": "ckplus", "role": "extra"}}}
+    cfg = {"usage_map": {"Training": "train", "PublicTest": "test"}, "val_fraction": 0.25, "seed": 0}
+    result = prepare(sources, raw, cfg)
+    manifest = result.manifest
+    columns = target_columns(scheme)
+    assert manifest[columns].notna().all().all()
+    extra = manifest[manifest["source"] == "jaffe"]
+    assert (extra[columns].to_numpy().argmax(1) == extra["label"]).all() and (extra[columns].max(1) == 1).all()
+    majority = read_source("fer2013_csv", raw / "fer", {**read, "votes_scheme": "majority"})
+    by_row = dict(zip(majority.rows, majority.labels, strict=True))
+    held = manifest[(manifest["source"] == "fer") & (manifest["split"] != "train")]
+    assert len(held) > 50 and [CLASSES[i] for i in held["label"]] == [canonical_name(by_row[r]) for r in held["row"]]
+    assert result.report["dropped"].get("fer: no majority label for a held-out row", 0) > 0
+
+
+def canonical_name(label: str) -> str:
+    return CLASSES[canonical_index(label)]

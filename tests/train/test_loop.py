@@ -271,3 +271,30 @@ def test_a_flip_only_augmentation_mirrors_exactly_what_the_sampler_would() -> No
     assert 0 < mirrored.sum() < 16
     assert torch.equal(fast[mirrored], x[mirrored].flip(-1)) and torch.equal(fast[~mirrored], x[~mirrored])
     assert torch.allclose(fast, sampled, atol=1e-5)
+
+
+def test_fer_plus_soft_targets_are_what_the_loss_learns() -> None:
+    """Soft targets: cross-entropy on the votes; multi-target: the best accepted emotion's log-probability."""
+    from ferpipe.train.loop import _Criterion
+
+    logits = torch.tensor([[2.0, 0.0, 1.0, 0, 0, 0, 0], [0.0, 3.0, 0, 0, 0, 0, 0.5]])
+    votes = torch.tensor([[0.5, 0, 0.5, 0, 0, 0, 0], [0, 0.5, 0, 0, 0, 0, 0.5]])
+    log_probs = torch.log_softmax(logits, 1)
+    soft = _Criterion("cross_entropy", _cfg(label_smoothing=0.1), None)(logits, votes)
+    assert torch.isclose(soft, -(votes * log_probs).sum(1).mean())  # the votes are the smoothing: none added
+    multi = _Criterion("cross_entropy", _cfg(), None, multi_target=True)(logits, votes)
+    assert torch.isclose(multi, -(log_probs[0, 0] + log_probs[1, 1]) / 2)
+
+
+@pytest.mark.parametrize("kind", ["soft", "multi_target"])
+def test_fit_trains_on_vote_targets_and_refuses_mixup(kind: str) -> None:
+    train, val = _faces(0, 256), _faces(1, 128)
+    votes = np.eye(7, dtype=np.float32)[train.labels]
+    if kind == "soft":  # a fifth of every face's votes on neutral: the label still wins
+        votes = votes * 0.8 + np.eye(7, dtype=np.float32)[6] * 0.2
+    voted = Split(train.images, train.labels, votes, kind)
+    result = fit(_small_cnn(), voted, val, _cfg(epochs=8), device=torch.device("cpu"))
+    assert result.best_val_accuracy > 0.75  # as on the labels (test_fit_learns_and_keeps_the_best_epoch)
+    with pytest.raises(ValueError, match=f"mixup and cutmix mix hard labels; FER\\+'s {kind} targets"):
+        fit(_small_cnn(), voted, val, _cfg(epochs=1, mixup=0.2), device=torch.device("cpu"))
+    fit(create_model("hog_svm"), voted, val, _cfg(epochs=1), device=torch.device("cpu"))  # the hinge takes the labels

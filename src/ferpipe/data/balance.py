@@ -15,7 +15,7 @@ import pandas as pd
 
 from ferpipe.choices import BALANCE_METHODS as METHODS
 from ferpipe.data.augmentation import augmentation_pipeline
-from ferpipe.data.dataset import Split
+from ferpipe.data.dataset import Split, target_columns
 from ferpipe.labels import CLASSES
 from ferpipe.named import Registry
 
@@ -71,15 +71,12 @@ def _augment(split: Split, strategy: Any, seed: int) -> Split:
     wanted = check_sampling_strategy(strategy, split.labels, "over-sampling")
     rng = np.random.default_rng(seed)
     transform = augmentation_pipeline(seed)
-    images, labels = [split.images], [split.labels]
-    for label, n_new in sorted(wanted.items()):
-        if n_new <= 0:
-            continue
-        pool = np.flatnonzero(split.labels == label)
-        picks = rng.choice(pool, n_new, replace=True)
-        images.append(np.stack([transform(image=split.images[i])["image"] for i in picks]))
-        labels.append(np.full(n_new, label, dtype=np.int64))
-    return Split(np.concatenate(images), np.concatenate(labels))
+    wanted = sorted((label, n) for label, n in wanted.items() if n > 0)
+    picks = [rng.choice(np.flatnonzero(split.labels == label), n, replace=True) for label, n in wanted]
+    copies = split.rows(np.concatenate([np.arange(len(split)), *picks]))  # labels and targets of the originals
+    for i in range(len(split), len(copies)):
+        copies.images[i] = transform(image=copies.images[i])["image"]
+    return copies
 
 
 def balance(split: Split, method: str, strategy: Any = "auto", seed: int = 0, k_neighbors: int = 5) -> Split:
@@ -100,7 +97,22 @@ def balance(split: Split, method: str, strategy: Any = "auto", seed: int = 0, k_
     sampler = SAMPLERS[method](strategy, seed, k_neighbors)
     x, y = sampler.fit_resample(flat.astype(np.float32), split.labels)
     images = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, *split.images.shape[1:])
-    return Split(images, np.asarray(y, dtype=np.int64))
+    labels = np.asarray(y, dtype=np.int64)
+    return Split(images, labels, _carried_targets(split, images, labels), split.target_kind)
+
+
+def _carried_targets(before: Split, images: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+    """Training targets of a resampled split: a row that is one of the originals keeps its own (found
+    by its pixels: prepare left no two alike in a split); a synthetic row (SMOTE's) the one-hot of its class."""
+    if before.targets is None:
+        return None
+    own = {image.tobytes(): i for i, image in enumerate(before.images)}
+    targets = np.eye(len(CLASSES), dtype=np.float32)[labels]
+    for row, image in enumerate(images):
+        original = own.get(image.tobytes())
+        if original is not None:
+            targets[row] = before.targets[original]
+    return targets
 
 
 def _strategy(strategy: Any) -> Any:
@@ -143,6 +155,10 @@ def as_dataset(splits: dict[str, Split]) -> tuple[np.ndarray, pd.DataFrame]:
             "label_name": [CLASSES[i] for i in labels],
         }
     )
+    kind = splits[order[0]].target_kind
+    if kind:  # FER+'s training targets travel beside the labels
+        targets = np.concatenate([splits[s].targets for s in order])
+        manifest[target_columns(kind)] = targets
     return images, manifest
 
 
@@ -151,10 +167,7 @@ def balance_then_split(splits: dict[str, Split], **kwargs: Any) -> dict[str, Spl
     random into parts of the original sizes' shares (stratified by label)."""
     from sklearn.model_selection import train_test_split
 
-    pooled = balance(
-        Split(np.concatenate([s.images for s in splits.values()]), np.concatenate([s.labels for s in splits.values()])),
-        **kwargs,
-    )
+    pooled = balance(_pooled(list(splits.values())), **kwargs)
     total = sum(len(s) for s in splits.values())
     rest = np.arange(len(pooled))
     out: dict[str, Split] = {}
@@ -163,6 +176,12 @@ def balance_then_split(splits: dict[str, Split], **kwargs: Any) -> dict[str, Spl
         rest, picked = train_test_split(
             rest, test_size=share * len(pooled) / len(rest), random_state=kwargs["seed"], stratify=pooled.labels[rest]
         )
-        out[name] = Split(pooled.images[np.sort(picked)], pooled.labels[np.sort(picked)])
-    rest = np.sort(rest)
-    return {"train": Split(pooled.images[rest], pooled.labels[rest]), **out}
+        out[name] = pooled.rows(np.sort(picked))
+    return {"train": pooled.rows(np.sort(rest)), **out}
+
+
+def _pooled(splits: list[Split]) -> Split:
+    """Every split's rows in one, targets and all."""
+    targets = None if splits[0].targets is None else np.concatenate([s.targets for s in splits])
+    images, labels = np.concatenate([s.images for s in splits]), np.concatenate([s.labels for s in splits])
+    return Split(images, labels, targets, splits[0].target_kind)

@@ -9,20 +9,47 @@ import numpy as np
 import pandas as pd
 
 from ferpipe.io import atomic_path, save_npy
+from ferpipe.labels import CLASSES
 
 IMAGES = "images.npy"
 MANIFEST = "manifest.csv"
 
 
+# FER+'s training targets in a manifest: one column per class, named by the scheme they follow
+TARGET_PREFIXES = {"soft": "target_", "multi_target": "accept_"}
+
+
+def target_columns(kind: str) -> list[str]:
+    """The manifest columns of one kind of training target (``soft`` or ``multi_target``), in class order."""
+    return [f"{TARGET_PREFIXES[kind]}{name}" for name in CLASSES]
+
+
+def target_kind(column: str) -> str | None:
+    """The kind of training target a manifest column holds, or None for any other column."""
+    return next((k for k, p in TARGET_PREFIXES.items() if column.startswith(p) and column[len(p) :] in CLASSES), None)
+
+
 @dataclass
 class Split:
-    """Images (n, 48, 48) uint8 and labels (n,) int64 of one split."""
+    """Images (n, 48, 48) uint8 and labels (n,) int64 of one split.
+
+    ``targets`` (n, classes) float32, where the labels came from FER+'s votes by the ``soft`` or
+    ``multi_target`` scheme (``target_kind``): what training learns instead of the labels. The
+    labels still decide balancing and the training accuracy.
+    """
 
     images: np.ndarray
     labels: np.ndarray
+    targets: np.ndarray | None = None
+    target_kind: str = ""
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def rows(self, index: np.ndarray) -> Split:
+        """The split's rows ``index`` (a selection or a resampling), targets and all."""
+        targets = None if self.targets is None else self.targets[index]
+        return Split(self.images[index], self.labels[index], targets, self.target_kind)
 
 
 def save_prepared(folder: Path, images: np.ndarray, manifest: pd.DataFrame) -> None:
@@ -49,6 +76,8 @@ def load_split(folder: Path, split: str) -> Split:
     images = np.load(folder / IMAGES, mmap_mode="c")
     rows = manifest.index[manifest["split"] == split].to_numpy()
     labels = np.array(manifest.loc[rows, "label"], dtype=np.int64)
+    kind = next((k for k in map(target_kind, manifest.columns) if k), "")
+    targets = manifest.loc[rows, target_columns(kind)].to_numpy(np.float32) if kind else None
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        return Split(images[rows[0] : rows[-1] + 1], labels)
-    return Split(np.ascontiguousarray(images[rows]), labels)
+        return Split(images[rows[0] : rows[-1] + 1], labels, targets, kind)
+    return Split(np.ascontiguousarray(images[rows]), labels, targets, kind)

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
+from ferpipe.data.dataset import target_columns, target_kind
 from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
-from ferpipe.readers import SourceError, read_source
+from ferpipe.readers import Records, SourceError, read_source
 
 SPLITS = ("train", "val", "test")
 
@@ -96,7 +97,32 @@ def _source_frame(
             "split": splits,
         }
     )
+    if records.targets is not None:
+        frame = _with_targets(frame, records, keep, read_cfg["votes_scheme"])
     return frame, [records.images[i] for i in keep]
+
+
+def _with_targets(frame: pd.DataFrame, records: Records, keep: list[int], scheme: str) -> pd.DataFrame:
+    """A source's training targets as ``target_columns`` and, in ``held_out_label``, the majority
+    label (-1: none) each row takes if it is carved into validation or test."""
+    held = [canonical_index(records.majority[i]) for i in keep]
+    targets = pd.DataFrame(records.targets[keep], columns=target_columns(scheme), index=frame.index)
+    return pd.concat([frame.assign(held_out_label=[-1 if h is None else h for h in held]), targets], axis=1)
+
+
+def _one_target_kind(frame: pd.DataFrame) -> pd.DataFrame:
+    """Where a source has training targets, every row gets them: the one-hot of its label, and its
+    own label as the held-out one, for the rows of sources without; one kind of target at most."""
+    kinds = sorted({kind for kind in map(target_kind, frame.columns) if kind})
+    if len(kinds) > 1:
+        raise ValueError(f"params: sources with the votes schemes {kinds}; one pipeline trains on one kind of target")
+    if not kinds:
+        return frame
+    columns = target_columns(kinds[0])
+    without = frame[columns[0]].isna().to_numpy()
+    frame.loc[without, columns] = np.eye(len(CLASSES), dtype=np.float32)[frame.loc[without, "label"]]
+    frame["held_out_label"] = frame["held_out_label"].fillna(frame["label"]).astype(np.int64)
+    return frame
 
 
 def _carve(frame: pd.DataFrame, fraction: float, seed: int, to_split: str) -> pd.DataFrame:
@@ -174,7 +200,7 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
             raise SourceError(f"{raw_dir / name}: no usable images in source {name!r}")
         frames.append(frame)
         images.extend(imgs)
-    frame = pd.concat(frames, ignore_index=True)
+    frame = _one_target_kind(pd.concat(frames, ignore_index=True))
     stack = np.stack(images).astype(np.uint8)
     frame["sha1"] = [hashlib.sha1(img.tobytes()).hexdigest() for img in stack]
 
@@ -184,6 +210,11 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     seed = int(cfg.get("seed", 0))
     frame = _carve(frame, float(cfg.get("test_fraction", 0.0)), seed, "test")
     frame = _carve(frame, float(cfg.get("val_fraction", 0.0)), seed, "val")
+    if "held_out_label" in frame:  # carved rows are scored on the majority, like every held-out row
+        held = frame["split"] != "train"
+        frame.loc[held, "label"] = frame.loc[held, "held_out_label"]
+        reasons[held & (frame["label"] == -1)] = "no majority label for a held-out row"
+        frame = frame.drop(columns="held_out_label")
     kept_so_far = reasons == ""
     reasons[kept_so_far] = _resolve_duplicates(frame[kept_so_far])
     if fraction < 1:

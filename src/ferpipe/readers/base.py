@@ -34,6 +34,10 @@ class Records:
     usages: list[str] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # FER+'s soft and multi_target schemes: (n, classes) training targets, and the majority label
+    # every row takes if it is held out for validation or test (ferpipe.readers.ferplus)
+    targets: np.ndarray | None = None
+    majority: list[str] | None = None
 
     def add(self, image: np.ndarray, label: str, file: str, row: int = -1, usage: str = "", subject: str = "") -> None:
         self.images.append(image)

@@ -109,6 +109,7 @@ def _train(
                     "n_parameters": count_parameters(model),
                     "n_train": len(train),
                     "n_val": len(val),
+                    "targets": train.target_kind or "labels",  # FER+'s soft or multi_target votes
                     "world_size": world.size,
                 }
             )

@@ -164,12 +164,16 @@ class _Step:
         self.amp = autocast_dtype(cfg.amp, device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
         self.criterion = _Criterion(
-            model_option(model, "criterion", "cross_entropy"), cfg, _class_weights(cfg, train.labels, device)
+            model_option(model, "criterion", "cross_entropy"),
+            cfg,
+            _class_weights(cfg, train.labels, device),
+            multi_target=train.target_kind == "multi_target",
         )
         self.mixer = _mixer(cfg)
         self.views = model_option(model, "train_views", 1)
         self.images = torch.from_numpy(np.ascontiguousarray(train.images))
         self.labels = torch.from_numpy(train.labels)
+        self.targets = _vote_targets(train, self.criterion.kind, self.mixer is not None)
         self.soft = _teacher_rows(teacher, len(self.labels), self.mixer is not None or self.criterion.kind == "hinge")
 
     def shuffled(self, generator: torch.Generator) -> torch.Tensor:
@@ -185,7 +189,7 @@ class _Step:
         rows = index[mine]
         x = warp(to_input(self.images.index_select(0, rows), self.device), None if theta is None else theta[mine])
         y = self.labels.index_select(0, rows).to(self.device)
-        target: torch.Tensor = y
+        target = y if self.targets is None else self.targets.index_select(0, rows).to(self.device)
         if self.mixer is not None and len(y) % 2 == 0:
             x, target = self.mixer(x, y)
         with torch.autocast(
@@ -247,18 +251,22 @@ def _class_weights(cfg: TrainConfig, labels: np.ndarray, device: torch.device) -
 
 
 class _Criterion:
-    """The loss: cross-entropy (hard or mixed targets) or the multi-class hinge of a linear SVM."""
+    """The loss: cross-entropy (hard, mixed or FER+'s soft targets), FER+'s multi-target loss, or
+    the multi-class hinge of a linear SVM."""
 
-    def __init__(self, kind: str, cfg: TrainConfig, weights: torch.Tensor | None) -> None:
+    def __init__(self, kind: str, cfg: TrainConfig, weights: torch.Tensor | None, multi_target: bool = False) -> None:
         if kind == "hinge" and (cfg.mixup or cfg.cutmix or cfg.label_smoothing):
             raise ValueError("params: mixup, cutmix and label smoothing need cross-entropy, not the hinge loss")
-        self.kind, self.weights, self.smoothing = kind, weights, cfg.label_smoothing
+        self.kind, self.weights, self.smoothing, self.multi_target = kind, weights, cfg.label_smoothing, multi_target
 
     def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
         if self.kind == "hinge":
             return F.multi_margin_loss(logits, target, weight=self.weights)
-        if target.dim() == 2:  # soft targets from mixup/cutmix
+        if target.dim() == 2 and self.multi_target:  # the best accepted emotion's probability (FER+'s reference)
+            accepted = F.log_softmax(logits, dim=1).masked_fill(target <= 0, float("-inf"))
+            return -accepted.amax(dim=1).mean()
+        if target.dim() == 2:  # soft targets: mixup/cutmix's, or FER+'s votes (which need no label smoothing)
             log_probs = F.log_softmax(logits, dim=1)
             if self.weights is not None:
                 log_probs = log_probs * self.weights
@@ -275,6 +283,17 @@ def _mixer(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], tuple[tor
     return Mixup(
         mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, label_smoothing=cfg.label_smoothing, num_classes=NUM_CLASSES
     )
+
+
+def _vote_targets(train: Split, criterion: str, mixes: bool) -> torch.Tensor | None:
+    """FER+'s soft or multi-target training targets, where the split has them; the hinge loss
+    (hog_svm) takes the labels instead, and mixup/cutmix, which mix hard labels, are refused."""
+    if train.targets is None or criterion == "hinge":
+        return None
+    if mixes:
+        kind = train.target_kind
+        raise ValueError(f"params: mixup and cutmix mix hard labels; FER+'s {kind} targets train without them")
+    return torch.from_numpy(np.ascontiguousarray(train.targets, dtype=np.float32))
 
 
 def _teacher_rows(teacher: Teacher | None, n_train: int, mixes_or_hinge: bool) -> torch.Tensor | None:
