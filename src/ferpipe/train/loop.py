@@ -71,7 +71,7 @@ def fit(
             train_loss, train_accuracy = _train_epoch(step, run, epoch, stop, saves)
             seconds = time.perf_counter() - begin
             lr = optimizer.param_groups[0]["lr"]
-            val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device, world)
+            val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device, world, step.amp)
             schedule.after_epoch(val_accuracy)
             row = {
                 "train_loss": train_loss,
@@ -230,10 +230,11 @@ def _placed(model: nn.Module, cfg: TrainConfig, device: torch.device, world: Wor
 
 
 def _evaluate(
-    model: nn.Module, split: Split, batch_size: int, device: torch.device, world: World
+    model: nn.Module, split: Split, batch_size: int, device: torch.device, world: World, amp: torch.dtype | None
 ) -> tuple[float, float]:
-    """Mean loss and accuracy on ``split``; each rank scores its shard and the sums are pooled."""
-    logits = torch.from_numpy(predict_logits(model, world.shard(split.images), batch_size, device))
+    """Mean loss and accuracy on ``split`` under the training's autocast (half the cost of fp32 on a
+    bf16 CPU); each rank scores its shard and the sums are pooled."""
+    logits = torch.from_numpy(predict_logits(model, world.shard(split.images), batch_size, device, amp))
     labels = torch.from_numpy(world.shard(split.labels))
     loss = F.cross_entropy(logits, labels, reduction="sum").item()
     loss, correct, n = world.sum(loss, (logits.argmax(1) == labels).sum().item(), len(labels))
