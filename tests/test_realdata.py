@@ -74,7 +74,7 @@ def test_smoke_training_on_real_fer2013_clears_the_floor(real: Paths, monkeypatc
         "balance": {"method": "none"},
         "train": recipe["train"],
         "models": {"cnn": {**recipe["models"]["cnn"], "epochs": smoke["budget_epochs"]}},
-        "evaluate": {"batch_size": 512, "tta": recipe["evaluate"]["tta"]},
+        "evaluate": recipe["evaluate"],
     }
     balance_stage.run(params, real)
     train_stage.run("cnn", params, real)
