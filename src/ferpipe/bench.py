@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ferpipe.data.dataset import IMAGES, Split, load_split
-from ferpipe.device import autocast_dtype, channels_last_on, to_input
+from ferpipe.device import autocast_dtype, placed, to_input
 from ferpipe.labels import CLASSES
 from ferpipe.models.registry import model_option, penalty
 from ferpipe.train.augment import AugmentConfig, random_affine, warp
@@ -176,9 +176,7 @@ def plain_step_figure(
     this device (the ratio is then the loop's cost, not a cheaper loss's)."""
     device = batch.device
     dtype = autocast_dtype(cfg.amp, device)
-    model.to(device).train()
-    if cfg.channels_last and channels_last_on(device, model):
-        model.to(memory_format=torch.channels_last)
+    placed(model, device, cfg.channels_last).train()
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, True)
     views = model_option(model, "train_views", 1)
     target = targets.repeat(views)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ferpipe.classifier import FerClassifier
-from ferpipe.device import inference_layout
+from ferpipe.device import placed
 from ferpipe.export import export_onnx
 from ferpipe.models import create_model
 from ferpipe.models.crops import TenCropAverage, ten_crops
@@ -141,14 +141,14 @@ def test_every_inference_path_answers_at_the_fitted_temperature(model_file: Path
     assert float(props["temperature"]) == 2.5
 
 
-def test_inference_layout_scores_as_the_default_layout_and_keeps_strided_skips_out(model_file: Path) -> None:
+def test_placed_scores_as_the_default_layout_and_keeps_strided_skips_out(model_file: Path) -> None:
     cpu = torch.device("cpu")
-    fast = inference_layout(load_model(model_file, "ten_crop"), cpu)
+    fast = placed(load_model(model_file, "ten_crop"), cpu)
     weight = next(p for p in fast.parameters() if p.dim() == 4)
     assert weight.is_contiguous(memory_format=torch.channels_last)
     expected = predict_logits(load_model(model_file, "ten_crop"), IMAGES)
     assert np.allclose(predict_logits(fast, IMAGES), expected, atol=1e-4)
-    skip = inference_layout(create_model("mini_xception"), cpu)  # a strided 1x1 convolution: left as it is
+    skip = placed(create_model("mini_xception"), cpu)  # a strided 1x1 convolution: left as it is
     assert all(p.is_contiguous() for p in skip.parameters())
 
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ferpipe import tracking
 from ferpipe.config import Paths
 from ferpipe.data.dataset import Split
-from ferpipe.device import default_device, inference_layout
+from ferpipe.device import default_device, placed
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.io import write_json
@@ -44,7 +44,7 @@ def teacher_probabilities(params: dict[str, Any], paths: Paths, method: str, ima
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
     device = default_device()
     probs = [
-        softmax(predict_logits(inference_layout(load_model(paths.model_file(m), views), device), images, batch_size))
+        softmax(predict_logits(placed(load_model(paths.model_file(m), views), device), images, batch_size))
         for m in tqdm(members, desc="teacher: scoring the training split", unit="member", disable=None)
     ]
     weights = None

@@ -10,7 +10,7 @@ import numpy as np
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
-from ferpipe.device import default_device, inference_layout
+from ferpipe.device import default_device, placed
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score, write_scores
 from ferpipe.io import atomic_dir, save_npy
@@ -32,7 +32,7 @@ def evaluate_model(
     (``evaluate.tta``) for both; write its probabilities to ``predictions``, its metrics and
     confusion matrix under ``metrics/``, and log them to the MLflow run that trained it.
     Returns its ``val`` and ``test`` metrics."""
-    model = inference_layout(load_model(model_file, configured_views(params)), default_device())
+    model = placed(load_model(model_file, configured_views(params)), default_device())
     batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ferpipe.data.dataset import Split
-from ferpipe.device import autocast_dtype, channels_last_on, to_input
+from ferpipe.device import autocast_dtype, placed, to_input
 from ferpipe.labels import NUM_CLASSES
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.registry import model_option, penalty
@@ -222,10 +222,7 @@ class _Step:
 
 def _placed(model: nn.Module, cfg: TrainConfig, device: torch.device, world: World) -> nn.Module:
     """``model`` on ``device`` in its training layout; what the steps call (DDP-wrapped, compiled on CUDA)."""
-    model.to(device)
-    if cfg.channels_last and channels_last_on(device, model):
-        model.to(memory_format=torch.channels_last)
-    trained = world.wrap(model)
+    trained = world.wrap(placed(model, device, cfg.channels_last))
     return torch.compile(trained) if cfg.compile and device.type == "cuda" else trained
 
 
