@@ -22,8 +22,11 @@ setup: $(BIN)/ferpipe ## create .venv and install ferpipe with its dependencies
 repro: setup ## run the whole DVC pipeline on the built-in data
 	dvc repro
 
-test: setup ## run the test suite and the linter
-	pytest
+# Two pytest workers of one thread each (a test file stays on one worker, so a module's fixture is
+# built once): the suite is CPU-bound and half of it is process start-up, so on 2 cores this takes
+# 16 minutes where one worker takes 20, and two workers of two threads each contend (19).
+test: setup ## run the test suite (two workers) and the linter
+	OMP_NUM_THREADS=1 pytest -n 2 --dist loadfile
 	ruff check .
 
 test-fast: setup ## the edit-test loop: every test but the slow end-to-end ones (a few minutes), and the linter
