@@ -26,7 +26,7 @@ from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.io import write_json
 from ferpipe.models import count_parameters
-from ferpipe.models.inference import predict_logits
+from ferpipe.models.inference import configured_batch_size, predict_logits
 from ferpipe.models.saved import load_model
 from ferpipe.models.tta import configured_views
 from ferpipe.registration import Chosen, register_classifier
@@ -41,7 +41,7 @@ def teacher_probabilities(params: dict[str, Any], paths: Paths, method: str, ima
     does (the weighted average with the weights it fitted on validation)."""
     members: list[str] = list(params["ensemble"]["members"])
     views = configured_views(params)
-    batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
+    batch_size = configured_batch_size(params)
     device = default_device()
     probs = [
         softmax(predict_logits(placed(load_model(paths.model_file(m), views), device), images, batch_size))

@@ -14,7 +14,7 @@ from ferpipe.device import default_device, placed
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score, write_scores
 from ferpipe.io import atomic_dir, save_npy
-from ferpipe.models.inference import predict_logits
+from ferpipe.models.inference import configured_batch_size, predict_logits
 from ferpipe.models.saved import load_model
 from ferpipe.models.tta import configured_views
 from ferpipe.tracking import log_scores
@@ -33,7 +33,7 @@ def evaluate_model(
     confusion matrix under ``metrics/``, and log them to the MLflow run that trained it.
     Returns its ``val`` and ``test`` metrics."""
     model = placed(load_model(model_file, configured_views(params)), default_device())
-    batch_size = int(params.get("evaluate", {}).get("batch_size", 256))
+    batch_size = configured_batch_size(params)
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
     labels = {split: data.labels for split, data in splits.items()}
