@@ -16,9 +16,11 @@ from ferpipe import choices
 from ferpipe.config import load_params, load_yaml
 from ferpipe.data.balance import SAMPLERS
 from ferpipe.evaluate.ensemble import COMBINERS, METHODS
+from ferpipe.models.inference import configured_batch_size
+from ferpipe.models.tta import configured_views
 from ferpipe.presets.apply import available, load_preset
 from ferpipe.readers import READERS
-from ferpipe.schema import ParamsError, validate_params
+from ferpipe.schema import Evaluate, ParamsError, validate_params
 from ferpipe.sources import KINDS
 from ferpipe.sources.synthetic import WRITERS as SYNTHETIC_LAYOUTS
 from ferpipe.train.optim import OPTIMIZERS, SCHEDULES
@@ -122,6 +124,13 @@ def test_the_names_match_the_registries_they_choose_from() -> None:
     assert set(choices.SCHEDULES) == set(SCHEDULES)
     assert set(choices.DISTILL_TEACHERS) < set(COMBINERS) == set(METHODS)
     assert set(choices.BALANCE_METHODS) == {*SAMPLERS, "none", "augment"}
+
+
+def test_the_scoring_lookups_default_to_what_the_schema_documents() -> None:
+    documented = Evaluate()
+    for unset in ({}, {"evaluate": {}}):
+        assert configured_views(unset) == documented.tta
+        assert configured_batch_size(unset) == documented.batch_size
 
 
 def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:

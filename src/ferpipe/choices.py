@@ -1,6 +1,7 @@
-"""The names params may choose from, in one place without dependencies: the schema checks params
-against them and the stages dispatch on them (the training code needs no pydantic on a GPU box).
-tests/test_schema.py checks every name here against the registry it is looked up in."""
+"""The names params may choose from, and the defaults that paths without pydantic read, in one
+place without dependencies: the schema checks params against them and the stages dispatch on them
+(the training code needs no pydantic on a GPU box). tests/test_schema.py checks every name here
+against the registry it is looked up in."""
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "radam")
 SCHEDULES = ("none", "step", "exponential", "plateau", "cosine", "onecycle")
@@ -14,6 +15,8 @@ SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "image_folder", "rafdb", "affectne
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")
 TTA_MODES = ("none", "flip", "ten_crop")  # ten_crop: for models trained on crops (models.crops)
+DEFAULT_TTA = "none"  # evaluate.tta when unset
+DEFAULT_EVALUATE_BATCH_SIZE = 256  # evaluate.batch_size when unset: faces per forward pass when scoring
 # FER+ votes to training labels: the winner with more than half, a draw from the votes, the votes'
 # distribution as the target, or every emotion with 30% accepted (validation and test: the majority)
 FERPLUS_SCHEMES = ("majority", "probability", "soft", "multi_target")

@@ -21,6 +21,8 @@ from pydantic_core import PydanticCustomError
 from ferpipe.choices import (
     AUDIT_POLICIES,
     BALANCE_METHODS,
+    DEFAULT_EVALUATE_BATCH_SIZE,
+    DEFAULT_TTA,
     DISTILL_TEACHERS,
     FERPLUS_SCHEMES,
     FETCH_KINDS,
@@ -256,8 +258,8 @@ class Mlflow(Section):
 
 
 class Evaluate(Section):
-    batch_size: PositiveInt = 256
-    tta: Literal[TTA_MODES] = "none"  # test-time views of every inference path (ferpipe.models.tta)
+    batch_size: PositiveInt = DEFAULT_EVALUATE_BATCH_SIZE
+    tta: Literal[TTA_MODES] = DEFAULT_TTA  # test-time views of every inference path (ferpipe.models.tta)
 
 
 class Ensemble(Section):

@@ -10,21 +10,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferpipe.choices import DEFAULT_EVALUATE_BATCH_SIZE
 from ferpipe.device import default_device, to_input
 from ferpipe.labels import NUM_CLASSES
 
 
 def configured_batch_size(params: Mapping[str, Any]) -> int:
-    """Faces per forward pass when scoring (``evaluate.batch_size``, 256 when unset): the one lookup
-    evaluate and distillation's teacher share, so both score in the same batches."""
-    return int(params.get("evaluate", {}).get("batch_size", 256))
+    """Faces per forward pass when scoring (``evaluate.batch_size``): the one lookup evaluate and
+    distillation's teacher share, so both score in the same batches."""
+    return int(params.get("evaluate", {}).get("batch_size", DEFAULT_EVALUATE_BATCH_SIZE))
 
 
 @torch.no_grad()
 def predict_logits(
     model: nn.Module,
     images: np.ndarray,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_EVALUATE_BATCH_SIZE,
     device: torch.device | None = None,
     autocast: torch.dtype | None = None,
 ) -> np.ndarray:

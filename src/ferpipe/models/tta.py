@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ferpipe.choices import TTA_MODES
+from ferpipe.choices import DEFAULT_TTA, TTA_MODES
 from ferpipe.models.crops import CentreCrop, TenCropAverage
 
 
@@ -26,9 +26,9 @@ class FlipAverage(nn.Module):
 
 
 def configured_views(params: Mapping[str, Any]) -> str:
-    """The test-time views params name (``evaluate.tta``; ``none`` when unset): the one lookup every
-    inference path shares, so evaluate, the registered classifier, predict and export agree."""
-    return str(params.get("evaluate", {}).get("tta", "none"))
+    """The test-time views params name (``evaluate.tta``): the one lookup every inference path
+    shares, so evaluate, the registered classifier, predict and export agree."""
+    return str(params.get("evaluate", {}).get("tta", DEFAULT_TTA))
 
 
 def with_tta(model: nn.Module, tta: str) -> nn.Module:
