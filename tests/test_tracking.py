@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -136,3 +137,14 @@ def test_every_command_turns_bad_input_into_one_line(tmp_path: Path, monkeypatch
     assert (result.exit_code == 1 and result.exception is None) or isinstance(result.exception, SystemExit)
     assert result.output.startswith("error: MLflow tracking server http://127.0.0.1:9 is unreachable")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_quiet_mlflow_drops_the_pickled_model_advice_and_keeps_other_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    tracking.quiet_mlflow()
+    tracking.quiet_mlflow()
+    pyfunc = logging.getLogger("mlflow.pyfunc")
+    assert pyfunc.filters.count(tracking._not_the_cloudpickle_advice) == 1
+    with caplog.at_level(logging.WARNING, logger="mlflow.pyfunc"):
+        pyfunc.warning("Passing a Python object as `python_model` causes it to be serialized using CloudPickle")
+        pyfunc.warning("Could not infer the pip requirements")
+    assert [r.getMessage() for r in caplog.records] == ["Could not infer the pip requirements"]
