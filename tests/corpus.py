@@ -20,7 +20,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-GOOD_PIXELS = " ".join(str(i % 251) for i in range(2304))  # not blank: prepare would drop a flat image
+def _pixels(offset: int) -> str:
+    """A FER2013 pixels field, distinct per offset and not blank (prepare drops flat and repeated faces)."""
+    return " ".join(str((i * (offset + 1)) % 251) for i in range(2304))
+
+
+GOOD_PIXELS = _pixels(0)
 
 
 @dataclass
@@ -58,7 +63,10 @@ def _images(folder: Path) -> Case:
     # 14000 x 14000 one-bit pixels: a few kB of PNG, past PIL's decompression-bomb limit
     Image.new("1", (14000, 14000)).save(happy / "bomb.png", optimize=True)
     (smirk / "face.jpg").write_bytes(good)
-    unreadable = ("truncated.jpg", "zero.png", "garbage.png", "bomb.png")
+    outside = folder.parent / "outside_the_source.jpg"  # a picture beside the source, reached by a link
+    outside.write_bytes(good)
+    (happy / "linked.jpg").symlink_to(outside)
+    unreadable = ("truncated.jpg", "zero.png", "garbage.png", "bomb.png", "linked.jpg")
     skipped = {(f"happy/{name}", -1): "unreadable: " for name in unreadable}
     skipped[("smirk/face.jpg", -1)] = "unknown label 'smirk'"
     return Case("image_folder", skipped, kept=4)  # good, rgba, palette, deep16
@@ -74,7 +82,7 @@ def _csv_rows(folder: Path) -> Case:
         f"4,{' '.join(['99999999999999999999999'] * 2304)},Training",  # row 6: beyond int64
         f"0,{' '.join(reversed(GOOD_PIXELS.split()))},PublicTest",
         f"3,{GOOD_PIXELS},Training,extra",  # row 8: a fourth field
-        f"3,{'1 ' * 70000},Training",  # row 9: a field past the csv module's limit
+        f"3,{'1 ' * 70000},Training",  # row 9: a line past the readers' line limit
         "3",  # row 10: one field
     ]
     text = "emotion,pixels,Usage\n" + "\n".join(rows) + "\n"
@@ -86,11 +94,28 @@ def _csv_rows(folder: Path) -> Case:
         ("fer2013.csv", 5): "unknown label '9'",
         ("fer2013.csv", 6): "pixels are not integers",
         ("fer2013.csv", 8): "4 fields, expected 3",
-        ("fer2013.csv", 9): "malformed CSV: field larger than field limit",
+        ("fer2013.csv", 9): "a line over 65536 characters",
         ("fer2013.csv", 10): "1 fields, expected 3",
         ("fer2013.csv", 11): "bytes that are not UTF-8 text",
     }
     return Case("fer2013_csv", skipped, kept=2)
+
+
+def _csv_excel(folder: Path) -> Case:
+    """Saved by Excel: a byte-order mark, CRLF line ends, quoted pixels, a blank last line."""
+    folder.mkdir(parents=True)
+    rows = ["emotion,pixels,Usage", f'3,"{_pixels(2)}",Training', f'0,"{_pixels(3)}",PublicTest', ""]
+    (folder / "fer2013.csv").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode() + b"\r\n")
+    return Case("fer2013_csv", kept=2)
+
+
+def _csv_stray_quote(folder: Path) -> Case:
+    """A quote opened and never closed on row 3: it must not swallow rows 4 and 5."""
+    folder.mkdir(parents=True)
+    rows = [f"3,{_pixels(4)},Training", f'4,"{_pixels(5)},Training', f"5,{_pixels(6)},Training"]
+    rows.append(f"6,{_pixels(7)},PublicTest")
+    (folder / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    return Case("fer2013_csv", {("fer2013.csv", 3): "2 fields, expected 3"}, kept=3)
 
 
 def _one_file(name: str, data: bytes, error: str) -> Callable[[Path], Case]:
@@ -116,6 +141,8 @@ def _empty(folder: Path) -> Case:
 BUILDERS = {
     "images": _images,
     "csv_rows": _csv_rows,
+    "csv_excel": _csv_excel,
+    "csv_stray_quote": _csv_stray_quote,
     "csv_header": _one_file("fer2013.csv", GOOD_CSV.replace(b"emotion", b"label", 1), "header is"),
     "empty": _empty,
     "csv_empty": _one_file("fer2013.csv", b"", "fer2013.csv: empty file"),

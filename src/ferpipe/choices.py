@@ -17,6 +17,9 @@ SPLIT_NAMES = ("train", "val", "test")
 TTA_MODES = ("none", "flip", "ten_crop")  # ten_crop: for models trained on crops (models.crops)
 DEFAULT_TTA = "none"  # evaluate.tta when unset
 DEFAULT_EVALUATE_BATCH_SIZE = 256  # evaluate.batch_size when unset: faces per forward pass when scoring
+# read.max_pixels and FERPIPE_MAX_IMAGE_PIXELS when unset (ferpipe.images): about 7300x5500, so a
+# 36 MP camera photo fits and a pixel bomb does not; PIL's own limit (179 MP) is far above a face's needs
+DEFAULT_MAX_PIXELS = 40_000_000
 # FER+ votes to training labels: the winner with more than half, a draw from the votes, the votes'
 # distribution as the target, or every emotion with 30% accepted (validation and test: the majority)
 FERPLUS_SCHEMES = ("majority", "probability", "soft", "multi_target")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import warnings
 from dataclasses import dataclass
@@ -99,21 +98,24 @@ def to_images(payload: Any) -> np.ndarray:
 
 
 def _decode_image(value: Any, row: int) -> np.ndarray:
-    """One base64 image file as a 48x48 grey face: the largest face the Haar cascade finds in a
-    bigger picture, else the whole picture, resized."""
-    from PIL import Image, UnidentifiedImageError
+    """One base64 image file as a 48x48 grey face, upright by its EXIF orientation: the largest face
+    the Haar cascade finds in a bigger picture, else the whole picture, resized. A picture over
+    ``FERPIPE_MAX_IMAGE_PIXELS`` is refused before it is decoded."""
+    from PIL import Image
+
+    from ferpipe.images import UnreadablePicture, open_picture
 
     text = str(value)
     if len(text) > MAX_IMAGE_BYTES * 4 // 3 + 4:
         raise ValueError(f"row {row}: 'image' is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
     try:
         data = base64.b64decode(text, validate=True)
-        with Image.open(io.BytesIO(data)) as image:
-            grey = np.asarray(image.convert("L"), dtype=np.uint8)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"row {row}: 'image' is not valid base64 ({exc})") from exc
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"row {row}: 'image' is not a readable image file ({exc})") from exc
+    try:
+        grey = np.asarray(open_picture(data).convert("L"), dtype=np.uint8)
+    except UnreadablePicture as exc:
+        raise ValueError(f"row {row}: 'image' is {exc}") from exc
     face = face_crop(grey) if min(grey.shape) > SIDE else grey
     return np.asarray(Image.fromarray(face).resize((SIDE, SIDE), Image.Resampling.BILINEAR), dtype=np.uint8)
 

@@ -19,6 +19,7 @@ from ferpipe.classifier import SIDE, FerClassifier
 from ferpipe.config import Paths
 from ferpipe.detect import Box, find_faces
 from ferpipe.evaluate.calibration import temperature_of
+from ferpipe.images import open_picture
 from ferpipe.io import atomic_path, read_json
 from ferpipe.labels import CLASSES
 from ferpipe.model_card import SYNTHETIC_WARNING, synthetic_only
@@ -118,26 +119,23 @@ def _model_file(paths: Paths, name: str) -> Path:
 
 
 def read_picture(path: Path) -> np.ndarray:
-    """Any picture as RGB uint8 (h, w, 3): grey, palette, 16-bit and alpha images included."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        return np.asarray(to_8bit(ImageOps.exif_transpose(image)).convert("RGB"))
+    """Any picture as RGB uint8 (h, w, 3), upright by its EXIF orientation: grey, palette, 16-bit and
+    alpha images included; one over ``FERPIPE_MAX_IMAGE_PIXELS`` is refused before decoding."""
+    return np.asarray(to_8bit(open_picture(path)).convert("RGB"))
 
 
 def predict_files(files: Iterable[Path], classifier: FerClassifier) -> Iterator[tuple[FaceResult, np.ndarray | None]]:
     """Rows for every face of every file, each with the picture it came from (for annotation).
 
-    A file that cannot be read (not an image, truncated, over PIL's decompression-bomb limit)
+    A file that cannot be read (not an image, truncated, over the pixel limit)
     gets an ``unreadable`` row with the reason; the rest of the batch carries on.
     """
     import cv2
-    from PIL import Image
 
     for path in files:
         try:
             picture = read_picture(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        except (OSError, ValueError) as exc:
             yield FaceResult(str(path), -1, UNREADABLE, error=f"{type(exc).__name__}: {exc}"), None
             continue
         grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)

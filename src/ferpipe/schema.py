@@ -22,6 +22,7 @@ from ferpipe.choices import (
     AUDIT_POLICIES,
     BALANCE_METHODS,
     DEFAULT_EVALUATE_BATCH_SIZE,
+    DEFAULT_MAX_PIXELS,
     DEFAULT_TTA,
     DISTILL_TEACHERS,
     FERPLUS_SCHEMES,
@@ -151,6 +152,7 @@ class Read(Section):
     votes: bool = False  # fer2013_csv: labels from FER+'s fer2013new.csv beside it (same rows, 10 annotators)
     votes_scheme: Literal[FERPLUS_SCHEMES] = "majority"
     seed: int = 0  # votes_scheme probability: the draw of each training label
+    max_pixels: Annotated[int, Field(gt=0)] = DEFAULT_MAX_PIXELS  # a picture claiming more is skipped undecoded
 
 
 class Source(Section):

@@ -27,13 +27,17 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class LeftOut:
-    """What prepare leaves out: a count per (source, reason), and every bad input item by file and row."""
+    """What prepare leaves out: a count per (source, reason), and every item by file and row.
+
+    Nothing is only counted: every item a reader saw is either in the prepared data or listed here
+    (an unreadable file, a malformed row, a label outside the 7 classes, a duplicate, a blank face).
+    """
 
     counts: Counter = field(default_factory=Counter)
     items: list[tuple[str, str, int, str]] = field(default_factory=list)
 
-    def bad_item(self, source: str, file: str, row: int, reason: str) -> None:
-        """An unreadable file, a malformed row or an unknown label: counted and listed."""
+    def leave(self, source: str, file: str, row: int, reason: str) -> None:
+        """One item left out: counted under its reason and listed with its file and row."""
         self.counts[(source, reason)] += 1
         self.items.append((source, file, row, reason))
 
@@ -48,7 +52,7 @@ class Prepared:
     images: np.ndarray
     manifest: pd.DataFrame
     report: dict[str, Any]
-    skipped: pd.DataFrame  # one row per bad input item: source, file, row, reason
+    skipped: pd.DataFrame  # one row per item left out: source, file, row, reason
 
 
 def _source_frame(
@@ -59,7 +63,7 @@ def _source_frame(
     fmt = read_cfg.get("format")
     records = read_source(fmt, raw_dir / name, read_cfg)
     for skip in records.skipped:
-        left.bad_item(name, skip.file, skip.row, skip.reason)
+        left.leave(name, skip.file, skip.row, skip.reason)
     role = read_cfg.get("role", "extra")
     label_map = read_cfg.get("label_map")
     keep, indices, splits = [], [], []
@@ -69,17 +73,17 @@ def _source_frame(
         except UnknownLabelError as exc:
             if read_cfg.get("on_error", "skip") == "fail":
                 raise SourceError(f"{raw_dir / name / records.files[i]}: row {records.rows[i]}: {exc}") from exc
-            left.bad_item(name, records.files[i], records.rows[i], f"unknown label {raw_label!r}")
+            left.leave(name, records.files[i], records.rows[i], f"unknown label {raw_label!r}")
             continue
         if index is None:
-            left.counts[(name, f"label {raw_label!r} is not one of the 7 classes")] += 1
+            left.leave(name, records.files[i], records.rows[i], f"label {raw_label!r} is not one of the 7 classes")
             continue
         if role == "primary":
             # no Usage at all (JAFFE, KDEF as primary): training, until test/val_fraction carve it
             split = usage_map.get(records.usages[i]) if records.usages[i] else "train"
             if split is None:
                 reason = f"usage {records.usages[i]!r} is not mapped to a split (prepare.usage_map)"
-                left.bad_item(name, records.files[i], records.rows[i], reason)
+                left.leave(name, records.files[i], records.rows[i], reason)
                 continue
         else:
             split = "train"  # extra data never reaches validation or test
@@ -219,9 +223,11 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     reasons[kept_so_far] = _resolve_duplicates(frame[kept_so_far])
     if fraction < 1:
         reasons[_subsampled_out(frame[reasons == ""], fraction, seed)] = f"left out by prepare.subsample={fraction}"
-    for (source, reason), n in Counter(zip(frame["source"], reasons, strict=True)).items():
-        if reason:
-            left.counts[(source, reason)] += n
+    dropped = frame[reasons != ""]
+    for source, file, row, reason in zip(
+        dropped["source"], dropped["file"], dropped["row"], reasons[reasons != ""], strict=True
+    ):
+        left.leave(source, file, int(row), reason)
 
     keep = (reasons == "").to_numpy()
     manifest = frame[keep].reset_index(drop=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ferpipe.named import Registry
 from ferpipe.readers.affectnet import read_affectnet
-from ferpipe.readers.base import Records, Skipped, SourceError
+from ferpipe.readers.base import Records, Skipped, SourceError, links_left_out
 from ferpipe.readers.fer2013_csv import read_fer2013_csv
 from ferpipe.readers.image_folder import TREE_LAYOUTS, read_tree
 from ferpipe.readers.rafdb import read_rafdb
@@ -30,7 +30,9 @@ def read_source(fmt: str, folder: Path, cfg: dict[str, Any]) -> Records:
         raise SourceError(f"{folder}: unknown format {fmt!r}; choose one of {', '.join(READERS)}")
     if not folder.exists():
         raise SourceError(f"{folder}: source folder is missing; run the download stage first")
-    return READERS[fmt](folder, cfg)
+    records = READERS[fmt](folder, cfg)
+    records.skipped.extend(links_left_out(folder))
+    return records
 
 
 __all__ = ["READERS", "Records", "Skipped", "SourceError", "read_source"]

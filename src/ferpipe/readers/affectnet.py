@@ -15,9 +15,17 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
-from ferpipe.readers.base import Records, Skipped, SourceError, to_grey
+from ferpipe.images import UnreadablePicture, open_picture
+from ferpipe.readers.base import (
+    MAX_LINE_CHARS,
+    Records,
+    Skipped,
+    SourceError,
+    bounded_lines,
+    contained,
+    picture_limit,
+    to_grey,
+)
 
 FILES = {"training.csv": "training", "validation.csv": "validation"}
 COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression")
@@ -50,14 +58,18 @@ def read_affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
             continue
         table = found[0]
         images = next((p for p in sorted(folder.rglob(IMAGES_FOLDER)) if p.is_dir()), table.parent)
-        with open(table, encoding="utf-8", errors="replace", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        with open(table, encoding="utf-8-sig", errors="replace", newline="") as handle:
+            lines = bounded_lines(handle)
+            header = next(csv.reader([next(lines, (1, ""))[1] or ""]), [])
+            missing = [c for c in COLUMNS if c not in header]
             if missing:
-                raise SourceError(f"{table}: missing the column(s) {missing}; header is {reader.fieldnames}")
-            for row, fields in enumerate(reader, start=2):
+                raise SourceError(f"{table}: missing the column(s) {missing}; header is {header}")
+            for row, line in lines:
+                if line is not None and not line.strip():
+                    continue
                 try:
-                    image, label = _face(fields, images)
+                    fields = _row(line, header)
+                    image, label = _face(fields, images, picture_limit(cfg))
                 except ValueError as exc:
                     if fail:
                         raise SourceError(f"{table}: row {row}: {exc}") from exc
@@ -67,19 +79,31 @@ def read_affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
     return records
 
 
-def _face(fields: dict[str, str], images: Path) -> tuple[Any, str]:
+def _row(line: str | None, header: list[str]) -> dict[str, str]:
+    """One physical line as {column: value}, or ValueError saying why it is not a row."""
+    if line is None:
+        raise ValueError(f"a line over {MAX_LINE_CHARS} characters")
+    try:
+        fields = next(csv.reader([line.rstrip("\r\n")]), [])
+    except csv.Error as exc:
+        raise ValueError(f"malformed CSV: {exc}") from exc
+    if len(fields) != len(header):
+        raise ValueError(f"{len(fields)} fields, the header has {len(header)}")
+    return dict(zip(header, fields, strict=True))
+
+
+def _face(fields: dict[str, str], images: Path, max_pixels: int) -> tuple[Any, str]:
     """The row's face as 48x48 grey and its label name, or ValueError saying why not."""
     relative = fields["subDirectory_filePath"]
     try:
         code = int(fields["expression"])
         x, y, w, h = (int(float(fields[c])) for c in ("face_x", "face_y", "face_width", "face_height"))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{relative}: expression and face box must be numbers ({exc})") from exc
     if not 0 <= code < len(AFFECTNET_LABELS):
         raise ValueError(f"{relative}: expression {code} is not one of AffectNet's codes 0-10")
     try:
-        with Image.open(images / relative) as picture:
-            picture.load()
+        with open_picture(contained(images, relative), max_pixels) as picture:
             if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > picture.width or y + h > picture.height:
                 raise ValueError(
                     f"{relative}: face box ({x}, {y}, {w}, {h}) is outside the {picture.width}x{picture.height} picture"
@@ -87,5 +111,5 @@ def _face(fields: dict[str, str], images: Path) -> tuple[Any, str]:
             return to_grey(picture.crop((x, y, x + w, y + h))), AFFECTNET_LABELS[code]
     except FileNotFoundError as exc:
         raise ValueError(f"{relative}: the picture is missing") from exc
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except (OSError, UnreadablePicture) as exc:
         raise ValueError(f"{relative}: the picture is unreadable: {exc}") from exc

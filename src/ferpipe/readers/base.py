@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from ferpipe.choices import DEFAULT_MAX_PIXELS
+
 IMAGE_SIZE = 48
+# Longest text line a reader holds: a FER2013 row is at most about 9,300 characters, a label-file
+# or AffectNet line a few hundred. A longer line is read past in pieces and listed, never held whole.
+MAX_LINE_CHARS = 1 << 16
 
 
 class SourceError(ValueError):
@@ -49,6 +57,55 @@ class Records:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+# Written by the download stage into a source's folder: the links out of the source it did not follow
+LINKS_LEFT_OUT = ".links_left_out.txt"
+LINK_OUT_REASON = "a link to a file outside the source folder (not followed)"
+
+
+def write_links_left_out(folder: Path, relatives: list[str]) -> None:
+    """Record the links a copy did not follow, one path relative to the source a line."""
+    (folder / LINKS_LEFT_OUT).write_text("".join(f"{name}\n" for name in relatives), encoding="utf-8")
+
+
+def links_left_out(folder: Path) -> list[Skipped]:
+    """The links the download stage did not follow, as skipped items of the source."""
+    listed = folder / LINKS_LEFT_OUT
+    if not listed.exists():
+        return []
+    return [Skipped(name, -1, LINK_OUT_REASON) for name in listed.read_text(encoding="utf-8").splitlines() if name]
+
+
+def picture_limit(cfg: dict[str, Any]) -> int:
+    """The source's ``read.max_pixels``: a picture whose header claims more is skipped undecoded."""
+    return int(cfg.get("max_pixels", DEFAULT_MAX_PIXELS))
+
+
+def bounded_lines(handle: TextIO, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str | None]]:
+    """(line number from 1, text) for each line; a line over ``limit`` characters is (number, None).
+
+    Each physical line stands alone: a stray quote cannot swallow the lines after it, and memory
+    stays bounded whatever one line claims to hold.
+    """
+    number = 0
+    while line := handle.readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith(("\n", "\r")):
+            while line and not line.endswith(("\n", "\r")):  # read past the rest of the long line
+                line = handle.readline(limit)
+            yield number, None
+            continue
+        yield number, line
+
+
+def contained(folder: Path, relative: str) -> Path:
+    """``folder / relative`` when it resolves inside ``folder`` (links followed); ValueError when a
+    name in a source's own files would reach outside the source (``../``, an absolute path, a link)."""
+    candidate = folder / relative
+    if not candidate.resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"{relative!r} points outside the source folder")
+    return candidate
 
 
 def to_8bit(image: Image.Image) -> Image.Image:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 import gzip
-import itertools
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from ferpipe.labels import FER2013_LABELS
-from ferpipe.readers.base import IMAGE_SIZE, Records, Skipped, SourceError
+from ferpipe.readers.base import IMAGE_SIZE, MAX_LINE_CHARS, Records, Skipped, SourceError, bounded_lines
 from ferpipe.readers.ferplus import VOTES_FILE, relabel
 
 COLUMNS = ("emotion", "pixels", "Usage")
@@ -38,15 +36,20 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
     fail = cfg.get("on_error", "skip") == "fail"
     try:
         with _open_text(path) as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
+            lines = bounded_lines(handle)
+            first = next(lines, None)
+            if first is None:
                 raise SourceError(f"{path}: empty file; expected the header {','.join(COLUMNS)}")
-            names = [name.strip() for name in header]  # Kaggle's icml_face_data.csv: "emotion, Usage, pixels"
-            if sorted(names) != sorted(COLUMNS):
-                raise SourceError(f"{path}: header is {header}, expected the columns {list(COLUMNS)}")
+            header = _fields(first[1] or "")
+            names = [name.strip() for name in header] if isinstance(header, list) else []
+            if sorted(names) != sorted(COLUMNS):  # Kaggle's icml_face_data.csv: "emotion, Usage, pixels"
+                found = f"header is {names}" if names else "no readable header line"
+                raise SourceError(f"{path}: {found}, expected the columns {list(COLUMNS)}")
             order = [names.index(column) for column in COLUMNS]
-            for row, fields in _rows(reader):
+            for row, line in lines:
+                if line is not None and not line.strip():
+                    continue  # a blank line holds no item
+                fields = _fields(line) if line is not None else f"a line over {MAX_LINE_CHARS} characters"
                 if isinstance(fields, list) and len(fields) == len(COLUMNS):
                     fields = [fields[i] for i in order]
                 image, reason = _parse(fields) if isinstance(fields, list) else (None, fields)
@@ -66,23 +69,19 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
 
 
 def _open_text(path: Path) -> TextIO:
-    """The CSV as text; bytes that are not UTF-8 become U+FFFD, so their row is skipped, not the file."""
+    """The CSV as text, without a byte-order mark (Excel writes one); bytes that are not UTF-8
+    become U+FFFD, so their row is skipped, not the file."""
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
-def _rows(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
-    """(row, fields) per record, or (row, reason) where the csv module refuses it; the header is row 1."""
-    for row in itertools.count(2):
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # an overlong field, a NUL byte
-            yield row, f"malformed CSV: {exc}"
-            continue
-        yield row, fields
+def _fields(line: str) -> list[str] | str:
+    """One physical line's fields, or why the csv module refuses them (a NUL byte, say)."""
+    try:
+        return next(csv.reader([line.rstrip("\r\n")]), [])
+    except csv.Error as exc:
+        return f"malformed CSV: {exc}"
 
 
 def _parse(fields: list[str]) -> tuple[np.ndarray | None, str]:

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ferpipe.detect import face_crop
-from ferpipe.readers.base import Records, Skipped, SourceError, to_grey
+from ferpipe.images import open_picture
+from ferpipe.readers.base import Records, Skipped, SourceError, contained, picture_limit, to_grey
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 KDEF_CODES = {
@@ -74,11 +75,10 @@ def read_tree(folder: Path, cfg: dict[str, Any], layout: Layout) -> Records:
             fields = match.groupdict() if match else {}
             if layout.angles and fields.get("angle", "").upper() not in layout.angles:
                 continue
-            with Image.open(path) as image:
-                image.load()
-                grey = image if not crop else Image.fromarray(face_crop(np.asarray(image.convert("L"))))
-                array = to_grey(grey)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+            image = open_picture(contained(folder, relative), picture_limit(cfg))
+            grey = image if not crop else Image.fromarray(face_crop(np.asarray(image.convert("L"))))
+            array = to_grey(grey)
+        except (OSError, ValueError) as exc:
             if cfg.get("on_error", "skip") == "fail":
                 raise SourceError(f"{path}: {exc}") from exc
             records.skipped.append(Skipped(relative, -1, f"unreadable: {exc}"))

@@ -11,9 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
-from ferpipe.readers.base import Records, Skipped, SourceError, to_grey
+from ferpipe.images import open_picture
+from ferpipe.readers.base import (
+    MAX_LINE_CHARS,
+    Records,
+    Skipped,
+    SourceError,
+    bounded_lines,
+    contained,
+    picture_limit,
+    to_grey,
+)
 
 LABEL_FILE = "list_patition_label.txt"  # sic: RAF-DB's own spelling
 RAFDB_LABELS = {1: "surprise", 2: "fear", 3: "disgust", 4: "happiness", 5: "sadness", 6: "anger", 7: "neutral"}
@@ -30,17 +38,20 @@ def read_rafdb(folder: Path, cfg: dict[str, Any]) -> Records:
     aligned = _aligned_folder(folder)
     fail = cfg.get("on_error", "skip") == "fail"
     records = Records()
-    for row, line in enumerate(label_file.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            name, image, usage, label = _parse(line, aligned)
-        except ValueError as exc:
-            if fail:
-                raise SourceError(f"{label_file}: line {row}: {exc}") from exc
-            records.skipped.append(Skipped(label_file.name, row, str(exc)))
-            continue
-        records.add(image, label, name, row=row, usage=usage)
+    with open(label_file, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        for row, line in bounded_lines(handle):
+            if line is not None and not line.strip():
+                continue
+            try:
+                if line is None:
+                    raise ValueError(f"a line over {MAX_LINE_CHARS} characters")
+                name, image, usage, label = _parse(line, aligned, picture_limit(cfg))
+            except ValueError as exc:
+                if fail:
+                    raise SourceError(f"{label_file}: line {row}: {exc}") from exc
+                records.skipped.append(Skipped(label_file.name, row, str(exc)))
+                continue
+            records.add(image, label, name, row=row, usage=usage)
     return records
 
 
@@ -51,7 +62,7 @@ def _aligned_folder(folder: Path) -> Path:
     return candidates[0]
 
 
-def _parse(line: str, aligned: Path) -> tuple[str, Any, str, str]:
+def _parse(line: str, aligned: Path, max_pixels: int) -> tuple[str, Any, str, str]:
     """(image name, 48x48 grey face, usage, label) of one label-file line, or ValueError saying why not."""
     fields = line.split()
     if len(fields) != 2:
@@ -62,13 +73,11 @@ def _parse(line: str, aligned: Path) -> tuple[str, Any, str, str]:
     usage = name.split("_", 1)[0].lower()
     if usage not in USAGES:
         raise ValueError(f"{name}: the name does not start with train_ or test_ (the official split)")
-    path = aligned / f"{Path(name).stem}_aligned{Path(name).suffix}"
+    path = contained(aligned, f"{Path(name).stem}_aligned{Path(name).suffix}")
     try:
-        with Image.open(path) as picture:
-            picture.load()
-            image = to_grey(picture)
+        image = to_grey(open_picture(path, max_pixels))
     except FileNotFoundError as exc:
         raise ValueError(f"{name}: its aligned image {path.name} is missing") from exc
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError) as exc:
         raise ValueError(f"{name}: {path.name} is unreadable: {exc}") from exc
     return name, image, usage, RAFDB_LABELS[int(code)]

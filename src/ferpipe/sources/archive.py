@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
-import zlib
 from pathlib import Path, PurePosixPath
 
 DEFAULT_MAX_BYTES = 8 * 1024**3
@@ -52,8 +51,13 @@ def extract_archive(
                     raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a link or device")
                 limit.add(member.size)
             tf.extractall(dest, members=members, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{archive}: not a readable zip or tar archive (corrupt or truncated?): {exc}") from exc
+    except UnsafeArchiveError:
+        raise
+    except Exception as exc:  # zipfile and tarfile raise many types (BadZipFile, RuntimeError, OSError, ...)
+        raise ValueError(
+            f"{archive}: not a readable zip or tar archive (corrupt, truncated or encrypted?): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 class _Limit:

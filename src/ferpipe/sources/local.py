@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ferpipe.readers.base import write_links_left_out
 from ferpipe.sources.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_RATIO, extract_archive
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -34,10 +35,19 @@ def materialise_path(dest: Path, cfg: dict[str, Any], root: Path) -> int:
 
 
 def _copy_folder(src: Path, dest: Path) -> None:
-    """Copy a folder (links followed); a link loop, or anything else that cannot be copied, is one short error."""
+    """Copy a folder, following links that stay inside it; a link out of it is not followed but
+    listed in ``dest/LINKS_LEFT_OUT`` (prepare lists it as a skipped item). A link loop, or anything
+    else that cannot be copied, is one short error."""
     _refuse_link_loops(src)
+    outside: list[str] = []
+
+    def links_out(folder: str, names: list[str]) -> set[str]:
+        left = {n for n in names if os.path.islink(os.path.join(folder, n)) and not _inside(src, Path(folder, n))}
+        outside.extend(str(Path(folder, n).relative_to(src)) for n in sorted(left))
+        return left
+
     try:
-        shutil.copytree(src, dest, dirs_exist_ok=True)
+        shutil.copytree(src, dest, dirs_exist_ok=True, ignore=links_out)
     except shutil.Error as exc:
         failures = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [(src, "", str(exc))]
         first, _, why = failures[0]
@@ -46,6 +56,13 @@ def _copy_folder(src: Path, dest: Path) -> None:
         ) from None
     except OSError as exc:  # a loop at the top level
         raise ValueError(f"path source: {src}: cannot be copied: {exc}") from None
+    if outside:
+        print(f"path source: {src}: {len(outside)} link(s) to files outside it left out (listed in skipped.csv)")
+        write_links_left_out(dest, outside)
+
+
+def _inside(src: Path, path: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(src))
 
 
 def _refuse_link_loops(src: Path) -> None:
