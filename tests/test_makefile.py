@@ -36,3 +36,12 @@ def test_ferpipe_models_lists_the_models_params_yaml_trains(monkeypatch) -> None
     out = CliRunner().invoke(app, ["models"], catch_exceptions=False).output
     table = out.split("architectures")[0]
     assert "cnn" in table and "mini_xception" in table and "simple_cnn" in table
+    assert "12 of 120" in table  # params.yaml's cnn: 120 recipe epochs under train.epochs_scale 0.1
+    assert "runs N of the recipe's M epochs (train.epochs_scale: 0.1)" in table
+
+
+def test_a_model_whose_epochs_the_scale_cuts_says_so() -> None:
+    from ferpipe.train.config import TrainConfig
+
+    assert TrainConfig(epochs=2, epochs_scale=0.1).epochs_note() == "1 of the recipe's 2 epochs (epochs_scale 0.1)"
+    assert TrainConfig(epochs=2, epochs_scale=1.0).epochs_note() == "2 epochs"

@@ -93,11 +93,30 @@ def test_the_repo_params_and_every_preset_fit() -> None:
         (lambda p: p["models"]["cnn"].update(lr=float("inf")), r"models\.cnn\.lr: .*finite number, got inf"),
         (lambda p: p["models"].update({"../evil": {"arch": "logreg"}}), r"models\.\.\./evil.*should match pattern"),
         (lambda p: p["sources"].update({"a b": p["sources"]["ckplus"]}), r"sources\.a b.*should match pattern"),
+        # what the code computes from valid values: 120 epochs x 1e308 overflows to infinity
+        (
+            lambda p: p["train"].update(epochs_scale=1.0e308),
+            r"train\.epochs_scale: 120 epochs x epochs_scale 1e\+308 comes to inf epochs for models\.cnn; at most",
+        ),
+        (
+            lambda p: p["models"]["cnn"].update(epochs_scale=5000.0),
+            r"models\.cnn\.epochs_scale: 120 epochs x epochs_scale 5000\.0 comes to 600000 epochs",
+        ),
+        # a 10,000-element list where two numbers belong: one short line, not 50,000 characters
+        (
+            lambda p: p["train"]["augment"].update(scale_range=list(range(10_000))),
+            r"train\.augment\.scale_range: .*at most 2 items.*\.\.\. \(58,890 characters, 10,000 items\)$",
+        ),
+        (
+            lambda p: p["train"].update(optimizer="x" * 50_000),
+            r"train\.optimizer: .*\(50,002 characters, 50,000 items\)",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_key(change, expected: str) -> None:
     message = _error(_with(change))
     assert len(message.splitlines()) == 1, message
+    assert len(message) < 500, message
     assert message.startswith("params.yaml: ")
     assert re.search(expected, message), message
 
@@ -140,6 +159,22 @@ def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path)
         load_yaml(path)
     path.write_text("base: &base {a: 1, b: 2}\nother:\n  <<: *base\n  b: 3\n")  # a merge may override
     assert load_yaml(path)["other"] == {"a": 1, "b": 3}
+
+
+def test_an_alias_bomb_anywhere_in_params_is_refused_at_once(tmp_path: Path) -> None:
+    """PyYAML shares aliased values, DVC copies them: nine levels of ten aliases are 10^9 values to DVC."""
+    levels = ["a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    bomb = "".join(f"        {line}\n" for line in levels)
+    params = copy.deepcopy(PARAMS)
+    params["models"]["cnn"]["args"] = "BOMB"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params).replace("    args: BOMB\n", "    args:\n      bomb:\n" + bomb))
+    with pytest.raises(ValueError, match=r"params\.yaml: its anchors and aliases expand to 1\.2\de\+10 values.*DVC"):
+        load_params(path)
+    merged = "base: &base {lr: 1.0e-3, seed: 1}\none: {<<: *base, seed: 2}\ntwo: *base\n"  # ordinary anchors stay fine
+    (tmp_path / "small.yaml").write_text(merged)
+    assert load_yaml(tmp_path / "small.yaml")["one"] == {"lr": 1.0e-3, "seed": 2}
 
 
 def test_load_params_checks_the_file_and_names_it(tmp_path: Path) -> None:

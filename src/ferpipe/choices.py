@@ -16,6 +16,8 @@ IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all"
 SPLIT_NAMES = ("train", "val", "test")
 TTA_MODES = ("none", "flip", "ten_crop")  # ten_crop: for models trained on crops (models.crops)
 DEFAULT_TTA = "none"  # evaluate.tta when unset
+DEFAULT_EPOCHS = 10  # a model's epochs when neither it nor train sets them
+MAX_EPOCHS = 100_000  # what epochs x epochs_scale may come to: past it a typo, not a recipe
 DEFAULT_EVALUATE_BATCH_SIZE = 256  # evaluate.batch_size when unset: faces per forward pass when scoring
 # read.max_pixels and FERPIPE_MAX_IMAGE_PIXELS when unset (ferpipe.images): about 7300x5500, so a
 # 36 MP camera photo fits and a pixel bomb does not; PIL's own limit (179 MP) is far above a face's needs

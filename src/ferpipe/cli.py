@@ -50,12 +50,20 @@ def models() -> None:
     for name, cfg in params.get("models", {}).items():
         cfg = {k: v for k, v in cfg.items() if k != "balance"}
         n_params = count_parameters(create_model(cfg["arch"], **(cfg.get("args") or {})))
-        epochs = TrainConfig.from_params(params.get("train", {}), cfg).total_epochs
+        training = TrainConfig.from_params(params.get("train", {}), cfg)
+        epochs = (
+            str(training.epochs)
+            if training.total_epochs == training.epochs
+            else f"{training.total_epochs} of {training.epochs}"
+        )
         rows.append(
-            [name, cfg["arch"], f"{n_params:,}", str(epochs), "yes" if name in params["ensemble"]["members"] else ""]
+            [name, cfg["arch"], f"{n_params:,}", epochs, "yes" if name in params["ensemble"]["members"] else ""]
         )
     columns = [("model", "left"), ("arch", "left"), ("parameters", "right"), ("epochs", "right"), ("ensembled", "left")]
     typer.echo(render("models in params.yaml (`dvc repro` trains these)", columns, rows), nl=False)
+    scale = params.get("train", {}).get("epochs_scale", 1.0)
+    if scale != 1.0:
+        typer.echo(f"epochs: 'N of M' runs N of the recipe's M epochs (train.epochs_scale: {scale:g})\n")
     zoo = [[arch, f"{count_parameters(create_model(arch)):,}", describe(arch)] for arch in list_models()]
     columns = [("arch", "left"), ("parameters", "right"), ("description", "left")]
     typer.echo(render("architectures (models.<name>.arch), default args", columns, zoo), nl=False)

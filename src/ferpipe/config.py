@@ -61,6 +61,12 @@ def home_root(workspace: Path) -> Path:
     return Path(env).resolve() if env else Path(workspace).resolve()
 
 
+# Values a params file may hold once its aliases are expanded. PyYAML shares an aliased value, but
+# DVC's reader copies it: nine nested levels of ten aliases each (an "alias bomb") is a few hundred
+# bytes of YAML and a billion values to DVC, which hangs reading it. Real params hold a few thousand.
+MAX_EXPANDED_VALUES = 1_000_000
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
     """Parse a YAML file with the params loader; the error names the file."""
     try:
@@ -68,7 +74,30 @@ def load_yaml(path: Path) -> dict[str, Any]:
             data = yaml.load(handle, Loader=_ParamsLoader)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc  # one line
+    expanded = expanded_size(data)
+    if expanded > MAX_EXPANDED_VALUES:
+        raise ValueError(
+            f"{path}: its anchors and aliases expand to {expanded:.3g} values, over {MAX_EXPANDED_VALUES:,} "
+            "(a YAML alias bomb?); DVC copies every alias and would hang reading this file"
+        )
     return data or {}
+
+
+def expanded_size(data: Any) -> int:
+    """How many values ``data`` holds with every shared (aliased) value counted each time it is used.
+
+    Counted once per distinct object, so a bomb of a billion values costs a few hundred steps."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if not isinstance(value, dict | list):
+            return 1
+        if id(value) not in sizes:
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            sizes[id(value)] = 1 + sum(size(item) for item in items)
+        return sizes[id(value)]
+
+    return size(data)
 
 
 def load_params(path: Path | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from ferpipe.choices import (
     AUDIT_POLICIES,
     BALANCE_METHODS,
+    DEFAULT_EPOCHS,
     DEFAULT_EVALUATE_BATCH_SIZE,
     DEFAULT_MAX_PIXELS,
     DEFAULT_TTA,
@@ -28,6 +29,7 @@ from ferpipe.choices import (
     FERPLUS_SCHEMES,
     FETCH_KINDS,
     IMBLEARN_STRATEGIES,
+    MAX_EPOCHS,
     OPTIMIZERS,
     READ_FORMATS,
     SCHEDULES,
@@ -306,9 +308,30 @@ class Params(Section):
                 "'{member}' is not a model under models (have: {have})",
                 {"member": missing[0], "have": ", ".join(self.models), "at": "ensemble.members"},
             )
+        for name, model in self.models.items():
+            self._check_epochs(name, model)
         for name, student in self.distill.items():
             self._check_student(name, student)
         return self
+
+    def _check_epochs(self, name: str, model: Model) -> None:
+        """What training computes from two valid numbers must be valid too: epochs x epochs_scale."""
+        epochs = model.epochs or self.train.epochs or DEFAULT_EPOCHS
+        scale = model.epochs_scale or self.train.epochs_scale or 1.0
+        if not epochs * scale <= MAX_EPOCHS:  # also catches an overflow to infinity
+            where = f"models.{name}.epochs_scale" if model.epochs_scale else "train.epochs_scale"
+            raise PydanticCustomError(
+                "member",
+                "{epochs} epochs x epochs_scale {scale} comes to {total} epochs for models.{name}; at most {most}",
+                {
+                    "epochs": epochs,
+                    "scale": scale,
+                    "total": f"{epochs * scale:g}",
+                    "name": name,
+                    "most": MAX_EPOCHS,
+                    "at": where,
+                },
+            )
 
     def _check_student(self, name: str, student: Student) -> None:
         """A student needs a recipe among the models, a name of its own, and plain cross-entropy."""
@@ -340,7 +363,7 @@ def validate_params(params: dict[str, Any], source: Path | str = "params.yaml") 
     try:
         Params.model_validate(params)
     except ValidationError as exc:
-        lines = [_describe(error) for error in exc.errors(include_url=False)]
+        lines = [_clip(_describe(error)) for error in exc.errors(include_url=False)]
         raise ParamsError("\n".join(f"{source}: {line}" for line in dict.fromkeys(lines))) from None
 
 
@@ -358,12 +381,26 @@ def _describe(error: Any) -> str:
     if error["type"] in ("unknown_key", "member"):
         return f"{path}: {error['msg']}"
     if error["type"] == "model_type":
-        return f"{path}: should be a mapping of keys, got {error['input']!r}"
+        return f"{path}: should be a mapping of keys, got {_short(error['input'])}"
     if error["type"] == "union_tag_not_found":
         return f"{path}.kind: required key is missing; one of {', '.join(FETCH_KINDS)}"
     if error["type"] == "union_tag_invalid":
-        return f"{path}.kind: must be one of {', '.join(FETCH_KINDS)}, got {context['tag']!r}"
-    return f"{path}: {error['msg'].rstrip('.')}, got {error['input']!r}"
+        return f"{path}.kind: must be one of {', '.join(FETCH_KINDS)}, got {_short(context['tag'])}"
+    return f"{path}: {error['msg'].rstrip('.')}, got {_short(error['input'])}"
+
+
+def _clip(line: str, most: int = 400) -> str:
+    """One problem's line, never longer than a screen's few lines (a 50,000-character key, say)."""
+    return line if len(line) <= most else f"{line[:most]}... ({len(line):,} characters)"
+
+
+def _short(value: Any, most: int = 80) -> str:
+    """A value as it was given, cut to ``most`` characters (a 10,000-element list is one short line)."""
+    text = repr(value)
+    if len(text) <= most:
+        return text
+    size = f", {len(value):,} items" if isinstance(value, list | dict | tuple | str) else ""
+    return f"{text[:most]}... ({len(text):,} characters{size})"
 
 
 def _key_path(loc: tuple[Any, ...]) -> list[str]:

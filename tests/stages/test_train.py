@@ -35,10 +35,11 @@ def project(tiny_raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return paths
 
 
-def test_same_seed_same_model_and_curves(project: Path) -> None:
+def test_same_seed_same_model_and_curves(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     twin = Paths(project.root.parent / "b")
     shutil.copytree(project.data, twin.data)
     train_stage.run("net", PARAMS, project)
+    assert "train net: 2 epochs" in capsys.readouterr().out
     train_stage.run("net", PARAMS, twin)
     assert (project.metrics / "curves" / "net.csv").read_text() == (twin.metrics / "curves" / "net.csv").read_text()
     a = torch.load(project.models / "net" / "model.pt", weights_only=True)["state_dict"]

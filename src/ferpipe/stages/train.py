@@ -70,6 +70,8 @@ def _train(
     own_balance = model_cfg.pop("balance", None)
     cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
     arch, args = model_cfg["arch"], dict(model_cfg.get("args") or {})
+    if world.is_main:
+        print(f"train {name}: {cfg.epochs_note()}", flush=True)
     seed_everything(cfg.seed)  # the initial weights too: same seed, same model
     try:  # first: a bad arch or args fails before any data is read or MLflow run opens
         model = create_model(arch, **args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ferpipe.choices import DEFAULT_EPOCHS
 from ferpipe.train.augment import AugmentConfig
 from ferpipe.train.optim import scaled_epochs
 
@@ -13,7 +14,7 @@ from ferpipe.train.optim import scaled_epochs
 class TrainConfig:
     """Everything that shapes one training run; built from the ``train`` defaults and a model's params."""
 
-    epochs: int = 10
+    epochs: int = DEFAULT_EPOCHS
     epochs_scale: float = 1.0  # multiplies epochs and step milestones: recipes stay readable, CI stays fast
     lr: float = 1.0e-3
     weight_decay: float = 1.0e-4
@@ -50,6 +51,12 @@ class TrainConfig:
     @property
     def total_epochs(self) -> int:
         return scaled_epochs(self.epochs, self.epochs_scale)
+
+    def epochs_note(self) -> str:
+        """How many epochs run, and whether ``epochs_scale`` changed the recipe's count."""
+        if self.total_epochs == self.epochs:
+            return f"{self.epochs} epochs"
+        return f"{self.total_epochs} of the recipe's {self.epochs} epochs (epochs_scale {self.epochs_scale:g})"
 
 
 @dataclass
