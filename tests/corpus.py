@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+
 def _pixels(offset: int) -> str:
     """A FER2013 pixels field, distinct per offset and not blank (prepare drops flat and repeated faces)."""
     return " ".join(str((i * (offset + 1)) % 251) for i in range(2304))
