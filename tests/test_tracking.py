@@ -122,6 +122,58 @@ def test_a_deleted_experiment_and_a_broken_store_are_one_line_each(tmp_path: Pat
         tracking.configure("x", broken)
 
 
+def test_a_store_cut_short_or_damaged_inside_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlflow
+
+    from ferpipe.errors import one_line_errors
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure("whole", tmp_path)
+    store = (tmp_path / "mlflow.db").read_bytes()
+    cut, damaged = tmp_path / "cut", tmp_path / "damaged"
+    cut.mkdir()
+    damaged.mkdir()
+    (cut / "mlflow.db").write_bytes(store[: len(store) // 2])  # a copy that stopped half way
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri exported it
+    with pytest.raises(ValueError, match=rf"cut/mlflow\.db: the MLflow store is cut short \({len(store) // 2:,} of"):
+        tracking.configure("x", cut)
+    page = 4096  # the header stays whole; the tables behind it are overwritten
+    (damaged / "mlflow.db").write_bytes(store[: 3 * page] + b"\xff" * 20 * page + store[23 * page :])
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(SystemExit) as stopped, one_line_errors():
+        tracking.connect(damaged)
+        mlflow.MlflowClient().search_registered_models()
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert re.match(
+        r"error: the MLflow store sqlite:///.*damaged/mlflow\.db failed: database disk image is malformed", err
+    )
+
+
+def test_a_locked_store_is_one_line_saying_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    """SQLAlchemy's error as MLflow raises it (wrapped, with the SQL), after SQLite's busy wait."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from ferpipe.errors import one_line_errors
+
+    locked = OperationalError("SELECT name FROM sqlite_master", {}, sqlite3.OperationalError("database is locked"))
+    with pytest.raises(SystemExit), one_line_errors():
+        try:
+            raise locked
+        except OperationalError as exc:
+            raise RuntimeError("MLflow wrapped it") from exc
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "failed: database is locked (another process is writing to it" in err
+    with pytest.raises(TypeError), one_line_errors():  # any other failure keeps its traceback
+        raise TypeError("a bug, not a store")
+
+
 def test_every_command_turns_bad_input_into_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`ferpipe runs` against a closed port: the tracking check's ValueError, as one `error:` line."""
     from typer.testing import CliRunner

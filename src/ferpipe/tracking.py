@@ -109,10 +109,25 @@ def check_sqlite_store(uri: str) -> None:
     path = Path(uri.removeprefix("sqlite:///"))
     if not path.exists() or not path.stat().st_size:
         return
-    with open(path, "rb") as handle:  # the 16-byte header only: the store may be hundreds of MB
-        header = handle.read(16)
-    if header != b"SQLite format 3\x00":
+    with open(path, "rb") as handle:  # the 100-byte header only: the store may be hundreds of MB
+        header = handle.read(100)
+    if header[:16] != b"SQLite format 3\x00":
         raise ValueError(f"{path}: the MLflow store is not an SQLite database; move it aside to start a new one")
+    expected = _sqlite_size(header)
+    if expected and path.stat().st_size < expected:
+        raise ValueError(
+            f"{path}: the MLflow store is cut short ({path.stat().st_size:,} of its {expected:,} bytes: "
+            "an interrupted copy?); copy it again, or move it aside to start a new one"
+        )
+
+
+def _sqlite_size(header: bytes) -> int:
+    """The database's size in bytes by its own header (page size x page count), 0 when the header
+    does not vouch for its count (an older writer left it stale)."""
+    if len(header) < 100 or header[24:28] != header[92:96]:
+        return 0
+    page_size = int.from_bytes(header[16:18], "big")
+    return (65536 if page_size == 1 else page_size) * int.from_bytes(header[28:32], "big")
 
 
 def registered_model(params: Mapping[str, Any]) -> str:
