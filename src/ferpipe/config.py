@@ -125,6 +125,7 @@ class Paths:
         self.home = home_root(self.root)
         self.data = self.root / "data"
         self.raw = self.data / "raw"
+        self.watch = self.data / "watch"  # each source's fingerprint (the watch stage)
         self.prepared = self.data / "prepared"
         self.audited = self.data / "audited"
         self.balanced = self.data / "balanced"

@@ -88,7 +88,13 @@ def _produced(path: str, outputs: set[str]) -> bool:
 
 
 def check(root: Path) -> list[Change]:
-    """Every change DVC reports for the workspace against dvc.lock."""
+    """Every change DVC reports for the workspace against dvc.lock, after refreshing the sources'
+    fingerprints (what the always-run ``watch`` stage would write) so a changed local source shows."""
+    from ferpipe.config import Paths, load_params
+    from ferpipe.sources.fingerprint import write_fingerprints
+
+    paths = Paths(root)
+    write_fingerprints(load_params(root / "params.yaml").get("sources", {}), paths.home, paths.watch)
     return classify(dvc_status(root), pipeline_outputs(root))
 
 
