@@ -56,9 +56,7 @@ def test_a_folder_of_another_stages_outputs_that_is_partly_missing_is_missing_no
 
 
 @pytest.mark.slow
-def test_a_change_inside_a_path_source_reruns_its_download_and_stale_names_it(
-    tiny_raw: Path, tmp_path: Path
-) -> None:
+def test_a_change_inside_a_path_source_reruns_its_download_and_stale_names_it(tiny_raw: Path, tmp_path: Path) -> None:
     """A ``path`` source lives outside the repo, where DVC hashes nothing: the watch stage's
     fingerprint is what makes a label changed in the user's own copy rerun its download (only)."""
     own = tmp_path / "my_copy"
