@@ -19,8 +19,9 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from ferpipe.server import server_command
+from ferpipe.server import ServerSettings, server_command, server_environment
 
 DATABASE = "mlflow"
 
@@ -81,11 +82,24 @@ def postgres() -> Iterator[str]:
 
 
 @contextmanager
-def mlflow_server(backend_store_uri: str, folder: Path, environment: dict[str, str]) -> Iterator[str]:
-    """``mlflow server`` as ``ferpipe server`` runs it, artifacts served from ``folder``; yields its URL."""
+def mlflow_server(backend_store_uri: str, folder: Path, environment: dict[str, str], **options: Any) -> Iterator[str]:
+    """``mlflow server`` as ``ferpipe server`` runs it, artifacts served from ``folder``; yields its URL.
+
+    ``options`` are further :class:`ServerSettings` (``auth=True``, ``allowed_hosts=...``); with auth the
+    admin's password is ``environment``'s ``MLFLOW_AUTH_ADMIN_PASSWORD``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = server_command(backend_store_uri, str(folder / "artifacts"), "127.0.0.1", port, workers=2)
+    settings = ServerSettings(
+        backend_store_uri,
+        str(folder / "artifacts"),
+        "127.0.0.1",
+        port,
+        workers=2,
+        auth_database_uri=f"sqlite:///{folder / 'auth.db'}",
+        **options,
+    )
+    cmd = server_command(settings)
+    environment = server_environment(settings, folder, environ=environment)
     log_path = folder / "mlflow-server.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would block the server
         process = subprocess.Popen(cmd, env=environment, stdout=log, stderr=log, start_new_session=True)

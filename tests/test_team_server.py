@@ -1,4 +1,5 @@
-"""Team scale: the pipeline against a shared MLflow server on real PostgreSQL, two pipelines at once.
+"""Team scale: the pipeline against a shared MLflow server on real PostgreSQL, two pipelines at once,
+as ``ferpipe server`` sets it up for a LAN: a login required, and teammates' host names answered.
 
 Skips, saying why, where PostgreSQL is not installed or will not start; `.ci/run` installs it.
 """
@@ -18,12 +19,24 @@ EXPERIMENT = "team"
 METHODS = ("ensemble_average", "ensemble_vote", "ensemble_weighted")
 
 
+ADMIN = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "team-admin-pw"}
+TEAM_HOST = "mlflow.lan"  # the name teammates use: not this machine's, not an IP address
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    """PostgreSQL, then `mlflow server` on it (as `ferpipe server` runs it); yields (URL, artifact folder)."""
+    """PostgreSQL, then `mlflow server` on it as `ferpipe server` runs it for a team (a login required,
+    ``mlflow.lan`` allowed); yields (URL, artifact folder). This process logs in as the admin."""
     folder = tmp_path_factory.mktemp("services")
+    admin_env = env(MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN["MLFLOW_TRACKING_PASSWORD"])
     try:
-        with postgres() as database, mlflow_server(database, folder, env()) as url:
+        with (
+            postgres() as database,
+            mlflow_server(database, folder, admin_env, auth=True, allowed_hosts=(TEAM_HOST,)) as url,
+            pytest.MonkeyPatch.context() as patch,
+        ):
+            for key, value in ADMIN.items():
+                patch.setenv(key, value)
             yield url, folder / "artifacts"
     except Unavailable as exc:
         pytest.skip(str(exc))
@@ -31,11 +44,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def project(server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline run end to end as an authenticated user."""
     url, _ = server
     params = tiny_params(EXPERIMENT)
     params["models"]["cnn"]["epochs"] = 4
     params["distill"] = {}  # the student's registration is the end-to-end test's; here it would only cost time
-    return make_project(tmp_path_factory.mktemp("team"), params, {"gate": {}}, env(MLFLOW_TRACKING_URI=url))
+    return make_project(tmp_path_factory.mktemp("team"), params, {"gate": {}}, env(MLFLOW_TRACKING_URI=url, **ADMIN))
 
 
 def _client(url: str):
@@ -86,7 +100,7 @@ def test_two_pipelines_writing_at_once_keep_their_runs_apart(server, project: Pa
     url, _ = server
     rates = {"team-a": "1.0e-4", "team-b": "6.0e-4"}
     experiments = {name: ["-S", f"models.logreg.lr={lr}"] for name, lr in rates.items()}
-    status = run_queued(project, experiments, env(MLFLOW_TRACKING_URI=url))
+    status = run_queued(project, experiments, env(MLFLOW_TRACKING_URI=url, **ADMIN))
     assert status.count("Success") == 2, status
     for name, lr in rates.items():
         mine = _runs(url, f"tags.`dvc.exp_name` = '{name}'")
@@ -101,3 +115,53 @@ def test_two_pipelines_writing_at_once_keep_their_runs_apart(server, project: Pa
         assert float(by_name["logreg"].data.params["lr"]) == float(lr)
     versions = _client(url).search_model_versions("name = 'ferpipe'")
     assert len({v.version for v in versions}) == len(versions) == 3  # one per pipeline
+
+
+def _call(url: str, path: str, host: str | None = None, login: tuple[str, str] | None = None, body: dict | None = None):
+    """(HTTP status, text) of one REST call, with the Host header and login given."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"}
+    if host:
+        headers["Host"] = host
+    if login:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(login).encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}{path}", data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_a_teammate_on_the_servers_name_is_answered_and_a_stranger_name_is_not(server, project: Path) -> None:
+    url, _ = server
+    port = url.rsplit(":", 1)[1]
+    admin = (ADMIN["MLFLOW_TRACKING_USERNAME"], ADMIN["MLFLOW_TRACKING_PASSWORD"])
+    search = "/api/2.0/mlflow/experiments/search?max_results=5"
+    status, text = _call(url, search, host=f"{TEAM_HOST}:{port}", login=admin)
+    assert status == 200 and EXPERIMENT in text
+    status, text = _call(url, search, host=f"rebind.example:{port}", login=admin)
+    assert status == 403 and "Invalid Host header" in text
+
+
+def test_without_a_login_or_with_read_only_rights_nobody_registers_or_moves_the_champion(server, project: Path) -> None:
+    from mlflow.server.auth.client import AuthServiceClient
+
+    url, _ = server
+    AuthServiceClient(url).create_user("viewer", "viewer-password-1")  # gets the server's default: READ
+    champion = _client(url).get_model_version_by_alias("ferpipe", "champion")
+    register = ("/api/2.0/mlflow/model-versions/create", {"name": "ferpipe", "source": champion.source})
+    move = ("/api/2.0/mlflow/registered-models/alias", {"name": "ferpipe", "alias": "champion", "version": "1"})
+    for path, body in (register, move):
+        assert _call(url, path, body=body)[0] == 401  # no login: not even read
+        assert _call(url, path, login=("viewer", "viewer-password-1"), body=body)[0] == 403
+        assert _call(url, path, login=("viewer", "wrong"), body=body)[0] == 401
+    assert (
+        _call(url, "/api/2.0/mlflow/registered-models/get?name=ferpipe", login=("viewer", "viewer-password-1"))[0]
+        == 200
+    )
+    assert _client(url).get_model_version_by_alias("ferpipe", "champion").version == champion.version

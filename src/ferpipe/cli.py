@@ -13,7 +13,7 @@ import typer
 
 from ferpipe.config import load_params, repo_root
 from ferpipe.errors import one_line_errors
-from ferpipe.server import DEFAULT_BACKEND
+from ferpipe.server import ADMIN_PASSWORD_ENV, DEFAULT_BACKEND
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
@@ -450,16 +450,65 @@ def server(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for the team's network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
     workers: Annotated[int, typer.Option(help="Server worker processes.")] = 2,
+    allowed_hosts: Annotated[
+        str,
+        typer.Option(
+            envvar="FERPIPE_ALLOWED_HOSTS",
+            help="Comma-separated names teammates reach the server by (mlflow.lan); this machine's own are allowed.",
+        ),
+    ] = "",
+    cors_allowed_origins: Annotated[
+        str | None,
+        typer.Option(envvar="FERPIPE_CORS_ALLOWED_ORIGINS", help="Comma-separated web origins allowed to call it."),
+    ] = None,
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth/--no-auth", help="Require a login (MLflow basic-auth); default: on when bound beyond localhost."
+        ),
+    ] = None,
+    admin_password_file: Annotated[
+        Path | None,
+        typer.Option(help=f"File holding the admin's password (chmod 600); else ${ADMIN_PASSWORD_ENV}."),
+    ] = None,
+    auth_database_uri: Annotated[
+        str, typer.Option(envvar="FERPIPE_AUTH_DATABASE_URI", help="Database of users and permissions.")
+    ] = "sqlite:///mlflow_auth.db",
+    default_permission: Annotated[
+        str, typer.Option(help="What a user may do with others' experiments and models: READ, EDIT, MANAGE.")
+    ] = "READ",
 ) -> None:
     """Run a shared MLflow tracking server: PostgreSQL backend store, artifacts served by the server."""
-    from ferpipe.server import redact, server_command
+    import tempfile
 
-    typer.echo(
-        f"MLflow server on http://{host}:{port}: runs in {redact(backend_store_uri)}, "
-        f"artifacts in {artifacts_destination}"
+    from ferpipe.server import ServerSettings, redact, server_command, server_environment
+
+    settings = ServerSettings(
+        backend_store_uri,
+        artifacts_destination,
+        host,
+        port,
+        workers,
+        tuple(name.strip() for name in allowed_hosts.split(",") if name.strip()),
+        cors_allowed_origins,
+        auth,
+        auth_database_uri,
+        default_permission.upper(),
     )
-    typer.echo(f"point the pipeline at it: export MLFLOW_TRACKING_URI=http://{host}:{port}")
-    raise typer.Exit(subprocess.call(server_command(backend_store_uri, artifacts_destination, host, port, workers)))
+    with tempfile.TemporaryDirectory(prefix="ferpipe-server-") as folder:
+        environment = server_environment(settings, Path(folder), admin_password_file)
+        typer.echo(
+            f"MLflow server on http://{host}:{port}: runs in {redact(backend_store_uri)}, "
+            f"artifacts in {artifacts_destination}"
+        )
+        typer.echo(f"point the pipeline at it: export MLFLOW_TRACKING_URI=http://{host}:{port}")
+        if settings.authenticated:
+            typer.echo(
+                f"login required (MLflow basic-auth; users in {redact(auth_database_uri)}, others' work is "
+                f"{settings.default_permission} to them): teammates export MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD"
+            )
+        raise typer.Exit(subprocess.call(server_command(settings), env=environment))
 
 
 @command()

@@ -47,17 +47,34 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     import urllib.request
 
     hint = "check MLFLOW_TRACKING_URI, or unset it to log to the project's local store"
+    request = urllib.request.Request(f"{uri.rstrip('/')}/version", headers=_login_header())
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/version", timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = response.read(200).decode("utf-8", errors="replace").strip()
     except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            return  # a server behind authentication: MLflow's client reports its own credential errors
+        if exc.code == 401:
+            given = "are not accepted" if _login_header() else "are not set"
+            raise ValueError(
+                f"MLflow tracking server {uri} asks for a login, and MLFLOW_TRACKING_USERNAME / "
+                f"MLFLOW_TRACKING_PASSWORD {given}"
+            ) from None
+        if exc.code == 403:
+            return  # logged in, but this user may not read /version: MLflow's client says what it may not do
         raise ValueError(f"{uri} is not an MLflow tracking server (HTTP {exc.code} at /version); {hint}") from exc
     except (OSError, ValueError) as exc:
         raise ValueError(f"MLflow tracking server {uri} is unreachable ({exc}); start it, or {hint}") from exc
     if not re.fullmatch(r"\d+\.\d+\S*", answer):
         raise ValueError(f"{uri} is not an MLflow tracking server (/version answered {answer[:40]!r}); {hint}")
+
+
+def _login_header() -> dict[str, str]:
+    """HTTP basic auth from MLflow's own client variables, for the reachability check."""
+    import base64
+
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if not user or password is None:
+        return {}
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def configure(experiment: str, root: Path) -> str:
