@@ -134,3 +134,18 @@ def test_hog_agrees_with_scikit_images_hog_on_faces() -> None:
 def test_unknown_model_lists_the_zoo() -> None:
     with pytest.raises(ValueError, match=r"choose one of .*simple_cnn"):
         create_model("resnet9000")
+
+
+def test_the_xception_skip_is_a_strided_1x1_convolution_with_the_same_weights_and_keys() -> None:
+    """Computed as subsample + 1x1 (channels-last safe on CPU), it is the 1x1 stride-2 convolution
+    models saved before it used: same output, same state-dict keys, so they load and answer alike."""
+    from ferpipe.models.xception import StridedPointwise
+
+    torch.manual_seed(0)
+    conv = StridedPointwise(8, 16)
+    for size in (24, 23):  # odd sizes round up alike
+        x = torch.rand(3, 8, size, size)
+        assert torch.allclose(conv(x), torch.nn.functional.conv2d(x, conv.weight, stride=2), atol=1e-6)
+    assert list(StridedPointwise(8, 16).state_dict()) == list(torch.nn.Conv2d(8, 16, 1, 2, bias=False).state_dict())
+    keys = create_model("mini_xception").state_dict().keys()
+    assert {"1.features.6.skip.0.weight", "1.features.6.skip.1.running_mean"} <= set(keys)

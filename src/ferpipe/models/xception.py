@@ -25,6 +25,19 @@ class SeparableConv(nn.Sequential):
         )
 
 
+class StridedPointwise(nn.Conv2d):
+    """A 1x1 stride-2 convolution computed as every second pixel, then a 1x1 stride-1 convolution:
+    the same weights and the same sums, in a form torch trains in channels-last on CPU (a strided
+    1x1 convolution's weight gradient segfaults there, see ``device.channels_last_on``), so the
+    Xception family runs the convolution kernels every other model runs."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x[:, :, ::2, ::2])
+
+
 class DownBlock(nn.Module):
     """Two separable convs and a stride-2 max-pool, added to a 1x1 stride-2 projection."""
 
@@ -38,7 +51,7 @@ class DownBlock(nn.Module):
             SeparableConv(mid, cout),
             nn.MaxPool2d(3, stride=2, padding=1),
         )
-        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout))
+        self.skip = nn.Sequential(StridedPointwise(cin, cout), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x) + self.skip(x)
