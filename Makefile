@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 .DEFAULT_GOAL := help
 
-.PHONY: help setup repro test test-fast ci stale gate runs report bench lint format mlflow server plots restore clean clean-mlflow
+.PHONY: help setup repro test test-fast ci stale gate runs report bench loadtest lint format mlflow server plots restore clean clean-mlflow
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ report: setup ## write reports/report.html from the current metrics
 
 bench: setup ## time the data path against the usual loaders, and each model's training step
 	ferpipe bench
+
+loadtest: setup ## the served champion under load: good and hostile requests, 1-8 clients
+	ferpipe loadtest
 
 lint: setup ## ruff check
 	ruff check .

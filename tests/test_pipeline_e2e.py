@@ -279,6 +279,24 @@ def test_the_served_champion_answers_arrays_and_images_and_refuses_bad_payloads(
         assert 400 <= status < 500 and reason in answer.get("message", ""), (status, answer)
 
 
+def test_the_load_test_mixes_hostile_requests_and_the_server_refuses_each_and_stays_up(
+    project: Path, server: str
+) -> None:
+    """Every kind of the load test's mix once (each answered as it must be), then a short bounded run."""
+    import numpy as np
+
+    from ferpipe.loadtest import LoadOptions, _as_expected, _post, render, request_mix, run_load
+
+    faces = np.load(project / "data" / "audited" / "images.npy")[:8]
+    mix = request_mix(faces)
+    for request in mix:
+        answer = _post(server, request.body, timeout=60)
+        assert _as_expected(answer, request.good), (request.kind, answer)
+    result = run_load(server, mix, LoadOptions(clients=2, seconds=3, max_requests=60), lambda: 0)
+    assert 0 < result["requests"] <= 60 and result["unexpected"] == 0, result
+    assert "requests/s" in render([result]) and "pixel bomb 13000px" in render([result])
+
+
 def test_ferpipe_runs_shows_the_pipeline_tree(project: Path) -> None:
     out = run(["ferpipe", "runs", "--pipelines", "1"], project)
     assert "pipeline" in out and "├─ cnn" in out and "ensemble_weighted" in out and "★" in out

@@ -82,3 +82,10 @@ def test_ferpipe_server_for_the_team_asks_for_logins_and_keeps_the_admin_passwor
     assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "admin-secret-789"
     refused = CliRunner().invoke(app, ["server", "--host", "0.0.0.0"], env={"MLFLOW_AUTH_ADMIN_PASSWORD": ""})
     assert refused.exit_code == 1 and "needs an admin password" in refused.output
+
+
+def test_the_load_test_targets_this_machine_only() -> None:
+    from ferpipe.loadtest import LoadOptions, run_load
+
+    with pytest.raises(ValueError, match="only targets this machine"):
+        run_load("http://10.0.0.5:5001", [], LoadOptions(seconds=0.1), lambda: 0)

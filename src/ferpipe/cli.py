@@ -222,7 +222,7 @@ def stale() -> None:
     if stale:
         typer.echo("run `dvc repro` and commit dvc.lock and metrics/ (a modified output: `dvc checkout` or rerun)")
         raise typer.Exit(1)
-    missing = sorted({c.stage for c in changes})
+    missing = sorted({c.stage for c in changes if c.cause != "always changed"})  # the watch stage always runs
     note = f" ({len(missing)} stages have outputs not in this workspace: `dvc pull` or `dvc repro`)" if missing else ""
     typer.echo(f"up to date: committed metrics match committed code and params{note}")
 
@@ -433,6 +433,55 @@ def bench(
     root = repo_root()
     options = BenchOptions(tuple(model or ()), batches, steps, batch_size, workers, data, repro)
     typer.echo(run_bench(root, _project_params(root), options), nl=False)
+
+
+@command()
+def loadtest(
+    clients: Annotated[
+        str, typer.Option(help="Concurrent clients: one number, or several (1,2,4,8) for one run each.")
+    ] = "1,2,4,8",
+    seconds: Annotated[float, typer.Option(help="How long each run sends requests.")] = 20.0,
+    max_requests: Annotated[int, typer.Option(help="At most this many requests per run.")] = 5000,
+    hostile: Annotated[
+        float, typer.Option(help="Share of hostile requests (pixel bombs, garbage, oversized batches).")
+    ] = 0.3,
+    model: Annotated[str, typer.Option(help="What to serve: a models:/ URI (default: the registered @champion).")] = "",
+    workers: Annotated[int, typer.Option(help="Server worker processes (mlflow models serve -w).")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+) -> None:
+    """Load-test the served champion on 127.0.0.1: requests/s, latency, answers per kind, server memory."""
+    import json
+    import tempfile
+
+    import numpy as np
+
+    from ferpipe import tracking
+    from ferpipe.config import Paths
+    from ferpipe.io import write_json
+    from ferpipe.loadtest import LoadOptions, render, request_mix, run_load, served
+
+    root = repo_root()
+    params = _project_params(root)
+    counts = [int(n) for n in clients.split(",") if n.strip()]
+    if not counts or min(counts) < 1:
+        raise ValueError(f"--clients {clients!r}: one or more positive numbers, such as 1,2,4")
+    faces_file = Paths(root).audited / "images.npy"
+    if not faces_file.exists():
+        raise FileNotFoundError(f"{faces_file}: no prepared faces to send; run `dvc repro` first")
+    faces = np.load(faces_file, mmap_mode="r")[:8].copy()
+    uri = model or f"models:/{tracking.registered_model(params)}@champion"
+    results = []
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        served(uri, tracking.connect(root), Path(folder) / "serve.log", workers) as (url, memory),
+    ):
+        typer.echo(f"serving {uri} at {url} ({workers} worker(s)); {len(counts)} run(s) of {seconds:g} s")
+        for n in counts:
+            options = LoadOptions(clients=n, seconds=seconds, max_requests=max_requests, hostile_share=hostile)
+            results.append(run_load(url, request_mix(faces), options, memory))
+    typer.echo(render(results), nl=False)
+    if out is not None:
+        write_json(out, json.loads(json.dumps(results)))
 
 
 @command()
