@@ -51,12 +51,12 @@ def one_line_errors() -> Iterator[None]:
     except BAD_INPUT as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
-    except Exception as exc:
+    except Interrupted as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        raise SystemExit(128 + exc.signum) from exc
+    except Exception as exc:  # a failing tracking store; anything else keeps its traceback
         message = store_error(exc)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(1) from exc
-    except Interrupted as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        raise SystemExit(128 + exc.signum) from exc
