@@ -228,6 +228,48 @@ def stale() -> None:
 
 
 @command()
+def compare(
+    a: Annotated[
+        str,
+        typer.Argument(
+            help="NAME or NAME@REV: a model, ensemble_<method> or student; REV a git revision or DVC experiment."
+        ),
+    ],
+    b: Annotated[str, typer.Argument(help="The other side, compared against A on the same faces.")],
+    split: Annotated[str, typer.Option(help="test, or val (what chose the champion).")] = "test",
+) -> None:
+    """B against A on the same faces: accuracy difference with its 95% interval, McNemar's p, per class."""
+    from ferpipe.evaluate.compare import load_side, paired_sides
+    from ferpipe.tables import render
+
+    if split not in ("val", "test"):
+        raise ValueError(f"--split {split!r}: choose val or test")
+    root = repo_root()
+    found = paired_sides(load_side(root, a, split), load_side(root, b, split))
+    rows = [
+        [found.a, f"{found.accuracy_a * 100:.2f}%", "", ""],
+        [found.b, f"{found.accuracy_b * 100:.2f}%", "", ""],
+        [
+            f"{found.b} - {found.a}",
+            f"{found.difference * 100:+.2f} points",
+            f"{found.interval[0] * 100:+.2f} to {found.interval[1] * 100:+.2f}",
+            f"{found.p_value:.3g} ({found.only_a_right} vs {found.only_b_right} faces)",
+        ],
+    ]
+    columns = [
+        ("", "left"),
+        ("accuracy", "right"),
+        ("95% interval (paired bootstrap)", "right"),
+        ("McNemar p", "right"),
+    ]
+    typer.echo(render(f"{found.b} against {found.a} on the same {found.n} {split} faces", columns, rows), nl=False)
+    per_class = [[name, f"{gain * 100:+.1f}"] for name, gain in found.per_class.items()]
+    columns = [("class", "left"), ("recall of B - recall of A, points", "right")]
+    typer.echo(render("per class", columns, per_class), nl=False)
+    typer.echo(found.sentence())
+
+
+@command()
 def runs(
     pipelines: Annotated[int, typer.Option(help="How many of the newest pipeline runs to show.")] = 5,
     metric: Annotated[list[str] | None, typer.Option(help="Metric columns (repeatable).")] = None,

@@ -13,7 +13,10 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
+from ferpipe.evaluate.uncertainty import intervals
 from ferpipe.labels import CLASSES
+
+INTERVAL_METRICS = ("accuracy", "macro_f1", "balanced_accuracy")  # each with its 95% interval
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -24,7 +27,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    """Accuracy, balanced accuracy, macro F1, top-2/3 accuracy and per-class P/R/F1."""
+    """Accuracy, balanced accuracy, macro F1 (each with its 95% interval: ``interval``), top-2/3
+    accuracy and per-class P/R/F1."""
     predicted = probs.argmax(axis=1)
     classes = np.arange(len(CLASSES))
     precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
@@ -35,6 +39,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, A
         "top2_accuracy": round(float(top_k_accuracy_score(labels, probs, k=2, labels=classes)), 6),
         "top3_accuracy": round(float(top_k_accuracy_score(labels, probs, k=3, labels=classes)), 6),
         "n": len(labels),
+        "interval": intervals(labels, predicted),
         "per_class": {
             name: {
                 "precision": round(float(p), 6),
@@ -48,10 +53,20 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, A
 
 
 def flat_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
-    """The numeric metrics as ``<prefix>/<name>`` keys for MLflow (per-class F1 included)."""
-    flat = {f"{prefix}/{k}": float(v) for k, v in metrics.items() if k not in ("per_class", "n")}
-    flat.update({f"{prefix}/f1_{name}": float(v["f1"]) for name, v in metrics["per_class"].items()})
+    """The numeric metrics as ``<prefix>/<name>`` keys for MLflow: per-class F1 as ``f1_<class>``
+    and each interval as ``<name>_ci_low`` / ``<name>_ci_high``."""
+    flat = {f"{prefix}/{k}": float(v) for k, v in metrics.items() if k not in ("per_class", "n", "interval")}
+    flat.update({f"{prefix}/f1_{name}": float(v["f1"]) for name, v in metrics.get("per_class", {}).items()})
+    for name, (low, high) in metrics.get("interval", {}).items():
+        flat.update({f"{prefix}/{name}_ci_low": float(low), f"{prefix}/{name}_ci_high": float(high)})
     return flat
+
+
+def with_interval(value: float, interval: list[float] | None, digits: int = 1) -> str:
+    """A score as a percentage with its 95% interval: ``66.5% (65.0-68.0)``."""
+    if not interval:
+        return f"{value * 100:.{digits}f}%"
+    return f"{value * 100:.{digits}f}% ({interval[0] * 100:.{digits}f}-{interval[1] * 100:.{digits}f})"
 
 
 def headline(test: dict[str, Any], val: dict[str, Any]) -> dict[str, float]:

@@ -43,15 +43,16 @@ def write_scores(paths: Paths, name: str, scores: dict[str, Any]) -> None:
     write_json(paths.headline(name), headline(scores["test"], scores["val"]))
 
 
-def brief(metrics: dict[str, Any]) -> dict[str, float]:
-    """The validation figures worth keeping: what the champion is chosen by."""
-    return {k: metrics[k] for k in ("accuracy", "macro_f1")}
+def brief(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The validation figures worth keeping: what the champion is chosen by, with their intervals."""
+    kept = ("accuracy", "macro_f1")
+    return {k: metrics[k] for k in kept} | {"interval": {k: metrics["interval"][k] for k in kept}}
 
 
 def mlflow_metrics(scores: dict[str, Any]) -> dict[str, float]:
     """One key set for models and ensembles, so the MLflow compare view lines them up."""
     return {
         **flat_metrics(scores["test"], "test"),
-        **{f"val_final/{k}": float(v) for k, v in scores["val"].items()},
+        **flat_metrics(scores["val"], "val_final"),
         **cal.mlflow_metrics(scores["calibration"]),
     }

@@ -20,10 +20,12 @@ from tqdm import tqdm
 
 from ferpipe import tracking
 from ferpipe.config import Paths
-from ferpipe.data.dataset import Split
+from ferpipe.data.dataset import Split, load_split
 from ferpipe.device import default_device, placed
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import softmax
+from ferpipe.evaluate.scoring import EVAL_SPLITS
+from ferpipe.evaluate.uncertainty import paired
 from ferpipe.io import write_json
 from ferpipe.models import count_parameters
 from ferpipe.models.inference import configured_batch_size, predict_logits
@@ -76,19 +78,37 @@ def run(name: str, params: dict[str, Any], paths: Paths) -> None:
 
 
 def comparison(params: dict[str, Any], paths: Paths, name: str, scores: dict[str, Any]) -> dict[str, Any]:
-    """Student vs its teacher vs the same recipe trained alone: accuracies and parameter counts."""
+    """Student vs its teacher vs the same recipe trained alone: accuracies (with intervals), parameter
+    counts, and paired tests on the same faces (the student against each)."""
     members, cfg = list(params["ensemble"]["members"]), params["distill"][name]
     recipe, method = cfg["recipe"], cfg["teacher"]
     alone = json.loads(paths.detail(recipe).read_text())
-    teacher = json.loads(paths.detail("ensemble").read_text())[method]
+    ensemble = json.loads(paths.detail("ensemble").read_text())
+    teacher = ensemble[method]
 
     def row(label: str, scored: dict[str, Any], files: list[Path]) -> dict[str, Any]:
-        accuracies = {f"{split}_accuracy": round(float(scored[split]["accuracy"]), 6) for split in ("val", "test")}
-        return {"name": label, **accuracies, "n_parameters": sum(count_parameters(load_model(f)) for f in files)}
+        accuracies = {f"{split}_accuracy": round(float(scored[split]["accuracy"]), 6) for split in EVAL_SPLITS}
+        intervals = {f"{split}_accuracy_interval": scored[split]["interval"]["accuracy"] for split in EVAL_SPLITS}
+        count = sum(count_parameters(load_model(f)) for f in files)
+        return {"name": label, **accuracies, **intervals, "n_parameters": count}
 
+    labels = {split: load_split(paths.balanced, split).labels for split in EVAL_SPLITS}
+    student = {
+        split: np.load(paths.distilled / name / "predictions" / f"{split}.npy").argmax(1) for split in EVAL_SPLITS
+    }
+    weights = np.array([ensemble["weights"][m] for m in members]) if method == "weighted" else None
+    taught = {
+        split: ens.combine(method, [np.load(paths.probabilities(m, split)) for m in members], weights).argmax(1)
+        for split in EVAL_SPLITS
+    }
+    on_its_own = {split: np.load(paths.probabilities(recipe, split)).argmax(1) for split in EVAL_SPLITS}
     return {
         "student": row(name, scores, [paths.student_file(name)]),
         "teacher": row(f"ensemble_{method}", teacher, [paths.model_file(m) for m in members]),
         "alone": row(recipe, alone, [paths.model_file(recipe)]),
+        "paired": {
+            "against_teacher": paired(labels, taught, student, (f"ensemble_{method}", name)),
+            "against_alone": paired(labels, on_its_own, student, (recipe, name)),
+        },
         "settings": dict(cfg),
     }

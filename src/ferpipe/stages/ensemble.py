@@ -17,6 +17,7 @@ from ferpipe.evaluate import calibration as cal
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.metrics import classification_metrics, headline
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score
+from ferpipe.evaluate.uncertainty import paired, paired_metrics
 from ferpipe.io import write_json
 from ferpipe.registration import Chosen, register_classifier
 from ferpipe.tracking import log_scores
@@ -48,23 +49,29 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         m: {split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS}
         for i, m in enumerate(members)
     }
+    top = max(members, key=lambda m: scored[m]["val"]["accuracy"])  # the member an ensemble must beat
+    top_predicted = {split: probs[split][members.index(top)].argmax(axis=1) for split in EVAL_SPLITS}
     for method in ens.METHODS:
         combined = {split: ens.combine(method, probs[split], weights) for split in EVAL_SPLITS}
         with tempfile.TemporaryDirectory() as workdir:
             summary[method] = scored[f"ensemble_{method}"] = score(
                 paths, f"ensemble_{method}", labels, combined, Path(workdir)
             )
+            predicted = {split: combined[split].argmax(axis=1) for split in EVAL_SPLITS}
+            against = paired(labels, top_predicted, predicted, (top, f"ensemble_{method}"))
+            summary[method]["against_best_member"] = against
+            print(f"test: {against['test']['sentence']}")
             write_json(
                 paths.metrics / f"ensemble_{method}.json", headline(summary[method]["test"], summary[method]["val"])
             )
-            method_tags = {**tags, "ferpipe.method": method}
+            method_tags = {**tags, "ferpipe.method": method, "ferpipe.vs_best_member": against["test"]["sentence"]}
             if method == "weighted":
                 method_tags["ferpipe.weights"] = json.dumps(summary["weights"])
             log_scores(
                 params,
                 paths,
                 f"ensemble_{method}",
-                mlflow_metrics(summary[method]),
+                mlflow_metrics(summary[method]) | paired_metrics(against, "over_best_member"),
                 [Path(workdir) / CONFUSION_PNG, Path(workdir) / RELIABILITY_PNG],
                 method_tags,
                 {"arch": f"ensemble_{method}", "members": ",".join(members)},  # lines up with the models' arch
