@@ -48,12 +48,16 @@ def _recorded(root: Path) -> Path:
 
 def test_the_table_has_a_row_per_model_best_and_student_with_its_budget(tmp_path: Path) -> None:
     lines = recipes_table(_recorded(tmp_path)).splitlines()
-    assert lines[0].startswith("| recipe run | model | epochs | train min | img/s | val % | test % |")
+    assert lines[0].startswith("| recipe run | model | epochs | train min | img/s | val % | test % (95% CI) |")
     assert lines[2] == (
         "| cpu (2-core CPU, 70.4 min end to end, 51.2 min to the ensemble, 2026-11-24) | cnn | 16 | 17.9 | 412 "
         "| 68.0 | 66.5 (PublicTest) |"
-    )
+    )  # a record without its number of test faces: no interval rather than a guessed one
     assert lines[4] == "|  | ensemble_weighted (best) | - | - | - | 70.0 | 68.4 (PublicTest) |"
+    entry = json.loads((tmp_path / "results" / "recipes" / "cpu.json").read_text())
+    (tmp_path / "results" / "recipes" / "cpu.json").write_text(json.dumps({**entry, "n_test": 3561}))
+    with_n = recipes_table(tmp_path).splitlines()
+    assert with_n[2].endswith("| 68.0 | 66.5 (64.9-68.0, PublicTest) |")  # Wilson's interval over 3,561 faces
     assert lines[5].startswith("|  | cnn_distilled (distilled) | 16 | 18 | 405 |")
     assert recipes_table(tmp_path / "nothing") == "(no recipe runs recorded in results/recipes/)"
 

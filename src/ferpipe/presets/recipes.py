@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ferpipe.config import Paths, load_params, load_yaml
+from ferpipe.evaluate.uncertainty import wilson
 from ferpipe.io import replace_between, write_json
 from ferpipe.presets.apply import load_preset, with_overrides, write_params
 from ferpipe.tables import markdown
@@ -63,6 +64,7 @@ def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> di
         "commit": _git(root, "rev-parse", "--short", "HEAD"),
         "machine": _machine(),
         "test_split": _split_named(params, "test"),
+        "n_test": json.loads(paths.headline("prepare").read_text())["n_test"],  # each accuracy's interval
         "wall_minutes": round((time.time() - began) / 60, 1),
         "ensemble_minutes": round(ensembled / 60, 1) if ensembled > 0 else None,  # None: the ensemble was cached
         "models": models,
@@ -139,12 +141,12 @@ def recipes_table(root: Path) -> str:
                     _cell(row.get("train_minutes")),
                     _cell(row.get("images_per_second")),
                     f"{100 * row['val_acc']:.1f}",
-                    f"{100 * row['test_acc']:.1f} ({entry['test_split']})",
+                    _test_cell(row["test_acc"], entry),
                 ]
             )
             where = ""
     columns = [("recipe run", "left"), ("model", "left"), ("epochs", "right"), ("train min", "right")]
-    columns += [("img/s", "right"), ("val %", "right"), ("test %", "right")]
+    columns += [("img/s", "right"), ("val %", "right"), ("test % (95% CI)", "right")]
     return markdown(columns, rows) if rows else "(no recipe runs recorded in results/recipes/)"
 
 
@@ -155,6 +157,15 @@ def _rows(entry: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         rows.append((" (best)", best["name"], best))
     rows += [(" (distilled)", name, row) for name, row in entry["students"].items()]
     return rows
+
+
+def _test_cell(accuracy: float, entry: dict[str, Any]) -> str:
+    """``66.5 (65.0-68.1, PublicTest)``: the test accuracy with its Wilson interval over the run's test faces."""
+    n = entry.get("n_test")
+    if not n:
+        return f"{100 * accuracy:.1f} ({entry['test_split']})"
+    low, high = wilson(round(accuracy * n), n)
+    return f"{100 * accuracy:.1f} ({100 * low:.1f}-{100 * high:.1f}, {entry['test_split']})"
 
 
 def _cell(value: Any) -> str:

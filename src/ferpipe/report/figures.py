@@ -72,11 +72,22 @@ def faces_png(images: np.ndarray, labels: np.ndarray, per_class: int = 8, seed: 
     return _png(fig)
 
 
-def scores_png(scores: pd.DataFrame) -> bytes:
-    """Test accuracy and macro F1 of each member and ensemble, side by side."""
+def scores_png(scores: pd.DataFrame, intervals: dict[str, dict[str, list[float]]] | None = None) -> bytes:
+    """Test accuracy and macro F1 of each member and ensemble, side by side, with their 95% intervals."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(12, 4))
-    scores.set_index("name")[["test accuracy", "test macro F1"]].plot.bar(ax=ax, rot=20)
+    table = scores.set_index("name")[["test accuracy", "test macro F1"]]
+    errors = None
+    if intervals:
+        keys = {"test accuracy": "accuracy", "test macro F1": "macro_f1"}
+        errors = [
+            [
+                [value - intervals[name].get(keys[column], [value, value])[0] for name, value in table[column].items()],
+                [intervals[name].get(keys[column], [value, value])[1] - value for name, value in table[column].items()],
+            ]
+            for column in table.columns
+        ]
+    table.plot.bar(ax=ax, rot=20, yerr=errors, capsize=3)
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title("members and ensembles on the test split")

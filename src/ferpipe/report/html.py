@@ -82,21 +82,31 @@ ROLES = {"student": "distilled", "teacher": "its teacher", "alone": "the same re
 
 def _distill_section(paths: Paths, students: dict[str, Any]) -> str:
     """Each student beside its teacher and its recipe trained alone, from metrics/details/distill/."""
+    summaries = [_read(paths.detail(f"distill/{name}")) for name in students]
     rows = [
         {
             "model": summary[role]["name"],
             "is": ROLES[role],
             "val accuracy": summary[role]["val_accuracy"],
             "test accuracy": summary[role]["test_accuracy"],
+            "test 95% CI": _span(summary[role].get("test_accuracy_interval")),
             "parameters": f"{summary[role]['n_parameters']:,}",
         }
-        for summary in (_read(paths.detail(f"distill/{name}")) for name in students)
+        for summary in summaries
         for role in ROLES
     ]
+    paired = [found["test"] for summary in summaries for found in summary.get("paired", {}).values()]
     return (
         "<p>Each student trains by its recipe's settings on the labels and on the ensemble's probabilities of "
         "the training images (never validation or test); the recipe trained alone is the comparison at the "
-        "same budget.</p>" + _table(pd.DataFrame(rows))
+        "same budget.</p>"
+        + _table(pd.DataFrame(rows))
+        + (
+            "<p>The student against its teacher and its recipe alone, paired on the same test faces:</p>"
+            if paired
+            else ""
+        )
+        + (_paired_table(paired) if paired else "")
     )
 
 
@@ -144,13 +154,17 @@ def _data_section(paths: Paths) -> str:
     )
 
 
-def _bad_items(path: Path, shown: int = 50) -> str:
-    """The bad input items prepare skipped, each with its file and row (the first ``shown``)."""
+def _bad_items(path: Path, shown: int = 20) -> str:
+    """The items prepare left out, each with its file and row (the first ``shown``)."""
     bad = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame()
     if bad.empty:
-        return "<p>No bad input items: every file and row could be read and labelled.</p>"
+        return "<p>No item left out: every file and row was read, labelled and kept.</p>"
     first = f"; the first {shown}" if len(bad) > shown else ""
-    return f"<p>{len(bad)} bad input items skipped{first} (all in metrics/{path.name}):</p>" + _table(bad.head(shown))
+    return (
+        f"<p>{len(bad)} items left out (counted by reason above): unreadable or malformed input, labels outside "
+        f"the 7 classes, duplicates and blank faces, each listed with its file and row in metrics/{path.name}"
+        f"{first}:</p>" + _table(bad.head(shown))
+    )
 
 
 def _entries(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -159,18 +173,21 @@ def _entries(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> di
 
 
 def _scores(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "name": name,
-                "val accuracy": values["val"]["accuracy"],
-                "test accuracy": values["test"]["accuracy"],
-                "test macro F1": values["test"]["macro_f1"],
-                "test top-2": values["test"]["top2_accuracy"],
-            }
-            for name, values in _entries(metrics, ensemble).items()
-        ]
-    )
+    """One row per member and method: the scores, each interval as its low and high end."""
+    rows = []
+    for name, values in _entries(metrics, ensemble).items():
+        test, interval = values["test"], values["test"].get("interval", {})
+        row = {"name": name, "val accuracy": values["val"]["accuracy"], "test accuracy": test["accuracy"]}
+        row["test accuracy 95% CI"] = _span(interval.get("accuracy"))
+        row["test macro F1"] = test["macro_f1"]
+        row["test macro F1 95% CI"] = _span(interval.get("macro_f1"))
+        row["test top-2"] = test["top2_accuracy"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _span(interval: list[float] | None) -> str:
+    return f"{interval[0]:.3f}-{interval[1]:.3f}" if interval else "-"
 
 
 def _scores_section(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any], best: str) -> str:
@@ -178,9 +195,45 @@ def _scores_section(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]
     weights = ", ".join(f"{m} {w:.3f}" for m, w in ensemble.get("weights", {}).items())
     note = (
         f"<p>Members: {html.escape(', '.join(ensemble.get('members', [])))}. Weighted-average weights, fitted on "
-        f"validation only: {html.escape(weights)}. Ties in the vote go to the higher mean probability.</p>"
+        f"validation only: {html.escape(weights)}. Ties in the vote go to the higher mean probability. "
+        "Intervals are 95%: Wilson's for accuracy, a seeded bootstrap over the test faces for macro F1.</p>"
     )
-    return note + _table(scores, best) + _img(figures.scores_png(scores))
+    intervals = {name: values["test"].get("interval", {}) for name, values in _entries(metrics, ensemble).items()}
+    return note + _table(scores, best) + _img(figures.scores_png(scores, intervals)) + _paired_section(ensemble)
+
+
+def _paired_section(ensemble: dict[str, Any]) -> str:
+    """Each ensemble method against the best member on the same test faces: beyond noise or not."""
+    found = [
+        ensemble[m]["against_best_member"]["test"] for m in METHODS if "against_best_member" in ensemble.get(m, {})
+    ]
+    if not found:
+        return ""
+    note = (
+        "<p>Paired on the same test faces, each ensemble method against the member with the best validation "
+        "accuracy: McNemar's exact test on the faces exactly one of the two gets right, and a bootstrap "
+        "interval of the accuracy difference. Beyond noise: p &lt; 0.05 and an interval that excludes 0.</p>"
+    )
+    return note + _paired_table(found)
+
+
+def _paired_table(comparisons: list[dict[str, Any]]) -> str:
+    """Paired comparisons (``uncertainty.Comparison.as_dict``), a row each: B against A."""
+    rows = []
+    for found in comparisons:
+        low, high = (v * 100 for v in found["interval"])
+        rows.append(
+            {
+                "model": found["b"],
+                "against": found["a"],
+                "gain, points": f"{found['difference'] * 100:+.1f}",
+                "95% CI (paired bootstrap)": f"{low:+.1f} to {high:+.1f}",
+                "McNemar p": f"{found['p_value']:.3g}",
+                "faces only one gets right": f"{found['only_a_right']} vs {found['only_b_right']}",
+                "verdict": "beyond noise" if found["beyond_noise"] else "within noise",
+            }
+        )
+    return _table(pd.DataFrame(rows))
 
 
 def _f1_table(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> str:

@@ -26,4 +26,4 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         print(f"  dropped {n:>6}  {what}")
     if len(result.skipped):
         where = paths.skipped.relative_to(paths.root)
-        print(f"  {len(result.skipped)} bad input items, each with its file and row: {where}")
+        print(f"  {len(result.skipped)} items left out, each with its file, row and reason: {where}")
