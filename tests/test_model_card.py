@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ferpipe.config import Paths, load_yaml
@@ -14,6 +15,7 @@ from ferpipe.registration import Chosen
 from tests.conftest import REPO
 
 PER_CLASS = {c: {"precision": 0.5, "recall": 0.25, "f1": 0.333333, "support": 10} for c in CLASSES}
+NO_PREDICTIONS = np.zeros(0, dtype=np.int8)  # what the card does not need
 SCORES = {
     "val": {"accuracy": 0.61, "macro_f1": 0.55},
     "test": {"accuracy": 0.6, "macro_f1": 0.5, "top2_accuracy": 0.8, "n": 70, "per_class": PER_CLASS},
@@ -54,7 +56,9 @@ def _params(kind: str = "synthetic", **extra) -> dict:
 
 
 def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Paths) -> None:
-    chosen = Chosen("ensemble_weighted", {"cnn": Path("a"), "logreg": Path("b")}, "weighted", [0.7, 0.3], ["r1", ""])
+    chosen = Chosen(
+        "ensemble_weighted", {"cnn": Path("a"), "logreg": Path("b")}, "weighted", [0.7, 0.3], ["r1", ""], NO_PREDICTIONS
+    )
     facts = card_facts(_params(evaluate={"tta": "flip"}), paths, chosen, SCORES, TAGS, BUDGETS)
     card = render(facts, "ferpipe", "7")
     assert card.startswith("# Model card: ferpipe version 7 (ensemble_weighted)")
@@ -76,7 +80,9 @@ def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Pat
 def test_real_data_carries_no_warning_and_a_leak_is_shouted(paths: Paths) -> None:
     params = _params("location", audit={"policy": "keep"})
     params["evaluate"] = {"tta": "none"}
-    facts = card_facts(params, paths, Chosen("cnn", {"cnn": Path("a")}, "cnn", None, [""]), SCORES, TAGS, {})
+    facts = card_facts(
+        params, paths, Chosen("cnn", {"cnn": Path("a")}, "cnn", None, [""], NO_PREDICTIONS), SCORES, TAGS, {}
+    )
     card = render(facts, "ferpipe", "3")
     assert "single model cnn" in card and "Weights" not in card and "Warning" not in card
     assert "LEAKY PROTOCOL, ON PURPOSE: audit.policy=keep" in card

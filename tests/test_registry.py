@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ferpipe import registry
@@ -24,13 +25,57 @@ def client(tmp_path: Path):
     mlflow.set_tracking_uri(before)
 
 
-def _register(client, val: float, data: str) -> str:
-    """A version scored ``val`` on ``data``, registered and settled as the ensemble stage does."""
-    version = client.create_model_version(NAME, source="file:///nowhere").version
+LABELS = np.arange(400) % 7  # the validation faces every version is scored on
+
+
+def _register(client, val: float, data: str, predicted: np.ndarray | None = None, rule: str = "any_gain") -> str:
+    """A version scored ``val`` on ``data``, registered and settled as the ensemble stage does; with
+    ``predicted``, its validation predictions kept beside it as registration keeps them."""
+    import tempfile
+
+    import mlflow
+
+    source = "file:///nowhere"
+    if predicted is not None:
+        model = mlflow.initialize_logged_model(name="classifier")
+        with tempfile.TemporaryDirectory() as folder:
+            np.save(Path(folder) / registry.VAL_PREDICTIONS, predicted.astype(np.int8))
+            client.log_model_artifact(model.model_id, str(Path(folder) / registry.VAL_PREDICTIONS))
+        source = f"models:/{model.model_id}"
+    version = client.create_model_version(NAME, source=source).version
     client.set_model_version_tag(NAME, version, registry.VAL_TAG, f"{val:.6f}")
     client.set_model_version_tag(NAME, version, registry.DATA_TAG, data)
-    registry.settle(client, NAME, version, val, data)
+    ours = predicted if predicted is not None else LABELS
+    registry.settle(client, NAME, version, val, data, LABELS, ours, rule)
     return str(version)
+
+
+def _fixing(predicted: np.ndarray, faces: int) -> np.ndarray:
+    """``predicted`` with ``faces`` more validation faces right."""
+    better = predicted.copy()
+    wrong = np.flatnonzero(better != LABELS)[:faces]
+    better[wrong] = LABELS[wrong]
+    return better
+
+
+@pytest.mark.parametrize("rule", ["any_gain", "beyond_noise"])
+def test_the_champion_rule_pairs_the_validation_faces_and_can_ask_for_a_gain_beyond_noise(client, rule) -> None:
+    base = np.where(np.arange(400) % 5 == 0, (LABELS + 1) % 7, LABELS)  # 80% right
+    first = _register(client, 0.80, "d1", base, rule)
+    small = _fixing(base, 2)  # +0.5 points: within noise
+    second = _register(client, float((small == LABELS).mean()), "d1", small, rule)
+    version = client.get_model_version(NAME, second)
+    assert version.tags[registry.NOISE_TAG] == "false" and "within noise" in version.tags[registry.GAIN_TAG]
+    assert _alias(client, "champion") == (second if rule == "any_gain" else first)
+    big = _fixing(small, 40)  # +10 points: beyond noise
+    third = _register(client, float((big == LABELS).mean()), "d1", big, rule)
+    assert client.get_model_version(NAME, third).tags[registry.NOISE_TAG] == "true"
+    assert _alias(client, "champion") == third
+    if rule == "beyond_noise":
+        decision = registry.decide(0.9, "d1", client.get_model_version(NAME, first), None, rule)
+        assert (
+            not decision.promote and "not beyond noise" in decision.reason and "no stored validation" in decision.reason
+        )
 
 
 def _alias(client, alias: str) -> str:

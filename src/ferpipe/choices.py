@@ -27,4 +27,5 @@ DEFAULT_MAX_PIXELS = 40_000_000
 FERPLUS_SCHEMES = ("majority", "probability", "soft", "multi_target")
 TARGET_SCHEMES = ("soft", "multi_target")  # the schemes whose training rows carry a target distribution
 DISTILL_TEACHERS = ("average", "weighted")  # the ensembles with probabilities (a vote has none to learn)
+PROMOTE_RULES = ("any_gain", "beyond_noise")  # mlflow.promote_on: when @champion moves to the challenger
 FETCH_KINDS = ("synthetic", "location", "path", "url", "kaggle", "augmented_copy")

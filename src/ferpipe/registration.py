@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ferpipe import tracking
 from ferpipe.config import Paths
+from ferpipe.data.dataset import load_split
 from ferpipe.evaluate.scoring import brief, mlflow_metrics
 from ferpipe.models.tta import configured_views
 
@@ -24,6 +27,7 @@ class Chosen:
     method: str  # the ensemble method, or the model's own name
     weights: list[float] | None  # the weighted ensemble's, fitted on validation
     run_ids: list[str]  # each member's train run ("" where this store does not have it)
+    val_predicted: np.ndarray  # its class on each validation face: kept with the version, paired with the next
     student: bool = False  # a distilled student: registered, but not the pipeline's best
 
     @property
@@ -85,10 +89,20 @@ def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, sc
     facts = model_card.card_facts(params, paths, chosen, scores, tags, budgets)
     with tempfile.TemporaryDirectory() as folder:
         card, files = model_card.write_card(facts, registered, version, Path(folder))
-        for file in files:  # beside the model: what `models:/...` downloads and the server loads
+        np.save(Path(folder) / registry.VAL_PREDICTIONS, chosen.val_predicted.astype(np.int8))
+        for file in [*files, Path(folder) / registry.VAL_PREDICTIONS]:  # beside the model: `models:/...` has them
             client.log_model_artifact(info.model_id, str(file))
     client.update_model_version(registered, version, description=card)
-    decision = registry.settle(client, registered, version, metrics["val_accuracy"], data_hash)
+    decision = registry.settle(
+        client,
+        registered,
+        version,
+        metrics["val_accuracy"],
+        data_hash,
+        load_split(paths.balanced, "val").labels,
+        chosen.val_predicted,
+        params["mlflow"].get("promote_on", "any_gain"),
+    )
     where = registry.CHAMPION if decision.promote else registry.CHALLENGER
     what = "distilled student" if chosen.student else "best of this pipeline"
     print(

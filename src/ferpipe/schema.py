@@ -31,6 +31,7 @@ from ferpipe.choices import (
     IMBLEARN_STRATEGIES,
     MAX_EPOCHS,
     OPTIMIZERS,
+    PROMOTE_RULES,
     READ_FORMATS,
     SCHEDULES,
     SCOPES,
@@ -259,6 +260,8 @@ class Model(Training):
 class Mlflow(Section):
     experiment: Annotated[str, Field(min_length=1)]
     registered_model: Annotated[str, Field(min_length=1)] = "ferpipe"
+    # @champion moves on any validation gain, or only on one beyond noise (paired on the same faces)
+    promote_on: Literal[PROMOTE_RULES] = "any_gain"
 
 
 class Evaluate(Section):

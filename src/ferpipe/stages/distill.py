@@ -70,10 +70,13 @@ def run(name: str, params: dict[str, Any], paths: Paths) -> None:
 
     train_student(name, cfg["recipe"], teach, params, paths)
     model_file = paths.student_file(name)
-    scores = evaluate_model(name, model_file, paths.distilled / name / "predictions", params, paths)
+    predictions = paths.distilled / name / "predictions"
+    scores = evaluate_model(name, model_file, predictions, params, paths)
     experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
     run_id = tracking.model_run(experiment_id, model_file) or ""
-    register_classifier(params, paths, Chosen(name, {name: model_file}, name, None, [run_id], student=True), scores)
+    val_predicted = np.load(predictions / "val.npy").argmax(axis=1)
+    chosen = Chosen(name, {name: model_file}, name, None, [run_id], val_predicted, student=True)
+    register_classifier(params, paths, chosen, scores)
     write_json(paths.detail(f"distill/{name}"), comparison(params, paths, name, scores))
 
 

@@ -51,6 +51,7 @@ def run(params: dict[str, Any], paths: Paths) -> None:
     }
     top = max(members, key=lambda m: scored[m]["val"]["accuracy"])  # the member an ensemble must beat
     top_predicted = {split: probs[split][members.index(top)].argmax(axis=1) for split in EVAL_SPLITS}
+    val_predicted = {m: probs["val"][i].argmax(axis=1) for i, m in enumerate(members)}  # the champion rule pairs them
     for method in ens.METHODS:
         combined = {split: ens.combine(method, probs[split], weights) for split in EVAL_SPLITS}
         with tempfile.TemporaryDirectory() as workdir:
@@ -58,6 +59,7 @@ def run(params: dict[str, Any], paths: Paths) -> None:
                 paths, f"ensemble_{method}", labels, combined, Path(workdir)
             )
             predicted = {split: combined[split].argmax(axis=1) for split in EVAL_SPLITS}
+            val_predicted[f"ensemble_{method}"] = predicted["val"]
             against = paired(labels, top_predicted, predicted, (top, f"ensemble_{method}"))
             summary[method]["against_best_member"] = against
             print(f"test: {against['test']['sentence']}")
@@ -89,7 +91,10 @@ def run(params: dict[str, Any], paths: Paths) -> None:
     chosen = members if best.startswith("ensemble_") else [best]
     files = {m: paths.model_file(m) for m in chosen}
     fitted = _rounded(weights) if method == "weighted" else None
-    register_classifier(params, paths, Chosen(best, files, method, fitted, [run_ids[m] for m in chosen]), scored[best])
+    chosen_ids = [run_ids[m] for m in chosen]
+    register_classifier(
+        params, paths, Chosen(best, files, method, fitted, chosen_ids, val_predicted[best]), scored[best]
+    )
 
 
 def _rounded(weights: np.ndarray) -> list[float]:
