@@ -73,3 +73,33 @@ def test_the_repo_thresholds_file_loads_and_a_broken_one_is_named(tmp_path: Path
     broken.write_text("gate: {floors: {}}\n")
     with pytest.raises(ValueError, match=r"thresholds\.yaml"):
         GateConfig.load(broken)
+
+
+def _noise(low: float, high: float, paired: bool = True):
+    from ferpipe.gate import Noise
+
+    return lambda name, old, new: Noise(low, high, paired)
+
+
+def test_each_change_says_whether_it_is_beyond_noise_and_a_param_can_fail_on_it() -> None:
+    import dataclasses
+
+    from ferpipe.gate import render_table
+
+    diff = {"metrics/cnn.json": {"test.accuracy": {"old": 0.80, "new": 0.79}}}
+    small_drop = evaluate_gate(diff, CONFIG, _noise(-0.018, -0.002))[0]  # paired: a real fall, within tolerance
+    assert small_drop.noise.verdict == "beyond" and small_drop.status == "ok"  # tolerance decides by default
+    strict = dataclasses.replace(CONFIG, fail_on="beyond_noise")
+    failed = evaluate_gate(diff, strict, _noise(-0.018, -0.002))[0]
+    assert failed.status == "regressed" and "fell 0.0100 (beyond noise)" in summary([failed])
+    within = evaluate_gate(diff, strict, _noise(-0.04, 0.02, paired=False))[0]
+    assert within.status == "ok" and within.noise.verdict == "within"
+    table = render_table([within], "HEAD")
+    assert "-0.040..+0.020 *" in table and "within" in table and "a fall beyond noise fails" in table
+
+
+def test_the_failure_rule_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text("gate:\n  track: {'metrics/*.json:test_acc': 0.04}\n  fail_on: significance\n")
+    with pytest.raises(ValueError, match=r"gate\.fail_on 'significance': choose one of tolerance, beyond_noise"):
+        GateConfig.load(path)

@@ -3,6 +3,11 @@
 ``dvc metrics diff`` reports changes but never fails a build, so the decision is made here:
 every tracked metric (higher is better) may fall by at most its tolerance from the baseline
 revision, and may never sit under its floor. Both come from ``thresholds.yaml``.
+
+Each change also gets its 95% interval and a verdict, beyond noise or within it: paired on the
+same faces (a bootstrap of the difference) where DVC can fetch both sides' predictions, else, for
+an accuracy, the unpaired interval of two proportions over the split's faces (wider). With
+``fail_on: beyond_noise`` a metric fails when it fell beyond noise, whatever its tolerance.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import fnmatch
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,7 @@ from ferpipe.config import load_yaml
 from ferpipe.tables import render
 
 THRESHOLDS_FILE = "thresholds.yaml"
+FAIL_RULES = ("tolerance", "beyond_noise")
 
 
 @dataclass(frozen=True)
@@ -28,24 +35,42 @@ class GateConfig:
     baseline: str
     track: dict[str, float]
     floors: dict[str, float]
+    fail_on: str = "tolerance"  # or beyond_noise: a fall beyond noise fails, whatever the tolerance
 
     @classmethod
     def load(cls, path: Path) -> GateConfig:
         try:
             gate = load_yaml(path)["gate"]
-            return cls(
+            config = cls(
                 baseline=str(gate.get("baseline", "HEAD")),
                 track={str(k): float(v) for k, v in gate["track"].items()},
                 floors={str(k): float(v) for k, v in (gate.get("floors") or {}).items()},
+                fail_on=str(gate.get("fail_on", "tolerance")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
                 f"{path}: a 'gate' section needs 'track' (pattern: tolerance) and may have 'floors' ({exc!r})"
             ) from exc
+        if config.fail_on not in FAIL_RULES:
+            raise ValueError(f"{path}: gate.fail_on {config.fail_on!r}: choose one of {', '.join(FAIL_RULES)}")
+        return config
 
     def tolerance(self, name: str) -> float | None:
         """The tolerance of the first pattern matching ``name``; None when the metric is not tracked."""
         return next((tol for pattern, tol in self.track.items() if fnmatch.fnmatchcase(name, pattern)), None)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A change's 95% interval, and how it was had."""
+
+    low: float
+    high: float
+    paired: bool  # on the same faces (both sides' predictions), else two separate samples
+
+    @property
+    def verdict(self) -> str:
+        return "within" if self.low <= 0 <= self.high else "beyond"
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,8 @@ class Check:
     current: float | None
     tolerance: float | None
     floor: float | None
+    noise: Noise | None = None  # the change's interval, where one can be had
+    fail_on: str = "tolerance"
 
     @property
     def change(self) -> float | None:
@@ -68,7 +95,10 @@ class Check:
             return "missing" if self.floor is not None else "removed"
         if self.floor is not None and self.current < self.floor:
             return "below floor"
-        if self.change is not None and self.tolerance is not None and self.change < -self.tolerance - 1e-12:
+        if self.fail_on == "beyond_noise" and self.noise is not None:
+            if self.noise.high < 0:
+                return "regressed"
+        elif self.change is not None and self.tolerance is not None and self.change < -self.tolerance - 1e-12:
             return "regressed"
         return "new" if self.baseline is None else "ok"
 
@@ -86,16 +116,97 @@ def metrics_diff(root: Path, rev: str) -> dict[str, dict[str, dict[str, Any]]]:
     return json.loads(done.stdout or "{}")
 
 
-def evaluate_gate(diff: dict[str, dict[str, dict[str, Any]]], config: GateConfig) -> list[Check]:
-    """Checks for every tracked metric in the diff, plus every floor (a floored metric must exist)."""
+def evaluate_gate(
+    diff: dict[str, dict[str, dict[str, Any]]],
+    config: GateConfig,
+    noise: Callable[[str, float | None, float | None], Noise | None] = lambda name, old, new: None,
+) -> list[Check]:
+    """Checks for every tracked metric in the diff, plus every floor (a floored metric must exist);
+    ``noise`` gives a metric's change its interval (the workspace's: :func:`noise_in`)."""
     values: dict[str, tuple[float | None, float | None]] = {}
     for file, keys in diff.items():
         for key, entry in keys.items():
             values[f"{file}:{key}"] = (_number(entry.get("old")), _number(entry.get("new")))
     names = sorted({n for n in values if config.tolerance(n) is not None} | set(config.floors))
-    return [
-        Check(n, *values.get(n, (None, None)), tolerance=config.tolerance(n), floor=config.floors.get(n)) for n in names
-    ]
+    checks = []
+    for n in names:
+        old, new = values.get(n, (None, None))
+        interval = noise(n, old, new) if old is not None and new is not None else None
+        checks.append(Check(n, old, new, config.tolerance(n), config.floors.get(n), interval, config.fail_on))
+    return checks
+
+
+SPLIT_OF_KEY = {"test_acc": "test", "test_f1": "test", "val_acc": "val", "best_test_acc": "test", "best_val_acc": "val"}
+
+
+def noise_in(root: Path, rev: str) -> Callable[[str, float | None, float | None], Noise | None]:
+    """The interval of a metric's change between ``rev`` and the workspace: paired on the same faces
+    where DVC can fetch both sides' predictions, else (accuracies only) unpaired over each side's
+    number of faces (``metrics/prepare.json``)."""
+    from ferpipe.evaluate.compare import load_side
+    from ferpipe.evaluate.uncertainty import compare, paired_macro_f1_interval, unpaired_difference_interval
+
+    def counts(at: str | None) -> dict[str, int]:
+        try:
+            text = _read_at(root, "metrics/prepare.json", at)
+            return {"test": int(json.loads(text)["n_test"]), "val": int(json.loads(text)["n_val"])}
+        except (ValueError, KeyError, OSError):
+            return {}
+
+    sizes = {"old": counts(rev), "new": counts(None)}
+    sides: dict[tuple[str, str], Any] = {}  # each side read once: a metric's acc and F1 share it
+
+    def side(spec: str, split: str) -> Any:
+        if (spec, split) not in sides:
+            sides[spec, split] = load_side(root, spec, split)
+        return sides[spec, split]
+
+    def noise(name: str, old: float | None, new: float | None) -> Noise | None:
+        file, _, key = name.partition(":")
+        split = SPLIT_OF_KEY.get(key)
+        if split is None or old is None or new is None:
+            return None
+        model = _model_of(root, file, rev)
+        if model is not None:
+            try:
+                before, after = side(f"{model[0]}@{rev}", split), side(model[1], split)
+                if before.faces == after.faces:
+                    if key.endswith("_f1"):
+                        return Noise(*paired_macro_f1_interval(before.labels, before.predicted, after.predicted), True)
+                    return Noise(*compare(before.labels, before.predicted, after.predicted).interval, True)
+            except ValueError:
+                pass  # a side DVC cannot fetch: the unpaired interval below, where there is one
+        n_old, n_new = sizes["old"].get(split), sizes["new"].get(split)
+        if key.endswith("_f1") or not n_old or not n_new:
+            return None
+        return Noise(*unpaired_difference_interval(old, n_old, new, n_new), False)
+
+    return noise
+
+
+def _model_of(root: Path, file: str, rev: str) -> tuple[str, str] | None:
+    """(name at ``rev``, name in the workspace) of the model, method or student whose metrics file this
+    is; ``metrics/best.json`` is the pipeline's best at each side."""
+    name = Path(file).stem
+    if name != "best":
+        return (name, name) if file.startswith("metrics/") and file.count("/") == 1 else None
+    try:
+        picks = [json.loads(_read_at(root, "metrics/details/ensemble.json", at))["best"]["name"] for at in (rev, None)]
+    except (ValueError, KeyError, OSError):
+        return None
+    return picks[0], picks[1]
+
+
+def _read_at(root: Path, relative: str, rev: str | None) -> str:
+    """A file of the workspace, or at ``rev`` (git, or DVC's cache for DVC outputs)."""
+    if rev is None:
+        return (root / relative).read_text()
+    import dvc.api
+
+    try:
+        return dvc.api.read(relative, repo=str(root), rev=rev)
+    except Exception as exc:  # DVC raises many types: unknown revision, not in the cache, ...
+        raise ValueError(f"{relative}@{rev}: {exc}") from None
 
 
 def _number(value: Any) -> float | None:
@@ -109,6 +220,8 @@ def render_table(checks: list[Check], rev: str) -> str:
         (f"baseline ({rev})", "right"),
         ("workspace", "right"),
         ("change", "right"),
+        ("change 95% CI", "right"),
+        ("noise", "left"),
         ("allowed fall", "right"),
         ("floor", "right"),
         ("status", "left"),
@@ -119,13 +232,21 @@ def render_table(checks: list[Check], rev: str) -> str:
             _fmt(c.baseline),
             _fmt(c.current),
             _fmt(c.change, signed=True),
+            "-" if c.noise is None else f"{c.noise.low:+.3f}..{c.noise.high:+.3f}{'' if c.noise.paired else ' *'}",
+            "-" if c.noise is None else c.noise.verdict,
             _fmt(c.tolerance),
             _fmt(c.floor),
             c.status.upper() if c.failed else c.status,
         )
         for c in checks
     ]
-    return render(f"ferpipe gate: workspace against {rev} and floors", columns, rows)
+    rule = (
+        "a fall beyond noise fails"
+        if checks and checks[0].fail_on == "beyond_noise"
+        else "a fall past its allowance fails"
+    )
+    note = f"CI: paired on the same faces; * unpaired (a side's predictions not in DVC's cache); {rule}\n"
+    return render(f"ferpipe gate: workspace against {rev} and floors", columns, rows) + note
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -142,7 +263,8 @@ def summary(checks: list[Check]) -> str:
     for c in failed:
         if c.status == "regressed":
             fall = c.baseline - c.current  # type: ignore[operator]
-            lines.append(f"  {c.name} fell {fall:.4f} (allowed {c.tolerance}): {c.baseline:.4f} -> {c.current:.4f}")
+            why = "beyond noise" if c.fail_on == "beyond_noise" else f"allowed {c.tolerance}"
+            lines.append(f"  {c.name} fell {fall:.4f} ({why}): {c.baseline:.4f} -> {c.current:.4f}")
         elif c.status == "below floor":
             lines.append(f"  {c.name} = {c.current:.4f} is under its floor {c.floor:.4f}")
         else:
@@ -154,7 +276,7 @@ def run_gate(root: Path, thresholds: Path | None = None, rev: str | None = None)
     """Compare, render, decide: (passed, report text)."""
     config = GateConfig.load(thresholds or root / THRESHOLDS_FILE)
     baseline = rev or config.baseline
-    checks = evaluate_gate(metrics_diff(root, baseline), config)
+    checks = evaluate_gate(metrics_diff(root, baseline), config, noise_in(root, baseline))
     if not checks:
         raise ValueError(f"gate: no metric matches the tracked patterns {sorted(config.track)}")
     passed = not any(c.failed for c in checks)

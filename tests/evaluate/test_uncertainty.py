@@ -60,3 +60,30 @@ def test_a_large_paired_difference_is_beyond_noise_and_said_plainly() -> None:
     assert found.sentence().startswith(f"ensemble_average is {found.difference * 100:.1f} points better than cnn")
     with pytest.raises(ValueError, match="the same faces"):
         compare(labels, a, b[:-1])
+
+
+def test_the_unpaired_interval_is_newcombes_and_wider_than_the_paired_one() -> None:
+    from ferpipe.evaluate.uncertainty import unpaired_difference_interval
+
+    low, high = unpaired_difference_interval(48 / 80, 80, 56 / 70, 70)  # Newcombe (1998)'s example, method 10
+    assert (low, high) == pytest.approx((0.0524, 0.3339), abs=0.00005)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 3589)
+    a = np.where(rng.random(3589) < 0.66, labels, (labels + 1) % 7)
+    b = np.where(rng.random(3589) < 0.03, labels, a)
+    paired = compare(labels, a, b).interval
+    unpaired = unpaired_difference_interval((a == labels).mean(), 3589, (b == labels).mean(), 3589)
+    assert unpaired[1] - unpaired[0] > 2 * (paired[1] - paired[0])
+
+
+def test_the_paired_macro_f1_interval_is_seeded_and_holds_the_difference() -> None:
+    from ferpipe.evaluate.uncertainty import paired_macro_f1_interval
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 7, 500)
+    a = np.where(rng.random(500) < 0.6, labels, (labels + 1) % 7)
+    b = np.where(rng.random(500) < 0.2, labels, a)
+    classes = np.arange(len(CLASSES))
+    gain = f1_score(labels, b, labels=classes, average="macro") - f1_score(labels, a, labels=classes, average="macro")
+    low, high = paired_macro_f1_interval(labels, a, b)
+    assert low < gain < high and (low, high) == paired_macro_f1_interval(labels, a, b)

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,12 +43,15 @@ def _reader(root: Path, rev: str | None) -> Callable[[str], bytes]:
     """Bytes of a repo-relative file in the workspace, or at ``rev`` through DVC (git or its cache)."""
     if rev is None:
         return lambda relative: (root / relative).read_bytes()
+    opened: list[Any] = []  # one DVC filesystem per revision, opened on the first read
 
     def read(relative: str) -> bytes:
-        import dvc.api
+        from dvc.api import DVCFileSystem
 
         try:
-            return dvc.api.read(relative, repo=str(root), rev=rev, mode="rb")
+            if not opened:
+                opened.append(DVCFileSystem(str(root), rev=rev))
+            return opened[0].read_bytes(relative)
         except Exception as exc:  # DVC raises many types: unknown rev, missing from cache and remote, ...
             first = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
             raise ValueError(

@@ -201,3 +201,30 @@ def paired_metrics(found: dict[str, dict[str, Any]], key: str) -> dict[str, floa
         out[f"{prefix}/gain_{key}_ci_low"], out[f"{prefix}/gain_{key}_ci_high"] = record["interval"]
         out[f"{prefix}/gain_{key}_p"] = record["p_value"]
     return out
+
+
+def paired_macro_f1_interval(
+    labels: np.ndarray, predicted_a: np.ndarray, predicted_b: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float]:
+    """95% paired bootstrap interval of macro F1 of B minus A: both scored on the same draws of faces."""
+    labels = np.asarray(labels, dtype=np.int64)
+    draws = _draws(len(labels), resamples, seed)
+    gain = _macro_f1(_confusions(labels, np.asarray(predicted_b), draws)) - _macro_f1(
+        _confusions(labels, np.asarray(predicted_a), draws)
+    )
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(gain, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def unpaired_difference_interval(p_a: float, n_a: int, p_b: float, n_b: int) -> tuple[float, float]:
+    """95% interval of B - A for two accuracies on separate samples (Newcombe's hybrid score method
+    from each one's Wilson interval): wider than a paired interval, used when the predictions of one
+    side cannot be had."""
+    low_a, high_a = wilson(round(p_a * n_a), n_a)
+    low_b, high_b = wilson(round(p_b * n_b), n_b)
+    difference = p_b - p_a
+    return (
+        difference - float(np.hypot(p_b - low_b, high_a - p_a)),
+        difference + float(np.hypot(high_b - p_b, p_a - low_a)),
+    )
