@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 .DEFAULT_GOAL := help
 
-.PHONY: help setup repro test test-fast ci stale gate runs report bench loadtest lint format mlflow server plots restore clean clean-mlflow
+.PHONY: help setup repro test test-fast ci comment stale gate runs report bench loadtest lint format mlflow server plots restore clean clean-mlflow
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -33,10 +33,17 @@ test-fast: setup ## the edit-test loop: every test but the slow end-to-end ones 
 	pytest -m "not slow" -q
 	ruff check .
 
-ci: test ## what CI runs: tests, staleness check, pipeline, then the metric gate
+ci: test ## what CI runs: tests, staleness check, pipeline, the metric gate, then the pull-request comment
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ferpipe.yml
+	check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
 	ferpipe stale
 	dvc repro
 	ferpipe gate
+	ferpipe comment --base HEAD --out ci_comment
+
+BASE ?= main
+comment: setup ## the pull-request comment against BASE (make comment BASE=origin/main): gate table, plots diff
+	ferpipe comment --base $(BASE) --out ci_comment
 
 stale: setup ## fail when committed metrics do not match committed code and params
 	ferpipe stale

@@ -315,6 +315,20 @@ def test_ferpipe_runs_shows_the_pipeline_tree(project: Path) -> None:
     assert "#/compare-runs?runs=" in out
 
 
+def test_the_pull_request_comment_holds_the_gate_table_with_intervals_and_the_plots(project: Path) -> None:
+    """The comment's Markdown as the CI workflows write it (`ferpipe comment`), read as a reviewer would."""
+    out = run(["ferpipe", "comment", "--base", "HEAD", "--out", "ci_comment"], project)
+    assert "ci_comment/report.md" in out
+    text = (project / "ci_comment" / "report.md").read_text()
+    assert text.startswith("## ferpipe: this branch against `HEAD`")
+    header = next(line for line in text.splitlines() if line.startswith("| metric"))
+    assert "change 95% CI" in header and "noise" in header
+    assert "| metrics/cnn.json:test_acc |" in text and "within |" in text and "gate passed" in text
+    pictures = [line.split("](./")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
+    assert {"validation_accuracy.png", "training_loss.png", "class_distribution.png"} <= set(pictures)
+    assert all((project / "ci_comment" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in pictures)
+
+
 def test_gate_passes_on_the_committed_results(project: Path) -> None:
     out = run(["ferpipe", "gate"], project)
     assert "metrics/cnn.json:test_acc" in out and "gate passed" in out

@@ -211,6 +211,18 @@ def gate(
 
 
 @command()
+def comment(
+    base: Annotated[str, typer.Option(help="The base branch or revision the pull request is compared with.")] = "main",
+    out: Annotated[Path, typer.Option(help="Folder for report.md and the pictures it shows.")] = Path("ci_comment"),
+) -> None:
+    """Write the pull-request comment: the gate's table with intervals, and `dvc plots diff` as pictures."""
+    from ferpipe.pr_comment import write_comment
+
+    path = write_comment(repo_root(), base, out)
+    typer.echo(f"{path}: the comment (post it with `cml comment update {path}`)")
+
+
+@command()
 def stale() -> None:
     """Fail (exit 1) when committed metrics no longer match committed code and params."""
     from ferpipe.stale import check

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ferpipe.config import load_yaml
-from ferpipe.tables import render
+from ferpipe.tables import markdown, render
 
 THRESHOLDS_FILE = "thresholds.yaml"
 FAIL_RULES = ("tolerance", "beyond_noise")
@@ -213,8 +213,8 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def render_table(checks: list[Check], rev: str) -> str:
-    """The gate's verdict on every tracked metric, one row each."""
+def _columns_rows(checks: list[Check], rev: str) -> tuple[list[tuple[str, str]], list[tuple[str, ...]], str]:
+    """The gate's table (one row per tracked metric) and the line that reads its intervals."""
     columns = [
         ("metric", "left"),
         (f"baseline ({rev})", "right"),
@@ -240,13 +240,22 @@ def render_table(checks: list[Check], rev: str) -> str:
         )
         for c in checks
     ]
-    rule = (
-        "a fall beyond noise fails"
-        if checks and checks[0].fail_on == "beyond_noise"
-        else "a fall past its allowance fails"
-    )
-    note = f"CI: paired on the same faces; * unpaired (a side's predictions not in DVC's cache); {rule}\n"
-    return render(f"ferpipe gate: workspace against {rev} and floors", columns, rows) + note
+    strict = checks and checks[0].fail_on == "beyond_noise"
+    rule = "a fall beyond noise fails" if strict else "a fall past its allowance fails"
+    note = f"CI: paired on the same faces; * unpaired (a side's predictions not in DVC's cache); {rule}"
+    return columns, rows, note
+
+
+def render_table(checks: list[Check], rev: str) -> str:
+    """The gate's verdict on every tracked metric, one row each, for a terminal or a CI log."""
+    columns, rows, note = _columns_rows(checks, rev)
+    return render(f"ferpipe gate: workspace against {rev} and floors", columns, rows) + note + "\n"
+
+
+def markdown_table(checks: list[Check], rev: str) -> str:
+    """The same table in GitHub/GitLab Markdown, for a pull-request comment."""
+    columns, rows, note = _columns_rows(checks, rev)
+    return markdown(columns, [[cell.replace("*", "\\*") for cell in row] for row in rows]) + f"\n\n{note}\n"
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -272,12 +281,18 @@ def summary(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def run_gate(root: Path, thresholds: Path | None = None, rev: str | None = None) -> tuple[bool, str]:
-    """Compare, render, decide: (passed, report text)."""
+def gate_checks(root: Path, thresholds: Path | None = None, rev: str | None = None) -> tuple[list[Check], str]:
+    """Every tracked metric's check against the baseline (``rev``, else thresholds.yaml's); and that baseline."""
     config = GateConfig.load(thresholds or root / THRESHOLDS_FILE)
     baseline = rev or config.baseline
     checks = evaluate_gate(metrics_diff(root, baseline), config, noise_in(root, baseline))
     if not checks:
         raise ValueError(f"gate: no metric matches the tracked patterns {sorted(config.track)}")
+    return checks, baseline
+
+
+def run_gate(root: Path, thresholds: Path | None = None, rev: str | None = None) -> tuple[bool, str]:
+    """Compare, render, decide: (passed, report text)."""
+    checks, baseline = gate_checks(root, thresholds, rev)
     passed = not any(c.failed for c in checks)
     return passed, render_table(checks, baseline) + summary(checks)
