@@ -16,7 +16,7 @@ from ferpipe.config import load_yaml
 from ferpipe.device import cpu_has_bf16
 from ferpipe.labels import CLASSES
 from tests.conftest import REPO
-from tests.project import MODELS, STUDENT, env, make_project, run, run_queued, tiny_params
+from tests.project import MODELS, STUDENT, env, make_project, run, tiny_params
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -352,22 +352,30 @@ def test_a_fresh_clone_pulls_from_the_remote_and_has_nothing_to_rerun(project: P
     assert _stages_run(dry) == [], dry
 
 
-def test_queued_experiments_run_two_at_a_time_and_log_to_the_repo_store(project: Path) -> None:
-    """`dvc queue start -j 2` runs each experiment in a temporary copy; MLflow must still land here."""
+def test_seeds_run_as_queued_experiments_two_at_a_time_log_to_the_repo_store_and_are_summarised(
+    project: Path,
+) -> None:
+    """`ferpipe seeds` queues one DVC experiment per seed and runs them with `dvc queue start -j 2`,
+    each in a temporary copy of the repo; MLflow must still land here, and the spread is reported."""
     import mlflow
 
-    rates = {"q-slow": "1.0e-4", "q-fast": "6.0e-4"}
-    status = run_queued(project, {name: ["-S", f"models.logreg.lr={lr}"] for name, lr in rates.items()})
-    assert status.count("Success") == 2, status + run(["dvc", "queue", "logs", "q-slow"], project)
+    seeds = (11, 12)
+    out = run(["ferpipe", "seeds", "logreg", "--seeds", ",".join(map(str, seeds)), "--jobs", "2"], project)
+    assert "over 2 seeds (range" in out and "results/seeds/logreg.json" in out, out
+    record = json.loads((project / "results" / "seeds" / "logreg.json").read_text())
+    assert set(record["seeds"]) == {"11", "12"} and record["summary"]["test_acc"]["n"] == 2
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`dvc.exp_name` LIKE 'q-%'")
-    for name, lr in rates.items():
+    runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`dvc.exp_name` LIKE 'seeds-%'")
+    for seed in seeds:
+        name = f"seeds-logreg-{seed}"
         mine = runs[runs["tags.dvc.exp_name"] == name].set_index("tags.mlflow.runName")
         assert mine.loc[name, "tags.ferpipe.kind"] == "pipeline" and mine.loc[name, "status"] == "FINISHED"
-        assert float(mine.loc["logreg", "params.lr"]) == float(lr)  # the queued params, not the workspace's
+        assert int(mine.loc["logreg", "params.seed"]) == seed  # the queued params, not the workspace's
         assert set(mine.index) >= {"logreg", "ensemble_weighted"}
         assert (mine["tags.mlflow.parentRunId"].dropna() == mine.loc[name, "run_id"]).all()
+        scored = record["seeds"][str(seed)]  # read through DVC at the experiment: what MLflow holds for it
+        assert mine.loc["logreg", "metrics.test/accuracy"] == pytest.approx(scored["test_acc"], abs=1e-6)
     assert not list((project / ".dvc" / "tmp").glob("exps/tmp*/mlflow.db"))  # no store left in a temp copy
 
 

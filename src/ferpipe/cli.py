@@ -211,6 +211,30 @@ def gate(
 
 
 @command()
+def seeds(
+    model: Annotated[str, typer.Argument(help="A model under params.yaml's models.")],
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, one queued DVC experiment each.")] = "0,1,2",
+    jobs: Annotated[int, typer.Option(help="Experiments at once (dvc queue start -j); 1 on one GPU or 2 cores.")] = 1,
+) -> None:
+    """Train MODEL under N seeds (queued DVC experiments) and report each score's mean ± sd and range."""
+    from ferpipe.presets.seeds import SEEDS_FOLDER, claim, run_seeds
+
+    root = repo_root()
+    params = _project_params(root)
+    if model not in params["models"]:
+        raise ValueError(f"params.yaml: no model {model!r} under models (have: {', '.join(params['models'])})")
+    try:
+        chosen = [int(seed) for seed in seeds.split(",") if seed.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds {seeds!r}: whole numbers separated by commas, such as 0,1,2") from None
+    record = run_seeds(root, model, chosen, jobs)
+    for score, summary in record["summary"].items():
+        typer.echo(claim(score, summary))
+    experiments = ", ".join(record["experiments"].values())
+    typer.echo(f"per seed and summary: {SEEDS_FOLDER / f'{model}.json'} (experiments {experiments})")
+
+
+@command()
 def comment(
     base: Annotated[str, typer.Option(help="The base branch or revision the pull request is compared with.")] = "main",
     out: Annotated[Path, typer.Option(help="Folder for report.md and the pictures it shows.")] = Path("ci_comment"),

@@ -1,0 +1,136 @@
+"""``ferpipe seeds MODEL``: one model trained under N seeds at once, as queued DVC experiments.
+
+Each seed is ``dvc exp run --queue -n seeds-<model>-<seed> -S models.<model>.seed=<seed>`` (the
+pipeline as it stands, so the ensemble and report follow each seed too, and every run lands in
+MLflow like any experiment); ``dvc queue start -j JOBS`` runs them. Each experiment's
+``metrics/<model>.json`` is then read through DVC, and every score is summarised over the seeds:
+mean, sample standard deviation and range, so a recipe's claim reads "66.5 ± 0.3 over 3 seeds".
+The summary is kept in ``results/seeds/<model>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferpipe.io import write_json
+
+SEEDS_FOLDER = Path("results") / "seeds"
+SCORES = ("test_acc", "test_f1", "val_acc")  # a model's headline metrics (metrics/<model>.json)
+
+
+def experiment_name(model: str, seed: int) -> str:
+    return f"seeds-{model}-{seed}"
+
+
+def _dvc(root: Path, *args: str, timeout: float = 600) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise ValueError(f"`dvc {' '.join(args)}` failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    return done.stdout
+
+
+def queue_seeds(root: Path, model: str, seeds: Sequence[int]) -> list[str]:
+    """Queue one experiment per seed (an earlier one of the same name is replaced); returns their names."""
+    names = [experiment_name(model, seed) for seed in seeds]
+    existing = set(_dvc(root, "exp", "list", "--name-only").split())
+    if stale := [name for name in names if name in existing]:
+        _dvc(root, "exp", "remove", *stale)
+    for seed, name in zip(seeds, names, strict=True):
+        _dvc(root, "exp", "run", "--queue", "-n", name, "-S", f"models.{model}.seed={seed}")
+    return names
+
+
+def run_queue(root: Path, jobs: int, limit_s: float) -> str:
+    """Start the queue's workers and wait, at most ``limit_s``, until nothing is queued or running.
+
+    The workers run detached (their output goes to a file, not a pipe that would tie this process
+    to them); ``dvc queue status`` is polled every few seconds."""
+    with open(root / ".dvc" / "tmp" / "ferpipe-seeds.log", "w") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)],
+            cwd=root,
+            stdout=log,
+            stderr=log,
+            timeout=120,
+        )
+    if done.returncode != 0:
+        raise ValueError(f"`dvc queue start` failed: see {root / '.dvc' / 'tmp' / 'ferpipe-seeds.log'}")
+    deadline = time.monotonic() + limit_s
+    while True:
+        status = _dvc(root, "queue", "status")
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        if time.monotonic() > deadline:
+            raise ValueError(
+                f"seed experiments still running after {limit_s:.0f} s; `dvc queue status` says:\n{status}"
+            )
+        time.sleep(3)
+
+
+def read_scores(root: Path, model: str, names: dict[int, str]) -> dict[int, dict[str, float]]:
+    """Each seed's headline scores, read through DVC at its experiment; a failed seed is an error naming it."""
+    import dvc.api
+
+    found = {}
+    for seed, name in names.items():
+        try:
+            found[seed] = json.loads(dvc.api.read(f"metrics/{model}.json", repo=str(root), rev=name))
+        except Exception as exc:  # DVC raises many types: no such experiment, a failed run's missing file
+            raise ValueError(
+                f"seed {seed} ({name}): no metrics/{model}.json ({str(exc).splitlines()[0][:200]}); "
+                f"`dvc queue logs {name}` says why"
+            ) from None
+    return found
+
+
+def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean, sample standard deviation (ddof 1), min and max of each score over the seeds."""
+    out = {}
+    for score in SCORES:
+        values = np.array([scores[score] for scores in per_seed.values() if score in scores], dtype=np.float64)
+        if values.size:
+            spread = float(values.std(ddof=1)) if values.size > 1 else 0.0
+            out[score] = {
+                "mean": round(float(values.mean()), 6),
+                "std": round(spread, 6),
+                "min": round(float(values.min()), 6),
+                "max": round(float(values.max()), 6),
+                "n": int(values.size),
+            }
+    return out
+
+
+def claim(score: str, summary: dict[str, float]) -> str:
+    """``test_acc 66.5 ± 0.3 over 3 seeds (range 66.1-66.8)``, in percent."""
+    return (
+        f"{score} {summary['mean'] * 100:.1f} ± {summary['std'] * 100:.1f} over {summary['n']} seeds "
+        f"(range {summary['min'] * 100:.1f}-{summary['max'] * 100:.1f})"
+    )
+
+
+def run_seeds(root: Path, model: str, seeds: Sequence[int], jobs: int = 1, limit_s: float = 6 * 3600) -> dict[str, Any]:
+    """Train ``model`` under each seed (queued experiments), summarise, and record ``results/seeds/<model>.json``."""
+    if len(set(seeds)) < 2:
+        raise ValueError(f"seeds {list(seeds)}: at least two different seeds make a spread")
+    names = dict(zip(seeds, queue_seeds(root, model, seeds), strict=True))
+    run_queue(root, jobs, limit_s)
+    per_seed = read_scores(root, model, names)
+    record = {
+        "model": model,
+        "seeds": {str(seed): scores for seed, scores in per_seed.items()},
+        "experiments": {str(seed): name for seed, name in names.items()},
+        "summary": summarise(per_seed),
+        "recorded": time.strftime("%Y-%m-%d"),
+    }
+    write_json(root / SEEDS_FOLDER / f"{model}.json", record)
+    return record
