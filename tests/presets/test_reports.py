@@ -137,6 +137,18 @@ def test_a_leaky_run_alone_never_lands_in_the_honest_column(project: Path) -> No
     assert "| tiny | report_protocol | net accuracy | - | - | 93.00 |" in report_results.results_table(project)
 
 
+def test_a_run_whose_scores_carry_intervals_shows_them(project: Path) -> None:
+    report = reports.load_report(project, "tiny")
+    _finish_run(project, 0.61, 0.63, 5)
+    details = project / "metrics" / "details" / "net.json"
+    details.write_text(json.dumps({"test": {"accuracy": 0.61, "interval": {"accuracy": [0.566, 0.652]}}}))
+    report_results.record(project, report, reports.BASE, report.params_for(reports.BASE))
+    assert json.loads((project / "results" / "tiny.json").read_text())["base"]["intervals"] == {
+        "net accuracy": [56.6, 65.2]
+    }
+    assert "| tiny | base | net accuracy | - | 61.00 (56.6-65.2) | - |" in report_results.results_table(project)
+
+
 def test_readme_without_markers_is_an_error(project: Path) -> None:
     (project / "README.md").write_text("# nothing here\n")
     assert not report_results.update_readme(project)

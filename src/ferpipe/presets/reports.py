@@ -41,14 +41,23 @@ class Measure:
 
     def read(self, root: Path) -> float | None:
         """The measured value from a finished run's metrics file, as a percentage."""
-        file, _, key = self.metric.partition(":")
-        path = root / file
+        value = self._lookup(root, self.metric.partition(":")[2].split("."))
+        return round(100 * float(value), 2) if isinstance(value, int | float) else None
+
+    def interval(self, root: Path) -> list[float] | None:
+        """Its 95% interval, as percentages, where the scores keep one beside it (``interval.<name>``)."""
+        *section, name = self.metric.partition(":")[2].split(".")
+        found = self._lookup(root, [*section, "interval", name])
+        return [round(100 * float(v), 2) for v in found] if isinstance(found, list) and len(found) == 2 else None
+
+    def _lookup(self, root: Path, keys: list[str]) -> Any:
+        path = root / self.metric.partition(":")[0]
         if not path.exists():
             return None
         value: Any = json.loads(path.read_text())
-        for part in key.split("."):
+        for part in keys:
             value = value.get(part) if isinstance(value, dict) else None
-        return round(100 * float(value), 2) if isinstance(value, int | float) else None
+        return value
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,10 @@ def record(
     root: Path, report: Report, variant: str, params: dict[str, Any], overrides: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Add a finished run's measurements to ``results/<name>.json`` (one entry per variant)."""
+    measures = [m for m in report.measures if m.applies_to(variant)]
     entry = {
-        "measured": {m.what: m.read(root) for m in report.measures if m.applies_to(variant)},
+        "measured": {m.what: m.read(root) for m in measures},
+        "intervals": {m.what: interval for m in measures if (interval := m.interval(root))},
         "leaky": bool(deliberate_leaks(params)),
         "budget": {**budget(root, params), "overrides": list(overrides)},
         "recorded": time.strftime("%Y-%m-%d"),
@@ -62,24 +64,30 @@ def _budget_text(budget: dict[str, Any]) -> str:
     return f"{budget['device']}, {span} epochs (x{budget['epochs_scale']:g} of the recipe){share}{changed}"
 
 
-def _cell(value: float | None) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+def _cell(value: float | None, interval: list[float] | None = None) -> str:
+    """A percentage, with its 95% interval where the run recorded one."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.2f}" + (f" ({interval[0]:.1f}-{interval[1]:.1f})" if interval else "")
 
 
 def _row(name: str, variant: str, measure: Measure, entry: dict, own: dict | None) -> str:
     """One table row; a leaky run's number goes in the report's-protocol column, never ferpipe's."""
-    value = entry["measured"][measure.what]
+    value, interval = entry["measured"][measure.what], entry.get("intervals", {}).get(measure.what)
     other = own["measured"].get(measure.what) if own else None
-    honest, reported = (None, value) if entry["leaky"] else (value, other)
+    other_interval = own.get("intervals", {}).get(measure.what) if own else None
+    honest = (None, None) if entry["leaky"] else (value, interval)
+    reported = (value, interval) if entry["leaky"] else (other, other_interval)
     budgets = [_budget_text(entry["budget"])] + ([_budget_text(own["budget"])] if other is not None else [])
     return (
-        f"| {name} | {variant} | {measure.what} | {_cell(measure.claimed)} | {_cell(honest)} | {_cell(reported)} "
+        f"| {name} | {variant} | {measure.what} | {_cell(measure.claimed)} | {_cell(*honest)} | {_cell(*reported)} "
         f"| {'; '.join(budgets)} |"
     )
 
 
 def results_table(root: Path) -> str:
-    """Every recorded run as a markdown table: claimed | ferpipe's protocol | the report's protocol.
+    """Every recorded run as a markdown table: claimed | ferpipe's protocol | the report's protocol, each
+    measured number with its 95% interval where the run recorded one.
 
     One row per report, variant and measure; a ``report_protocol`` run fills the last column of
     its honest twin's rows (``base``, else the preset's ``honest_twin``). The budget column says
