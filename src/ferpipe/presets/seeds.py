@@ -1,6 +1,6 @@
 """``ferpipe seeds MODEL``: one model trained under N seeds at once, as queued DVC experiments.
 
-Each seed is ``dvc exp run --queue -n seeds-<model>-<seed> -S models.<model>.seed=<seed>`` (the
+Each seed is ``dvc exp run --queue -n seeds-<model>-<seed> -S ++models.<model>.seed=<seed>`` (the
 pipeline as it stands, so the ensemble and report follow each seed too, and every run lands in
 MLflow like any experiment); ``dvc queue start -j JOBS`` runs them. Each experiment's
 ``metrics/<model>.json`` is then read through DVC, and every score is summarised over the seeds:
@@ -46,7 +46,7 @@ def queue_seeds(root: Path, model: str, seeds: Sequence[int]) -> list[str]:
     if stale := [name for name in names if name in existing]:
         _dvc(root, "exp", "remove", *stale)
     for seed, name in zip(seeds, names, strict=True):
-        _dvc(root, "exp", "run", "--queue", "-n", name, "-S", f"models.{model}.seed={seed}")
+        _dvc(root, "exp", "run", "--queue", "-n", name, "-S", f"++models.{model}.seed={seed}")  # ++: set or add
     return names
 
 
