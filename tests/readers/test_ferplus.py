@@ -70,6 +70,7 @@ def test_prepare_drops_unknown_and_not_a_face_and_counts_them(tmp_path: Path) ->
         ([*VOTES[:4], ["Training", "x.png", *[0] * 10]], r"row 6: votes .* do not sum to a positive count"),
         ([*VOTES[:4], ["Training", "x.png", 0, 0, 0, 0, "two", 0, 0, 0, 0, 0]], r"row 6: vote counts must be integers"),
         ([*VOTES[:4], ["Training", "x.png", 0, 0, 0, 0, 0, 0, 0, 0, 10]], r"row 6: 11 fields, expected 12"),
+        ([*VOTES[:4], ["Training", "x" * 70_000, *[1] * 10]], r"row 6: a line over 65536 characters"),  # bounded
     ],
 )  # fmt: skip
 def test_votes_that_do_not_fit_are_one_error_naming_file_and_row(tmp_path: Path, votes: list, message: str) -> None:

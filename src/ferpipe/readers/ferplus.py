@@ -29,7 +29,7 @@ import numpy as np
 
 from ferpipe.choices import FERPLUS_SCHEMES, TARGET_SCHEMES
 from ferpipe.labels import CLASSES, canonical_index
-from ferpipe.readers.base import Records, SourceError
+from ferpipe.readers.base import MAX_LINE_CHARS, Records, SourceError, bounded_lines
 
 VOTES_FILE = "fer2013new.csv"
 EMOTIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
@@ -47,12 +47,13 @@ def read_votes(folder: Path, base: Path) -> tuple[list[str], list[str], np.ndarr
         raise SourceError(f"{folder}: expected one {VOTES_FILE} (FER+ votes) beside {base.name}, found {len(found)}")
     path = found[0]
     usages, names, votes = [], [], []
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        reader = csv.reader(handle)
-        header = [h.strip() for h in next(reader, [])]
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        lines = bounded_lines(handle)
+        header = [h.strip() for h in _fields(path, 1, next(lines, (1, ""))[1])]
         if tuple(header) != HEADER:
             raise SourceError(f"{path}: header is {header}, expected {list(HEADER)}")
-        for row, fields in enumerate(reader, start=2):
+        for row, line in lines:
+            fields = _fields(path, row, line)
             if len(fields) != len(HEADER):
                 raise SourceError(f"{path}: row {row}: {len(fields)} fields, expected {len(HEADER)}")
             try:
@@ -65,6 +66,16 @@ def read_votes(folder: Path, base: Path) -> tuple[list[str], list[str], np.ndarr
             names.append(fields[1].strip())
             votes.append(counts)
     return usages, names, np.array(votes, dtype=np.float64).reshape(-1, len(EMOTIONS))
+
+
+def _fields(path: Path, row: int, line: str | None) -> list[str]:
+    """One line of the votes file as fields; the file is joined to FER2013 by row, so a bad line stops it."""
+    if line is None:
+        raise SourceError(f"{path}: row {row}: a line over {MAX_LINE_CHARS} characters")
+    try:
+        return next(csv.reader([line.rstrip("\r\n")]), [])
+    except csv.Error as exc:
+        raise SourceError(f"{path}: row {row}: malformed CSV ({exc})") from None
 
 
 def check_rows_agree(votes_file: Path, records: Records, vote_usages: list[str]) -> None:
