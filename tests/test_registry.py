@@ -37,7 +37,10 @@ def _register(client, val: float, data: str, predicted: np.ndarray | None = None
 
     source = "file:///nowhere"
     if predicted is not None:
-        model = mlflow.initialize_logged_model(name="classifier")
+        experiment = mlflow.get_experiment_by_name("registry") or mlflow.get_experiment(
+            mlflow.create_experiment("registry")
+        )  # this store's own: another test may have left another store's experiment active
+        model = mlflow.initialize_logged_model(name="classifier", experiment_id=experiment.experiment_id)
         with tempfile.TemporaryDirectory() as folder:
             np.save(Path(folder) / registry.VAL_PREDICTIONS, predicted.astype(np.int8))
             client.log_model_artifact(model.model_id, str(Path(folder) / registry.VAL_PREDICTIONS))
