@@ -11,18 +11,17 @@ validation from training (``prepare.usage_map`` and ``val_fraction``).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from ferpipe.images import UnreadablePicture, open_picture
 from ferpipe.readers.base import (
-    MAX_LINE_CHARS,
     Records,
     Skipped,
     SourceError,
     bounded_lines,
     contained,
+    csv_fields,
     picture_limit,
     to_grey,
 )
@@ -60,7 +59,7 @@ def read_affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
         images = next((p for p in sorted(folder.rglob(IMAGES_FOLDER)) if p.is_dir()), table.parent)
         with open(table, encoding="utf-8-sig", errors="replace", newline="") as handle:
             lines = bounded_lines(handle)
-            header = next(csv.reader([next(lines, (1, ""))[1] or ""]), [])
+            header = csv_fields(next(lines, (1, ""))[1] or "")
             missing = [c for c in COLUMNS if c not in header]
             if missing:
                 raise SourceError(f"{table}: missing the column(s) {missing}; header is {header}")
@@ -81,12 +80,7 @@ def read_affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
 
 def _row(line: str | None, header: list[str]) -> dict[str, str]:
     """One physical line as {column: value}, or ValueError saying why it is not a row."""
-    if line is None:
-        raise ValueError(f"a line over {MAX_LINE_CHARS} characters")
-    try:
-        fields = next(csv.reader([line.rstrip("\r\n")]), [])
-    except csv.Error as exc:
-        raise ValueError(f"malformed CSV: {exc}") from exc
+    fields = csv_fields(line)
     if len(fields) != len(header):
         raise ValueError(f"{len(fields)} fields, the header has {len(header)}")
     return dict(zip(header, fields, strict=True))

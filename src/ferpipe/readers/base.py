@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,21 @@ def bounded_lines(handle: TextIO, limit: int = MAX_LINE_CHARS) -> Iterator[tuple
             yield number, None
             continue
         yield number, line
+
+
+def whole_line(line: str | None) -> str:
+    """A line from :func:`bounded_lines`, or ValueError for one it read past as too long."""
+    if line is None:
+        raise ValueError(f"a line over {MAX_LINE_CHARS} characters")
+    return line
+
+
+def csv_fields(line: str | None) -> list[str]:
+    """One physical line's CSV fields, or ValueError saying why not (too long, a field csv refuses)."""
+    try:
+        return next(csv.reader([whole_line(line).rstrip("\r\n")]), [])
+    except csv.Error as exc:
+        raise ValueError(f"malformed CSV: {exc}") from None
 
 
 def contained(folder: Path, relative: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import zlib
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ferpipe.labels import FER2013_LABELS
-from ferpipe.readers.base import IMAGE_SIZE, MAX_LINE_CHARS, Records, Skipped, SourceError, bounded_lines
+from ferpipe.readers.base import IMAGE_SIZE, Records, Skipped, SourceError, bounded_lines, csv_fields
 from ferpipe.readers.ferplus import VOTES_FILE, relabel
 
 COLUMNS = ("emotion", "pixels", "Usage")
@@ -40,7 +39,7 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
             first = next(lines, None)
             if first is None:
                 raise SourceError(f"{path}: empty file; expected the header {','.join(COLUMNS)}")
-            header = _fields(first[1] or "")
+            header = _fields(first[1])
             names = [name.strip() for name in header] if isinstance(header, list) else []
             if sorted(names) != sorted(COLUMNS):  # Kaggle's icml_face_data.csv: "emotion, Usage, pixels"
                 found = f"header is {names}" if names else "no readable header line"
@@ -49,7 +48,7 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
             for row, line in lines:
                 if line is not None and not line.strip():
                     continue  # a blank line holds no item
-                fields = _fields(line) if line is not None else f"a line over {MAX_LINE_CHARS} characters"
+                fields = _fields(line)
                 if isinstance(fields, list) and len(fields) == len(COLUMNS):
                     fields = [fields[i] for i in order]
                 image, reason = _parse(fields) if isinstance(fields, list) else (None, fields)
@@ -76,12 +75,12 @@ def _open_text(path: Path) -> TextIO:
     return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
-def _fields(line: str) -> list[str] | str:
-    """One physical line's fields, or why the csv module refuses them (a NUL byte, say)."""
+def _fields(line: str | None) -> list[str] | str:
+    """One physical line's fields, or why they cannot be had (too long, refused by the csv module)."""
     try:
-        return next(csv.reader([line.rstrip("\r\n")]), [])
-    except csv.Error as exc:
-        return f"malformed CSV: {exc}"
+        return csv_fields(line)
+    except ValueError as exc:
+        return str(exc)
 
 
 def _parse(fields: list[str]) -> tuple[np.ndarray | None, str]:

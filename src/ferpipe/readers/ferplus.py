@@ -21,7 +21,6 @@ name (not a face), gets that label, which prepare drops and counts.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from ferpipe.choices import FERPLUS_SCHEMES, TARGET_SCHEMES
 from ferpipe.labels import CLASSES, canonical_index
-from ferpipe.readers.base import MAX_LINE_CHARS, Records, SourceError, bounded_lines
+from ferpipe.readers.base import Records, SourceError, bounded_lines, csv_fields
 
 VOTES_FILE = "fer2013new.csv"
 EMOTIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
@@ -70,12 +69,10 @@ def read_votes(folder: Path, base: Path) -> tuple[list[str], list[str], np.ndarr
 
 def _fields(path: Path, row: int, line: str | None) -> list[str]:
     """One line of the votes file as fields; the file is joined to FER2013 by row, so a bad line stops it."""
-    if line is None:
-        raise SourceError(f"{path}: row {row}: a line over {MAX_LINE_CHARS} characters")
     try:
-        return next(csv.reader([line.rstrip("\r\n")]), [])
-    except csv.Error as exc:
-        raise SourceError(f"{path}: row {row}: malformed CSV ({exc})") from None
+        return csv_fields(line)
+    except ValueError as exc:
+        raise SourceError(f"{path}: row {row}: {exc}") from None
 
 
 def check_rows_agree(votes_file: Path, records: Records, vote_usages: list[str]) -> None:

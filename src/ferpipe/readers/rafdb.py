@@ -13,7 +13,6 @@ from typing import Any
 
 from ferpipe.images import open_picture
 from ferpipe.readers.base import (
-    MAX_LINE_CHARS,
     Records,
     Skipped,
     SourceError,
@@ -21,6 +20,7 @@ from ferpipe.readers.base import (
     contained,
     picture_limit,
     to_grey,
+    whole_line,
 )
 
 LABEL_FILE = "list_patition_label.txt"  # sic: RAF-DB's own spelling
@@ -43,9 +43,7 @@ def read_rafdb(folder: Path, cfg: dict[str, Any]) -> Records:
             if line is not None and not line.strip():
                 continue
             try:
-                if line is None:
-                    raise ValueError(f"a line over {MAX_LINE_CHARS} characters")
-                name, image, usage, label = _parse(line, aligned, picture_limit(cfg))
+                name, image, usage, label = _parse(whole_line(line), aligned, picture_limit(cfg))
             except ValueError as exc:
                 if fail:
                     raise SourceError(f"{label_file}: line {row}: {exc}") from exc
