@@ -143,13 +143,13 @@ def noise_in(root: Path, rev: str) -> Callable[[str, float | None, float | None]
     """The interval of a metric's change between ``rev`` and the workspace: paired on the same faces
     where DVC can fetch both sides' predictions, else (accuracies only) unpaired over each side's
     number of faces (``metrics/prepare.json``)."""
-    from ferpipe.evaluate.compare import load_side
+    from ferpipe.evaluate.compare import load_side, reader_at
     from ferpipe.evaluate.uncertainty import compare, paired_macro_f1_interval, unpaired_difference_interval
 
     def counts(at: str | None) -> dict[str, int]:
         try:
-            text = _read_at(root, "metrics/prepare.json", at)
-            return {"test": int(json.loads(text)["n_test"]), "val": int(json.loads(text)["n_val"])}
+            counted = json.loads(reader_at(root, at)("metrics/prepare.json"))
+            return {"test": int(counted["n_test"]), "val": int(counted["n_val"])}
         except (ValueError, KeyError, OSError):
             return {}
 
@@ -190,23 +190,13 @@ def _model_of(root: Path, file: str, rev: str) -> tuple[str, str] | None:
     name = Path(file).stem
     if name != "best":
         return (name, name) if file.startswith("metrics/") and file.count("/") == 1 else None
+    from ferpipe.evaluate.compare import reader_at
+
     try:
-        picks = [json.loads(_read_at(root, "metrics/details/ensemble.json", at))["best"]["name"] for at in (rev, None)]
+        picks = [json.loads(reader_at(root, at)("metrics/details/ensemble.json"))["best"]["name"] for at in (rev, None)]
     except (ValueError, KeyError, OSError):
         return None
     return picks[0], picks[1]
-
-
-def _read_at(root: Path, relative: str, rev: str | None) -> str:
-    """A file of the workspace, or at ``rev`` (git, or DVC's cache for DVC outputs)."""
-    if rev is None:
-        return (root / relative).read_text()
-    import dvc.api
-
-    try:
-        return dvc.api.read(relative, repo=str(root), rev=rev)
-    except Exception as exc:  # DVC raises many types: unknown revision, not in the cache, ...
-        raise ValueError(f"{relative}@{rev}: {exc}") from None
 
 
 def _number(value: Any) -> float | None:

@@ -39,7 +39,7 @@ class Side:
     faces: list[str]
 
 
-def _reader(root: Path, rev: str | None) -> Callable[[str], bytes]:
+def reader_at(root: Path, rev: str | None) -> Callable[[str], bytes]:
     """Bytes of a repo-relative file in the workspace, or at ``rev`` through DVC (git or its cache)."""
     if rev is None:
         return lambda relative: (root / relative).read_bytes()
@@ -74,8 +74,7 @@ def _probabilities(read: Callable[[str], bytes], paths: Paths, name: str, split:
         summary = json.loads(read(relative(paths.detail("ensemble"))))
         members = summary["members"]
         probs = [np.load(io.BytesIO(read(relative(paths.probabilities(m, split))))) for m in members]
-        weights = np.array([summary["weights"][m] for m in members]) if method == "weighted" else None
-        return ens.combine(method, probs, weights)
+        return ens.combine(method, probs, ens.fitted_weights(summary, method))
     for folder in (paths.predictions / name, paths.distilled / name / "predictions"):
         try:
             return np.load(io.BytesIO(read(relative(folder / f"{split}.npy"))))
@@ -91,7 +90,7 @@ def load_side(root: Path, spec: str, split: str) -> Side:
     if not name:
         raise ValueError(f"{spec!r}: expected NAME or NAME@REV (a git revision or DVC experiment)")
     paths = Paths(root)
-    read = _reader(root, rev or None)
+    read = reader_at(root, rev or None)
     have = "this workspace has " + ", ".join(sorted(p.parent.name for p in paths.predictions.glob(f"*/{split}.npy")))
     probs = _probabilities(read, paths, name, split, have)
     balanced = paths.balanced.relative_to(root).as_posix()

@@ -6,6 +6,7 @@ Weights are fitted on the validation split only; the test split is only ever sco
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -41,6 +42,14 @@ def fit_weights(val_probs: Sequence[np.ndarray], val_labels: np.ndarray) -> np.n
 
     result = minimize(loss, np.zeros(len(stack)), method="L-BFGS-B")
     return softmax(result.x)
+
+
+def fitted_weights(summary: dict[str, Any], method: str) -> np.ndarray | None:
+    """The weights the ensemble stage fitted (``metrics/details/ensemble.json``), in its members'
+    order, for the weighted method; None for the methods that use none."""
+    if method != "weighted":
+        return None
+    return np.array([summary["weights"][m] for m in summary["members"]], dtype=np.float64)
 
 
 @COMBINERS.register("vote")

@@ -49,10 +49,7 @@ def teacher_probabilities(params: dict[str, Any], paths: Paths, method: str, ima
         softmax(predict_logits(placed(load_model(paths.model_file(m), views), device), images, batch_size))
         for m in tqdm(members, desc="teacher: scoring the training split", unit="member", disable=None)
     ]
-    weights = None
-    if method == "weighted":
-        fitted = json.loads(paths.detail("ensemble").read_text())["weights"]
-        weights = np.array([fitted[m] for m in members], dtype=np.float64)
+    weights = ens.fitted_weights(json.loads(paths.detail("ensemble").read_text()), method)
     return ens.combine(method, probs, weights).astype(np.float32)
 
 
@@ -99,7 +96,7 @@ def comparison(params: dict[str, Any], paths: Paths, name: str, scores: dict[str
     student = {
         split: np.load(paths.distilled / name / "predictions" / f"{split}.npy").argmax(1) for split in EVAL_SPLITS
     }
-    weights = np.array([ensemble["weights"][m] for m in members]) if method == "weighted" else None
+    weights = ens.fitted_weights(ensemble, method)
     taught = {
         split: ens.combine(method, [np.load(paths.probabilities(m, split)) for m in members], weights).argmax(1)
         for split in EVAL_SPLITS
