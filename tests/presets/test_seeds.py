@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
-from ferpipe.presets.seeds import claim, experiment_name, summarise
+from ferpipe.presets.seeds import claim, experiment_name, queue_seeds, queue_tasks, run_queue, summarise
 
 
 def test_each_score_is_summarised_as_mean_sample_sd_and_range() -> None:
@@ -39,3 +44,59 @@ def test_bad_requests_are_one_line(args: list[str], message: str, monkeypatch: p
     monkeypatch.chdir(REPO)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and message in result.output, result.output
+
+
+@pytest.fixture
+def tiny_dvc_repo(tmp_path: Path) -> Iterator[Path]:
+    """A git + DVC repo with one stage reading ``models.m.seed``: enough for DVC's queue, in seconds."""
+    from tests.project import env
+
+    (tmp_path / "params.yaml").write_text("models:\n  m:\n    seed: 0\n")
+    (tmp_path / "dvc.yaml").write_text(
+        'stages:\n  s:\n    cmd: python3 -c "print(1)" > out.txt\n    params: [models.m.seed]\n    outs: [out.txt]\n'
+    )
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, env=env())
+    subprocess.run(["git", "commit", "-qm", "tiny"], cwd=tmp_path, check=True, env=env())
+    yield tmp_path
+    subprocess.run([sys.executable, "-m", "dvc", "queue", "stop"], cwd=tmp_path, env=env(), capture_output=True)
+
+
+def test_the_queue_runs_when_this_environment_is_not_on_path(
+    tiny_dvc_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`.venv/bin/ferpipe seeds` from a shell without the venv on PATH: DVC's worker starts `dvc` by
+    name, and used to find none, leaving the tasks queued for ever while ferpipe waited."""
+    from tests.project import env
+
+    for key, value in env().items():
+        if key.startswith("GIT_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    names = queue_seeds(tiny_dvc_repo, "m", [1, 2])
+    status = run_queue(tiny_dvc_repo, jobs=1, limit_s=240)
+    assert queue_tasks(status) == {name: "Success" for name in names}, status
+
+
+def test_asking_again_while_seeds_are_queued_is_refused_not_doubled(tiny_dvc_repo: Path) -> None:
+    queue_seeds(tiny_dvc_repo, "m", [1, 2])
+    with pytest.raises(ValueError, match=r"seeds-m-1 \(queued\), seeds-m-2 \(queued\) already in DVC's queue"):
+        queue_seeds(tiny_dvc_repo, "m", [1, 2])
+    subprocess.run([sys.executable, "-m", "dvc", "queue", "remove", "--queued"], cwd=tiny_dvc_repo, check=True)
+
+
+def test_tasks_that_no_worker_picks_up_are_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ferpipe.presets import seeds
+
+    (tmp_path / ".dvc" / "tmp").mkdir(parents=True)
+    monkeypatch.setattr(seeds.subprocess, "run", lambda *args, **kwargs: subprocess.CompletedProcess(args, 0))
+    monkeypatch.setattr(
+        seeds,
+        "_dvc",
+        lambda *args, **kwargs: (
+            "Task  Name  Created  Status\nab  seeds-m-1  10:50 AM  Queued\n\nWorker status: 0 active, 0 idle\n"
+        ),
+    )
+    monkeypatch.setattr(seeds, "WORKER_GRACE_S", 0.0)
+    with pytest.raises(ValueError, match="no DVC queue worker is running"):
+        seeds.run_queue(tmp_path, jobs=1, limit_s=60)

@@ -11,6 +11,8 @@ The summary is kept in ``results/seeds/<model>.json``.
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +26,14 @@ from ferpipe.io import write_json
 
 SEEDS_FOLDER = Path("results") / "seeds"
 SCORES = ("test_acc", "test_f1", "val_acc")  # a model's headline metrics (metrics/<model>.json)
+WORKER_GRACE_S = 90.0  # how long tasks may sit queued with no worker before that is an error
+
+
+def tool_env() -> dict[str, str]:
+    """This interpreter's folder first on PATH: DVC's queue workers start ``dvc`` by name, and a
+    ``.venv/bin/ferpipe`` run from a shell without the venv on PATH would otherwise queue tasks
+    that no worker can ever start."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def experiment_name(model: str, seed: int) -> str:
@@ -32,16 +42,35 @@ def experiment_name(model: str, seed: int) -> str:
 
 def _dvc(root: Path, *args: str, timeout: float = 600) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "dvc", *args], cwd=root, env=tool_env(), capture_output=True, text=True, timeout=timeout
     )
     if done.returncode != 0:
         raise ValueError(f"`dvc {' '.join(args)}` failed: {(done.stderr or done.stdout).strip()[-800:]}")
     return done.stdout
 
 
+def queue_tasks(status: str) -> dict[str, str]:
+    """``dvc queue status``'s table as {experiment name: status}; tasks without a name are left out."""
+    tasks = {}
+    for line in status.splitlines():
+        fields = line.split()  # task id, name, created (one or more words), status
+        if len(fields) >= 4 and re.fullmatch(r"[0-9a-f]{7,40}", fields[0]):
+            tasks[fields[1]] = fields[-1]
+    return tasks
+
+
 def queue_seeds(root: Path, model: str, seeds: Sequence[int]) -> list[str]:
-    """Queue one experiment per seed (an earlier one of the same name is replaced); returns their names."""
+    """Queue one experiment per seed (an earlier experiment or finished task of the same name is
+    replaced; one still queued or running is an error, so a rerun never doubles the work)."""
     names = [experiment_name(model, seed) for seed in seeds]
+    tasks = queue_tasks(_dvc(root, "queue", "status"))
+    if busy := [f"{name} ({tasks[name].lower()})" for name in names if tasks.get(name) in ("Queued", "Running")]:
+        raise ValueError(
+            f"{', '.join(busy)} already in DVC's queue: wait for it (`dvc queue status`) or remove it "
+            "(`dvc queue remove NAME`, `dvc queue kill NAME`), then ask again"
+        )
+    if finished := [name for name in names if name in tasks]:
+        _dvc(root, "queue", "remove", *finished)
     existing = set(_dvc(root, "exp", "list", "--name-only").split())
     if stale := [name for name in names if name in existing]:
         _dvc(root, "exp", "remove", *stale)
@@ -55,21 +84,29 @@ def run_queue(root: Path, jobs: int, limit_s: float) -> str:
 
     The workers run detached (their output goes to a file, not a pipe that would tie this process
     to them); ``dvc queue status`` is polled every few seconds."""
-    with open(root / ".dvc" / "tmp" / "ferpipe-seeds.log", "w") as log:
+    log_path = root / ".dvc" / "tmp" / "ferpipe-seeds.log"
+    with open(log_path, "w") as log:
         done = subprocess.run(
             [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)],
             cwd=root,
+            env=tool_env(),
             stdout=log,
             stderr=log,
             timeout=120,
         )
     if done.returncode != 0:
-        raise ValueError(f"`dvc queue start` failed: see {root / '.dvc' / 'tmp' / 'ferpipe-seeds.log'}")
-    deadline = time.monotonic() + limit_s
+        raise ValueError(f"`dvc queue start` failed: see {log_path}")
+    started = time.monotonic()
+    deadline = started + limit_s
     while True:
         status = _dvc(root, "queue", "status")
         if not any(word in status for word in ("Queued", "Running")):
             return status
+        if "Running" not in status and "0 active" in status and time.monotonic() - started > WORKER_GRACE_S:
+            raise ValueError(
+                f"tasks are queued but no DVC queue worker is running after {WORKER_GRACE_S:.0f} s "
+                f"(see {log_path}); start one with `dvc queue start`"
+            )
         if time.monotonic() > deadline:
             raise ValueError(
                 f"seed experiments still running after {limit_s:.0f} s; `dvc queue status` says:\n{status}"
