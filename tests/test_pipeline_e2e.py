@@ -376,7 +376,18 @@ def test_seeds_run_as_queued_experiments_two_at_a_time_log_to_the_repo_store_and
         assert (mine["tags.mlflow.parentRunId"].dropna() == mine.loc[name, "run_id"]).all()
         scored = record["seeds"][str(seed)]  # read through DVC at the experiment: what MLflow holds for it
         assert mine.loc["logreg", "metrics.test/accuracy"] == pytest.approx(scored["test_acc"], abs=1e-6)
+        logged_epochs = len(mlflow.MlflowClient().get_metric_history(mine.loc["logreg", "run_id"], "epoch_seconds"))
+        assert scored["budget"]["epochs"] == logged_epochs and scored["budget"]["train_minutes"] >= 0
     assert not list((project / ".dvc" / "tmp").glob("exps/tmp*/mlflow.db"))  # no store left in a temp copy
+    assert record["n_test"] == json.loads((project / "metrics" / "prepare.json").read_text())["n_test"]
+
+    # the same experiments summarised again without queueing anything, under another name, and tabled
+    again = run(["ferpipe", "seeds", "logreg", "--seeds", "11,12", "--collect", "--name", "logreg_again"], project)
+    assert "results/seeds/logreg_again.json" in again and "Queued" not in run(["dvc", "queue", "status"], project)
+    collected = json.loads((project / "results" / "seeds" / "logreg_again.json").read_text())
+    assert collected["summary"] == record["summary"]
+    table = run(["ferpipe", "results"], project)
+    assert f"{100 * record['summary']['test_acc']['mean']:.1f} ± " in table and "logreg_again (" in table
 
 
 def test_a_mistyped_param_stops_the_first_stage_it_reaches_with_one_line(project: Path) -> None:

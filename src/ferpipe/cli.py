@@ -154,12 +154,14 @@ def results(
     """The results tables of the rebuilt reports and the recipe runs, written from results/ (never by hand)."""
     from ferpipe.presets import recipes, reports
     from ferpipe.presets import results as report_results
+    from ferpipe.presets import seeds as seed_records
 
     root = repo_root()
     if record:
         report_results.record(root, reports.load_report(root, record), variant, _project_params(root))
-    typer.echo(report_results.results_table(root) + "\n\n" + recipes.recipes_table(root))
-    for module in (report_results, recipes) if readme else ():
+    tables = (report_results.results_table(root), recipes.recipes_table(root), seed_records.seeds_table(root))
+    typer.echo("\n\n".join(tables))
+    for module in (report_results, recipes, seed_records) if readme else ():
         if not module.update_readme(root):
             typer.echo(f"error: README.md has no {module.README_START!r} ... {module.README_END!r} markers", err=True)
             raise typer.Exit(1)
@@ -215,6 +217,10 @@ def seeds(
     model: Annotated[str, typer.Argument(help="A model under params.yaml's models.")],
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds, one queued DVC experiment each.")] = "0,1,2",
     jobs: Annotated[int, typer.Option(help="Experiments at once (dvc queue start -j); 1 on one GPU or 2 cores.")] = 1,
+    name: Annotated[str | None, typer.Option(help="Record as results/seeds/NAME.json (default: MODEL).")] = None,
+    collect: Annotated[
+        bool, typer.Option("--collect", help="Summarise the seeds-MODEL-SEED experiments already run; queue nothing.")
+    ] = False,
 ) -> None:
     """Train MODEL under N seeds (queued DVC experiments) and report each score's mean ± sd and range."""
     from ferpipe.presets.seeds import SEEDS_FOLDER, claim, run_seeds
@@ -227,11 +233,11 @@ def seeds(
         chosen = [int(seed) for seed in seeds.split(",") if seed.strip()]
     except ValueError:
         raise ValueError(f"--seeds {seeds!r}: whole numbers separated by commas, such as 0,1,2") from None
-    record = run_seeds(root, model, chosen, jobs)
+    record = run_seeds(root, model, chosen, jobs, name=name, run=not collect)
     for score, summary in record["summary"].items():
         typer.echo(claim(score, summary))
     experiments = ", ".join(record["experiments"].values())
-    typer.echo(f"per seed and summary: {SEEDS_FOLDER / f'{model}.json'} (experiments {experiments})")
+    typer.echo(f"per seed and summary: {SEEDS_FOLDER / f'{name or model}.json'} (experiments {experiments})")
 
 
 @command()

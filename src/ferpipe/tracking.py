@@ -378,6 +378,22 @@ def train_budget(run_id: str) -> dict[str, Any]:
     }
 
 
+def experiment_model_run(experiment_id: str, experiment_name: str, model: str) -> str | None:
+    """The newest train run of ``model`` inside the DVC experiment ``experiment_name``; None when none."""
+    import mlflow
+
+    found = mlflow.MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`dvc.exp_name` = '{experiment_name}' and tags.`ferpipe.model` = '{model}' "
+            "and tags.`ferpipe.kind` = 'model'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0].info.run_id if found else None
+
+
 def model_run(experiment_id: str, model_file: Path) -> str | None:
     """The newest train run of the experiment that wrote exactly these weights; None when the store
     has none (the model came from DVC's cache, trained against another store)."""

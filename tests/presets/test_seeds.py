@@ -100,3 +100,27 @@ def test_tasks_that_no_worker_picks_up_are_an_error_not_a_wait(monkeypatch: pyte
     monkeypatch.setattr(seeds, "WORKER_GRACE_S", 0.0)
     with pytest.raises(ValueError, match="no DVC queue worker is running"):
         seeds.run_queue(tmp_path, jobs=1, limit_s=60)
+
+
+def test_the_seed_table_shows_each_score_as_mean_sd_and_range_with_the_budget(tmp_path: Path) -> None:
+    from ferpipe.io import write_json
+    from ferpipe.presets.seeds import SEEDS_FOLDER, seeds_table
+
+    per_seed = {0: {"test_acc": 0.665, "val_acc": 0.675}, 1: {"test_acc": 0.660, "val_acc": 0.672}}
+    write_json(
+        tmp_path / SEEDS_FOLDER / "fer2013_shared-cnn.json",
+        {
+            "model": "cnn",
+            "seeds": {str(s): {**v, "budget": {"epochs": 21, "train_minutes": 17.5}} for s, v in per_seed.items()},
+            "summary": summarise(per_seed),
+            "train_minutes": 17.5,
+            "test_split": "PublicTest",
+            "machine": {"cores": 2, "gpu": None},
+            "commit": "abc1234",
+            "recorded": "2026-12-04",
+        },
+    )
+    table = seeds_table(tmp_path)
+    assert "| fer2013_shared-cnn (2-core CPU, 2026-12-04, commit abc1234) | cnn | 0, 1 | 21 | 17.5 |" in table
+    assert "67.3 ± 0.2, range 67.2-67.5" in table and "66.2 ± 0.4, range 66.0-66.5 (PublicTest)" in table
+    assert seeds_table(tmp_path / "none") == "(no seed records in results/seeds/)"

@@ -61,9 +61,9 @@ def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> di
     return {
         "preset": preset,
         "recorded": datetime.date.today().isoformat(),
-        "commit": _git(root, "rev-parse", "--short", "HEAD"),
-        "machine": _machine(),
-        "test_split": _split_named(params, "test"),
+        "commit": commit(root),
+        "machine": machine(),
+        "test_split": split_named(params, "test"),
         "n_test": json.loads(paths.headline("prepare").read_text())["n_test"],  # each accuracy's interval
         "wall_minutes": round((time.time() - began) / 60, 1),
         "ensemble_minutes": round(ensembled / 60, 1) if ensembled > 0 else None,  # None: the ensemble was cached
@@ -93,7 +93,8 @@ def _timings(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _machine() -> dict[str, Any]:
+def machine() -> dict[str, Any]:
+    """The CPU, its cores, torch's threads and the GPU: what a time or an images/s figure needs beside it."""
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
@@ -110,14 +111,15 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _split_named(params: dict[str, Any], split: str) -> str:
+def split_named(params: dict[str, Any], split: str) -> str:
     """The source split a pipeline split comes from (``PublicTest``), or how it was drawn."""
     usage = [u for u, s in (params.get("prepare", {}).get("usage_map") or {}).items() if s == split]
     return ", ".join(usage) or f"a {params.get('prepare', {}).get(f'{split}_fraction', 0):g} share of training"
 
 
-def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+def commit(root: Path) -> str:
+    """The short hash of HEAD, or ``unknown`` outside git."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
     return done.stdout.strip() or "unknown"
 
 

@@ -22,10 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from ferpipe.io import write_json
+from ferpipe.config import Paths, load_params
+from ferpipe.io import replace_between, write_json
+from ferpipe.presets.recipes import commit, machine, split_named
+from ferpipe.tables import markdown
 
 SEEDS_FOLDER = Path("results") / "seeds"
 SCORES = ("test_acc", "test_f1", "val_acc")  # a model's headline metrics (metrics/<model>.json)
+README_START = "<!-- seeds:start (written by `ferpipe results --readme` from results/seeds; not by hand) -->"
+README_END = "<!-- seeds:end -->"
 WORKER_GRACE_S = 90.0  # how long tasks may sit queued with no worker before that is an error
 
 
@@ -114,20 +119,38 @@ def run_queue(root: Path, jobs: int, limit_s: float) -> str:
         time.sleep(3)
 
 
-def read_scores(root: Path, model: str, names: dict[int, str]) -> dict[int, dict[str, float]]:
-    """Each seed's headline scores, read through DVC at its experiment; a failed seed is an error naming it."""
+def _read_at(root: Path, path: str, name: str) -> dict[str, Any]:
     import dvc.api
 
+    return json.loads(dvc.api.read(path, repo=str(root), rev=name))
+
+
+def read_scores(root: Path, model: str, names: dict[int, str]) -> dict[int, dict[str, float]]:
+    """Each seed's headline scores, read through DVC at its experiment; a failed seed is an error naming it."""
     found = {}
     for seed, name in names.items():
         try:
-            found[seed] = json.loads(dvc.api.read(f"metrics/{model}.json", repo=str(root), rev=name))
+            found[seed] = _read_at(root, f"metrics/{model}.json", name)
         except Exception as exc:  # DVC raises many types: no such experiment, a failed run's missing file
             raise ValueError(
                 f"seed {seed} ({name}): no metrics/{model}.json ({str(exc).splitlines()[0][:200]}); "
                 f"`dvc queue logs {name}` says why"
             ) from None
     return found
+
+
+def read_budgets(root: Path, params: dict[str, Any], model: str, names: dict[int, str]) -> dict[int, dict[str, Any]]:
+    """Each seed's training budget: epochs run (DVC, at the experiment) and minutes, images/s and
+    device from its MLflow train run (empty when the store has no run of that experiment)."""
+    from ferpipe import tracking
+
+    experiment_id = tracking.configure(params["mlflow"]["experiment"], Paths(root).home)
+    budgets = {}
+    for seed, name in names.items():
+        run_id = tracking.experiment_model_run(experiment_id, name, model)
+        budgets[seed] = tracking.train_budget(run_id) if run_id else {}
+        budgets[seed]["epochs"] = _read_at(root, f"metrics/details/train/{model}.json", name)["epochs_run"]
+    return budgets
 
 
 def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -155,19 +178,83 @@ def claim(score: str, summary: dict[str, float]) -> str:
     )
 
 
-def run_seeds(root: Path, model: str, seeds: Sequence[int], jobs: int = 1, limit_s: float = 6 * 3600) -> dict[str, Any]:
-    """Train ``model`` under each seed (queued experiments), summarise, and record ``results/seeds/<model>.json``."""
+def run_seeds(
+    root: Path,
+    model: str,
+    seeds: Sequence[int],
+    jobs: int = 1,
+    limit_s: float = 6 * 3600,
+    name: str | None = None,
+    run: bool = True,
+) -> dict[str, Any]:
+    """Train ``model`` under each seed (queued experiments; ``run=False`` reads experiments already run),
+    summarise, and record ``results/seeds/<name or model>.json`` with the budget and the machine."""
     if len(set(seeds)) < 2:
         raise ValueError(f"seeds {list(seeds)}: at least two different seeds make a spread")
-    names = dict(zip(seeds, queue_seeds(root, model, seeds), strict=True))
-    run_queue(root, jobs, limit_s)
+    params = load_params(root / "params.yaml")
+    if run:
+        names = dict(zip(seeds, queue_seeds(root, model, seeds), strict=True))
+        run_queue(root, jobs, limit_s)
+    else:
+        names = {seed: experiment_name(model, seed) for seed in seeds}
     per_seed = read_scores(root, model, names)
+    budgets = read_budgets(root, params, model, names)
+    first = next(iter(names.values()))
     record = {
         "model": model,
-        "seeds": {str(seed): scores for seed, scores in per_seed.items()},
+        "seeds": {str(seed): {**scores, "budget": budgets[seed]} for seed, scores in per_seed.items()},
         "experiments": {str(seed): name for seed, name in names.items()},
         "summary": summarise(per_seed),
+        "train_minutes": _mean([b.get("train_minutes") for b in budgets.values()]),
+        "test_split": split_named(params, "test"),
+        "n_test": _read_at(root, "metrics/prepare.json", first)["n_test"],
+        "commit": commit(root),
+        "machine": machine(),
         "recorded": time.strftime("%Y-%m-%d"),
     }
-    write_json(root / SEEDS_FOLDER / f"{model}.json", record)
+    write_json(root / SEEDS_FOLDER / f"{name or model}.json", record)
     return record
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    """The mean of the known values, to a tenth; None when none is known."""
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known), 1) if known else None
+
+
+def seeds_table(root: Path) -> str:
+    """One row per seed record: each score's mean ± sd over the seeds, its range, and the budget."""
+    rows = []
+    for path in sorted((root / SEEDS_FOLDER).glob("*.json")):
+        entry = json.loads(path.read_text())
+        summary, per_seed = entry["summary"], entry["seeds"].values()
+        epochs = sorted({seed["budget"]["epochs"] for seed in per_seed if "budget" in seed})
+        machine_facts = entry.get("machine") or {}
+        where = machine_facts.get("gpu") or f"{machine_facts.get('cores', '?')}-core CPU"
+        rows.append(
+            [
+                f"{path.stem} ({where}, {entry['recorded']}, commit {entry.get('commit', '?')})",
+                entry["model"],
+                ", ".join(entry["seeds"]),
+                "/".join(map(str, epochs)) or "-",
+                "-" if entry.get("train_minutes") is None else f"{entry['train_minutes']:g}",
+                _mean_sd(summary.get("val_acc")),
+                f"{_mean_sd(summary.get('test_acc'))} ({entry.get('test_split', 'test')})",
+            ]
+        )
+    columns = [("seed record", "left"), ("model", "left"), ("seeds", "left"), ("epochs", "right")]
+    columns += [("train min (mean)", "right"), ("val % mean ± sd, range", "right")]
+    columns += [("test % mean ± sd, range (split)", "right")]
+    return markdown(columns, rows) if rows else "(no seed records in results/seeds/)"
+
+
+def _mean_sd(summary: dict[str, float] | None) -> str:
+    if not summary:
+        return "-"
+    spread = f"{100 * summary['min']:.1f}-{100 * summary['max']:.1f}"
+    return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}, range {spread}"
+
+
+def update_readme(root: Path) -> bool:
+    """Rewrite the README's seed table between its markers; False when the markers are missing."""
+    return replace_between(root / "README.md", README_START, README_END, seeds_table(root))
