@@ -241,6 +241,7 @@ class Training(Section):
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
     mixup: Annotated[float, Field(ge=0.0)] | None = None
     cutmix: Annotated[float, Field(ge=0.0)] | None = None
+    ema: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None  # weight EMA decay per step; 0 off
     class_weights: Literal["none", "balanced"] | None = None
     amp: Literal["bf16", "fp16", "none"] | None = None
     channels_last: bool | None = None

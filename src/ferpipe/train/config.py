@@ -28,6 +28,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0 turns it off
     cutmix: float = 0.0  # Beta(alpha, alpha) cutmix; 0 turns it off
+    ema: float = 0.0  # decay per step of an exponential moving average of the weights (0.999...); 0 turns it off
     class_weights: str = "none"  # "none" or "balanced" (inverse class frequency)
     amp: str = "bf16"  # autocast: "bf16", "fp16" or "none" on CUDA; bf16 also on a CPU that has it (autocast_dtype)
     channels_last: bool = True  # on CUDA, and on CPU for models it does not crash (see channels_last_on)

@@ -1,6 +1,6 @@
 """The training loop: the model's own loss (cross-entropy or hinge), batch augmentation,
-mixup/cutmix, class weights, a teacher's soft targets, autocast, a checkpoint every epoch
-(resumable) and early stopping that keeps the best validation weights."""
+mixup/cutmix, class weights, a teacher's soft targets, autocast, an optional moving average of the
+weights, a checkpoint every epoch (resumable) and early stopping that keeps the best validation weights."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ferpipe.data.dataset import Split
@@ -56,10 +57,13 @@ def fit(
     device = device or world.device()
     seed_everything(cfg.seed)
     trained = _placed(model, cfg, device, world)
+    averaged = _weight_average(model, cfg.ema)
+    scored = averaged.module if averaged is not None else model  # what validation scores and the run keeps
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.nesterov)
     schedule = Schedule(optimizer, cfg.schedule, cfg.total_epochs, -(-len(train) // cfg.batch_size), cfg.epochs_scale)
-    step = _Step(model, trained, optimizer, schedule, cfg, train, device, world, teacher, checkpoint)
-    run = RunState(model, optimizer, schedule, step.scaler, torch.Generator().manual_seed(cfg.seed), fingerprint)
+    step = _Step(model, trained, optimizer, schedule, cfg, train, device, world, teacher, checkpoint, averaged)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    run = RunState(model, optimizer, schedule, step.scaler, generator, fingerprint, averaged)
     if checkpoint:
         run.resume(checkpoint, announce=world.is_main)
     saves = checkpoint if world.is_main else None
@@ -71,7 +75,7 @@ def fit(
             train_loss, train_accuracy = _train_epoch(step, run, epoch, stop, saves)
             seconds = time.perf_counter() - begin
             lr = optimizer.param_groups[0]["lr"]
-            val_loss, val_accuracy = _evaluate(model, val, 4 * cfg.batch_size, device, world, step.amp)
+            val_loss, val_accuracy = _evaluate(scored, val, 4 * cfg.batch_size, device, world, step.amp)
             schedule.after_epoch(val_accuracy)
             row = {
                 "train_loss": train_loss,
@@ -158,8 +162,10 @@ class _Step:
         world: World,
         teacher: Teacher | None,
         checkpoint: Path | None,
+        averaged: AveragedModel | None = None,
     ) -> None:
         self.model, self.trained, self.optimizer, self.schedule = model, trained, optimizer, schedule
+        self.averaged = averaged
         self.cfg, self.device, self.world, self.teacher, self.checkpoint = cfg, device, world, teacher, checkpoint
         self.amp = autocast_dtype(cfg.amp, device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
@@ -217,7 +223,19 @@ class _Step:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.schedule.after_batch()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model)
         return value, int((logits.argmax(1) == y).sum().item()), len(y)
+
+
+def _weight_average(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and batch-norm statistics (torch's
+    ``AveragedModel``; updated after every step), or None when ``decay`` is 0. Validation scores
+    the average, so the best epoch kept is the average's: the weights late in a run that still
+    moves, smoothed over about ``1 / (1 - decay)`` steps."""
+    if decay <= 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _placed(model: nn.Module, cfg: TrainConfig, device: torch.device, world: World) -> nn.Module:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from ferpipe.errors import Interrupted
 from ferpipe.train.checkpoint import load_checkpoint
@@ -40,11 +41,13 @@ class RunState:
         scaler: torch.amp.GradScaler,
         generator: torch.Generator,
         fingerprint: str,
+        averaged: AveragedModel | None = None,
     ) -> None:
         self.model, self.optimizer, self.schedule, self.scaler = model, optimizer, schedule, scaler
-        self.generator, self.fingerprint = generator, fingerprint
+        self.generator, self.fingerprint, self.averaged = generator, fingerprint, averaged
+        self.scored = averaged.module if averaged is not None else model  # whose weights an epoch's score judges
         self.history: list[dict[str, float]] = []
-        self.best_state = copy.deepcopy(model.state_dict())
+        self.best_state = copy.deepcopy(self.scored.state_dict())
         self.best_epoch, self.best_accuracy, self.start = 0, -1.0, 1
         self.partial: dict[str, Any] | None = None  # an epoch interrupted by a signal, to be finished first
 
@@ -58,6 +61,8 @@ class RunState:
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
+        if self.averaged is not None:
+            self.averaged.load_state_dict(state["averaged"])
         _set_global_rng(state["rng"])
         self.history, self.best_state = state["history"], state["best_state"]
         self.best_epoch, self.best_accuracy, self.start = (
@@ -85,14 +90,15 @@ class RunState:
             "best_epoch": self.best_epoch,
             "best_accuracy": self.best_accuracy,
             "fingerprint": self.fingerprint,
+            **({"averaged": self.averaged.state_dict()} if self.averaged is not None else {}),
             **extra,
         }
 
     def record(self, epoch: int, row: dict[str, float]) -> None:
-        """Add an epoch's row; keep its weights when its validation accuracy is the best so far."""
+        """Add an epoch's row; keep its (averaged) weights when its validation accuracy is the best so far."""
         self.history.append(row)
         if row["val_accuracy"] > self.best_accuracy:
-            self.best_state, self.best_epoch = copy.deepcopy(self.model.state_dict()), epoch
+            self.best_state, self.best_epoch = copy.deepcopy(self.scored.state_dict()), epoch
             self.best_accuracy = row["val_accuracy"]
 
 
