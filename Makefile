@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 .DEFAULT_GOAL := help
 
-.PHONY: help setup repro test test-fast ci comment stale gate runs report bench loadtest lint format mlflow server plots restore clean clean-mlflow
+.PHONY: help setup repro test test-fast ci docs docs-check comment stale gate runs report bench loadtest lint format mlflow server plots restore clean clean-mlflow
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -33,13 +33,22 @@ test-fast: setup ## the edit-test loop: every test but the slow end-to-end ones 
 	pytest -m "not slow" -q
 	ruff check .
 
-ci: test ## what CI runs: tests, staleness check, pipeline, the metric gate, then the pull-request comment
+ci: test docs-check ## what CI runs: tests, the docs, staleness check, pipeline, the metric gate, the PR comment
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ferpipe.yml
 	check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
 	ferpipe stale
 	dvc repro
 	ferpipe gate
 	ferpipe comment --base HEAD --out ci_comment
+
+# Material for MkDocs prints a banner about its successor on every build; the choice is explained in docs/index.md
+export NO_MKDOCS_2_WARNING := 1
+
+docs: setup ## build the docs site (site/) and serve it on 127.0.0.1:8000
+	mkdocs serve --dev-addr 127.0.0.1:8000
+
+docs-check: setup ## build the docs site strictly: a broken link, reference or generated block fails
+	mkdocs build --strict
 
 BASE ?= main
 comment: setup ## the pull-request comment against BASE (make comment BASE=origin/main): gate table, plots diff

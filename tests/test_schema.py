@@ -210,13 +210,6 @@ def test_model_args_are_checked_against_the_builder() -> None:
         create_model("simple_cnn", widths="wide")
 
 
-def test_the_readme_holds_the_reference_written_from_the_schema() -> None:
-    from ferpipe.schema_doc import END, START, reference
-
-    block = (REPO / "README.md").read_text().split(START, 1)[1].split(END, 1)[0]
-    assert block == reference(), "run `ferpipe params --into README.md`"
-
-
 def test_the_reference_lists_the_keys_of_every_named_entry() -> None:
     """models, sources and distill are maps with stage-safe names: their entries' keys are rows too."""
     from ferpipe.schema_doc import reference

@@ -72,19 +72,14 @@ def models() -> None:
 @command("params")
 def params_reference(
     check: Annotated[bool, typer.Option("--check", help="Only check params.yaml against the schema.")] = False,
-    into: Annotated[Path | None, typer.Option(help="Rewrite the reference block of this file (README.md).")] = None,
 ) -> None:
     """Every params.yaml key with what it accepts and its default, written from the schema every stage checks."""
     if check:
         found = _project_params(repo_root())
         typer.echo(f"params.yaml fits the schema ({len(found['sources'])} sources, {len(found['models'])} models)")
         return
-    from ferpipe.schema_doc import reference, write_into
+    from ferpipe.schema_doc import reference
 
-    if into is not None:
-        write_into(into)
-        typer.echo(f"{into}: params reference rewritten from the schema")
-        return
     typer.echo(reference(), nl=False)
 
 

@@ -1,7 +1,6 @@
-"""The params reference, written from the schema so the README can never drift from what is checked.
+"""The params reference, written from the schema so the docs can never drift from what is checked.
 
-``ferpipe params`` prints it, ``ferpipe params --into README.md`` rewrites the README's block, and
-``tests/test_schema.py`` checks the README holds exactly this text.
+``ferpipe params`` prints it, and the docs site's params page is built from it (``docs/hooks.py``).
 """
 
 from __future__ import annotations
@@ -9,26 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
-from ferpipe.io import write_text
 from ferpipe.schema import FETCH_KINDS, Params
 
 Row = tuple[str, str, str]
 BOUNDS = (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<"))
-
-
-START, END = "<!-- params-reference: written by `ferpipe params` -->\n", "<!-- /params-reference -->"
-
-
-def write_into(document: Path) -> None:
-    """Replace the reference between the START and END markers of ``document``."""
-    text = document.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise ValueError(f"{document}: no params-reference markers ({START.strip()} ... {END})")
-    head, rest = text.split(START, 1)
-    write_text(document, head + START + reference() + END + rest.split(END, 1)[1])
 
 
 def reference() -> str:
