@@ -16,7 +16,7 @@ MARKER = re.compile(r"^<!-- ferpipe:([a-z_]+) -->$", re.M)
 
 
 def _params() -> str:
-    from ferpipe.schema_doc import reference
+    from ferpipe.report.params_reference import reference
 
     return reference()
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ferpipe.server import ServerSettings, server_command, server_environment
+from ferpipe.tracking.server import ServerSettings, server_command, server_environment
 
 DATABASE = "mlflow"
 

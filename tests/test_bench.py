@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ferpipe.bench import Throughput, share_of_step
+from ferpipe.checks.bench import Throughput, share_of_step
 from ferpipe.cli import app
 from ferpipe.data.dataset import save_prepared
 from tests.conftest import write_params
@@ -48,7 +48,7 @@ def test_bench_names_an_unknown_model(project: Path) -> None:
 
 def test_bench_times_ferpipes_own_loop_beside_the_plain_step(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The loop column comes from train.loop.fit itself (its epoch rate), not from a copy of the step."""
-    import ferpipe.bench as bench
+    import ferpipe.checks.bench as bench
     from ferpipe.config import load_params
 
     configs = []
@@ -66,7 +66,7 @@ def test_the_plain_step_trains_with_the_models_own_loss(arch: str, loss: str, mo
     """hog_svm's plain step pays for its hinge loss as its real loop does, so the ratio is the loop's cost."""
     import torch
 
-    from ferpipe.bench import plain_step_figure
+    from ferpipe.checks.bench import plain_step_figure
     from ferpipe.models import create_model
     from ferpipe.train.config import TrainConfig
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ferpipe.classifier import FerClassifier, predictions_frame, to_images
 from ferpipe.labels import CLASSES
 from ferpipe.models import create_model
+from ferpipe.serving.classifier import FerClassifier, predictions_frame, to_images
 
 
 def _png_base64(array: np.ndarray, mode: str = "L") -> str:

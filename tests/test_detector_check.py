@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
-from ferpipe.detector_check import score_cascades
+from ferpipe.serving.detector_check import score_cascades
 from tests.conftest import SHARED
 
 

@@ -26,7 +26,7 @@ def _page(path: str) -> SimpleNamespace:
 
 
 def test_each_marker_becomes_its_block_written_from_the_code() -> None:
-    from ferpipe.schema_doc import reference
+    from ferpipe.report.params_reference import reference
 
     hooks = _hooks()
     text = hooks.on_page_markdown("# Params\n\n<!-- ferpipe:params -->\n\nafter\n", page=_page("p.md"))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ferpipe.export import export_onnx
 from ferpipe.models import create_model
 from ferpipe.models.saved import save_model
+from ferpipe.serving.export import export_onnx
 
 
 @pytest.mark.parametrize("arch", ["simple_cnn", "mini_xception", "hog_svm"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ferpipe.gate import GateConfig, evaluate_gate, summary
+from ferpipe.checks.gate import GateConfig, evaluate_gate, summary
 
 CONFIG = GateConfig(
     baseline="HEAD",
@@ -76,7 +76,7 @@ def test_the_repo_thresholds_file_loads_and_a_broken_one_is_named(tmp_path: Path
 
 
 def _noise(low: float, high: float, paired: bool = True):
-    from ferpipe.gate import Noise
+    from ferpipe.checks.gate import Noise
 
     return lambda name, old, new: Noise(low, high, paired)
 
@@ -84,7 +84,7 @@ def _noise(low: float, high: float, paired: bool = True):
 def test_each_change_says_whether_it_is_beyond_noise_and_a_param_can_fail_on_it() -> None:
     import dataclasses
 
-    from ferpipe.gate import render_table
+    from ferpipe.checks.gate import render_table
 
     diff = {"metrics/cnn.json": {"test.accuracy": {"old": 0.80, "new": 0.79}}}
     small_drop = evaluate_gate(diff, CONFIG, _noise(-0.018, -0.002))[0]  # paired: a real fall, within tolerance

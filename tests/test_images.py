@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ferpipe.classifier import to_images
 from ferpipe.images import MAX_PIXELS_ENV, UnreadablePicture, open_picture
-from ferpipe.predict import read_picture
 from ferpipe.readers import read_source
 from ferpipe.readers.base import LINK_OUT_REASON
+from ferpipe.serving.classifier import to_images
+from ferpipe.serving.predict import read_picture
 from ferpipe.sources import materialise
 
 ROTATE_90_CW = 6  # EXIF orientation: the stored pixels must be turned 90 degrees clockwise to be upright

@@ -10,8 +10,8 @@ import pytest
 
 from ferpipe.config import Paths, load_yaml
 from ferpipe.labels import CLASSES
-from ferpipe.model_card import SYNTHETIC_WARNING, card_facts, identity, render, synthetic_only
-from ferpipe.registration import Chosen
+from ferpipe.serving.model_card import SYNTHETIC_WARNING, card_facts, identity, render, synthetic_only
+from ferpipe.serving.registration import Chosen
 from tests.conftest import REPO
 
 PER_CLASS = {c: {"precision": 0.5, "recall": 0.25, "f1": 0.333333, "support": 10} for c in CLASSES}

@@ -297,7 +297,7 @@ def test_the_load_test_mixes_hostile_requests_and_the_server_refuses_each_and_st
     """Every kind of the load test's mix once (each answered as it must be), then a short bounded run."""
     import numpy as np
 
-    from ferpipe.loadtest import LoadOptions, _as_expected, _post, render, request_mix, run_load
+    from ferpipe.serving.loadtest import LoadOptions, _as_expected, _post, render, request_mix, run_load
 
     faces = np.load(project / "data" / "audited" / "images.npy")[:8]
     mix = request_mix(faces)

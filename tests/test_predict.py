@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ferpipe.cli import app
 from ferpipe.labels import CLASSES
-from ferpipe.predict import NO_FACE, UNREADABLE, read_picture
+from ferpipe.serving.predict import NO_FACE, UNREADABLE, read_picture
 from tests.conftest import SHARED
 
 

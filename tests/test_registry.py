@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferpipe import registry
+from ferpipe.tracking import registry
 
 NAME = "ferpipe"
 

@@ -212,7 +212,7 @@ def test_model_args_are_checked_against_the_builder() -> None:
 
 def test_the_reference_lists_the_keys_of_every_named_entry() -> None:
     """models, sources and distill are maps with stage-safe names: their entries' keys are rows too."""
-    from ferpipe.schema_doc import reference
+    from ferpipe.report.params_reference import reference
 
     text = reference()
     for key in ("models.<name>.arch", "models.<name>.lr", "sources.<name>.read.format", "distill.<name>.recipe"):

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
-from ferpipe.server import ServerSettings, redact, server_command, server_environment
+from ferpipe.tracking.server import ServerSettings, redact, server_command, server_environment
 
 
 def test_redact_hides_only_the_password() -> None:
@@ -85,7 +85,7 @@ def test_ferpipe_server_for_the_team_asks_for_logins_and_keeps_the_admin_passwor
 
 
 def test_the_load_test_targets_this_machine_only() -> None:
-    from ferpipe.loadtest import LoadOptions, run_load
+    from ferpipe.serving.loadtest import LoadOptions, run_load
 
     with pytest.raises(ValueError, match="only targets this machine"):
         run_load("http://10.0.0.5:5001", [], LoadOptions(seconds=0.1), lambda: 0)

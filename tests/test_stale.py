@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferpipe.stale import classify
+from ferpipe.checks.stale import classify
 from tests.conftest import REPO, TINY_SOURCES
 from tests.project import env, run, tiny_params
 
@@ -19,7 +19,7 @@ OUTPUTS = {"data/raw/fer2013", "data/prepared", "data/models/cnn", "reports/repo
 def test_each_kind_of_change_is_named_and_only_missing_things_are_not_stale() -> None:
     status = {
         "prepare": [
-            {"changed deps": {"src/ferpipe/detect.py": "modified", "data/raw": "deleted"}},
+            {"changed deps": {"src/ferpipe/serving/detect.py": "modified", "data/raw": "deleted"}},
             {"changed outs": {"data/prepared": "deleted"}},
         ],
         "train@cnn": [{"changed deps": {"params.yaml": {"models.cnn.epochs": "modified"}}}, "changed command"],
@@ -27,7 +27,7 @@ def test_each_kind_of_change_is_named_and_only_missing_things_are_not_stale() ->
         "evaluate@cnn": [{"changed deps": {"data/models/cnn": "modified"}}],
     }
     found = {(c.stage, c.cause): c for c in classify(status, OUTPUTS)}
-    assert found["prepare", "changed code"].where == "src/ferpipe/detect.py (modified)"
+    assert found["prepare", "changed code"].where == "src/ferpipe/serving/detect.py (modified)"
     assert not found["prepare", "missing data"].stale and not found["prepare", "missing output"].stale
     assert found["train@cnn", "changed params"].where == "params.yaml:models.cnn.epochs"
     assert found["train@cnn", "changed command"].stale

@@ -18,9 +18,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ferpipe.classifier import to_images
 from ferpipe.config import load_yaml
 from ferpipe.schema import ParamsError, validate_params
+from ferpipe.serving.classifier import to_images
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = load_yaml(REPO / "params.yaml")

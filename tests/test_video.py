@@ -11,14 +11,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from ferpipe.classifier import FerClassifier
 from ferpipe.cli import app
 from ferpipe.detect import Box, find_faces
 from ferpipe.labels import CLASSES
 from ferpipe.models import create_model
-from ferpipe.predict import UNREADABLE
+from ferpipe.serving.classifier import FerClassifier
+from ferpipe.serving.predict import UNREADABLE
+from ferpipe.serving.video import FaceTracker, iou, predict_file
 from ferpipe.sources.faces import RenderOptions, render_faces
-from ferpipe.video import FaceTracker, iou, predict_file
 
 FRAMES, FPS, SIDE, WIDTH, HEIGHT = 24, 8.0, 96, 360, 200
 

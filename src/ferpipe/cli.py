@@ -13,7 +13,7 @@ import typer
 
 from ferpipe.config import load_params, repo_root
 from ferpipe.errors import one_line_errors
-from ferpipe.server import ADMIN_PASSWORD_ENV, DEFAULT_BACKEND
+from ferpipe.tracking.server import ADMIN_PASSWORD_ENV, DEFAULT_BACKEND
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
@@ -78,7 +78,7 @@ def params_reference(
         found = _project_params(repo_root())
         typer.echo(f"params.yaml fits the schema ({len(found['sources'])} sources, {len(found['models'])} models)")
         return
-    from ferpipe.schema_doc import reference
+    from ferpipe.report.params_reference import reference
 
     typer.echo(reference(), nl=False)
 
@@ -200,7 +200,7 @@ def gate(
     thresholds: Annotated[Path | None, typer.Option(help="Thresholds file (default: thresholds.yaml).")] = None,
 ) -> None:
     """Fail (exit 1) when a tracked metric fell past its tolerance or sits under its floor."""
-    from ferpipe.gate import run_gate
+    from ferpipe.checks.gate import run_gate
 
     passed, report = run_gate(repo_root(), thresholds, rev)
     typer.echo(report)
@@ -241,7 +241,7 @@ def comment(
     out: Annotated[Path, typer.Option(help="Folder for report.md and the pictures it shows.")] = Path("ci_comment"),
 ) -> None:
     """Write the pull-request comment: the gate's table with intervals, and `dvc plots diff` as pictures."""
-    from ferpipe.pr_comment import write_comment
+    from ferpipe.checks.pr_comment import write_comment
 
     path = write_comment(repo_root(), base, out)
     typer.echo(f"{path}: the comment (post it with `cml comment update {path}`)")
@@ -250,7 +250,7 @@ def comment(
 @command()
 def stale() -> None:
     """Fail (exit 1) when committed metrics no longer match committed code and params."""
-    from ferpipe.stale import check
+    from ferpipe.checks.stale import check
 
     changes = check(repo_root())
     stale = [c for c in changes if c.stale]
@@ -314,7 +314,7 @@ def runs(
 ) -> None:
     """Compare runs in the tracking store: pipelines with their model and ensemble runs."""
     from ferpipe import tracking
-    from ferpipe.runs import DEFAULT_METRICS, alias_runs, compare_url, load_runs, runs_table
+    from ferpipe.tracking.runs import DEFAULT_METRICS, alias_runs, compare_url, load_runs, runs_table
 
     root = repo_root()
     params = _project_params(root)
@@ -332,7 +332,8 @@ def promote(version: Annotated[str, typer.Argument(help="The registered model ve
     """Point the registry's @champion at VERSION: a person's decision, whatever the numbers say."""
     import mlflow
 
-    from ferpipe import registry, tracking
+    from ferpipe import tracking
+    from ferpipe.tracking import registry
 
     root = repo_root()
     name = tracking.registered_model(_project_params(root))
@@ -374,9 +375,9 @@ def predict(
     ] = None,
 ) -> None:
     """Detect the faces in photos and videos (tracked across frames) and classify each one's expression."""
-    from ferpipe import predict as fp
-    from ferpipe import video
     from ferpipe.config import Paths
+    from ferpipe.serving import predict as fp
+    from ferpipe.serving import video
 
     if model and ensemble:
         raise typer.BadParameter("give --model or --ensemble, not both")
@@ -410,7 +411,7 @@ def predict(
 
 def _predict_images(images: list[Path], answerer: Any, annotate: Path | None) -> list[dict[str, Any]]:
     """The rows of the photos, and their annotated copies."""
-    from ferpipe import predict as fp
+    from ferpipe.serving import predict as fp
 
     rows, by_file = [], {}
     for result, picture in fp.predict_files(images, answerer.classifier):
@@ -425,7 +426,7 @@ def _predict_images(images: list[Path], answerer: Any, annotate: Path | None) ->
 
 def _watch(camera: int, answerer: Any, every: int, smoothing: float) -> list[dict[str, Any]]:
     """The live camera: the video path over ``cv2.VideoCapture(camera)``, a line per face until Ctrl-C."""
-    from ferpipe import video
+    from ferpipe.serving import video
 
     rows: list[dict[str, Any]] = []
     typer.echo(f"camera {camera}: answered by {answerer.answered_by}; Ctrl-C stops", err=True)
@@ -446,9 +447,9 @@ def detector(
     every: Annotated[int, typer.Option(min=1, help="Video: use every Nth frame.")] = 1,
 ) -> None:
     """How often each face cascade OpenCV bundles misses or double-counts faces on your pictures."""
-    from ferpipe.detector_check import grey_pictures, score_cascades, scores_table
-    from ferpipe.predict import IMAGE_SUFFIXES, image_files
-    from ferpipe.video import VIDEO_SUFFIXES
+    from ferpipe.serving.detector_check import grey_pictures, score_cascades, scores_table
+    from ferpipe.serving.predict import IMAGE_SUFFIXES, image_files
+    from ferpipe.serving.video import VIDEO_SUFFIXES
 
     files = list(image_files(paths, IMAGE_SUFFIXES | VIDEO_SUFFIXES))
     pictures = list(grey_pictures(files, every))
@@ -468,9 +469,9 @@ def export(
     from ferpipe.config import Paths
     from ferpipe.data.dataset import load_split
     from ferpipe.evaluate.calibration import temperature_of
-    from ferpipe.export import FORMATS, export_onnx
     from ferpipe.io import read_json
     from ferpipe.models.tta import configured_views
+    from ferpipe.serving.export import FORMATS, export_onnx
 
     if format not in FORMATS:
         raise typer.BadParameter(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
@@ -507,7 +508,7 @@ def bench(
     repro: Annotated[bool, typer.Option(help="Also time a `dvc repro` that has nothing to do.")] = True,
 ) -> None:
     """Time ferpipe's data path against the usual loaders, and its training loop against a plain PyTorch step."""
-    from ferpipe.bench import BenchOptions, run_bench
+    from ferpipe.checks.bench import BenchOptions, run_bench
 
     root = repo_root()
     options = BenchOptions(tuple(model or ()), batches, steps, batch_size, workers, data, repro)
@@ -537,7 +538,7 @@ def loadtest(
     from ferpipe import tracking
     from ferpipe.config import Paths
     from ferpipe.io import write_json
-    from ferpipe.loadtest import LoadOptions, render, request_mix, run_load, served
+    from ferpipe.serving.loadtest import LoadOptions, render, request_mix, run_load, served
 
     root = repo_root()
     params = _project_params(root)
@@ -609,7 +610,7 @@ def server(
     """Run a shared MLflow tracking server: PostgreSQL backend store, artifacts served by the server."""
     import tempfile
 
-    from ferpipe.server import ServerSettings, redact, server_command, server_environment
+    from ferpipe.tracking.server import ServerSettings, redact, server_command, server_environment
 
     settings = ServerSettings(
         backend_store_uri,

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from ferpipe.classifier import FerClassifier
 from ferpipe.device import placed
-from ferpipe.export import export_onnx
 from ferpipe.models import create_model
 from ferpipe.models.crops import TenCropAverage, ten_crops
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.saved import load_model, save_model
 from ferpipe.models.tta import FlipAverage, with_tta
+from ferpipe.serving.classifier import FerClassifier
+from ferpipe.serving.export import export_onnx
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
 
@@ -106,7 +106,7 @@ def test_the_registered_classifier_records_its_views(model_file: Path, tmp_path:
     import mlflow
 
     from ferpipe import tracking
-    from ferpipe.classifier import CONFIG_ARTIFACT, log_classifier
+    from ferpipe.serving.classifier import CONFIG_ARTIFACT, log_classifier
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     tracking.configure("tta", tmp_path)
@@ -123,8 +123,8 @@ def test_every_inference_path_answers_at_the_fitted_temperature(model_file: Path
     import onnx
 
     from ferpipe import tracking
-    from ferpipe.classifier import log_classifier
     from ferpipe.evaluate.metrics import softmax
+    from ferpipe.serving.classifier import log_classifier
 
     logits = predict_logits(load_model(model_file), IMAGES)
     classifier = FerClassifier.load({"m": model_file}, "average", None, "none", temperature=2.5)

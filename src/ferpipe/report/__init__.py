@@ -1,1 +1,1 @@
-"""What people look at: plot data for ``dvc plots`` and a self-contained HTML report."""
+"""What people read: plot data for ``dvc plots``, a self-contained HTML report, and the params reference."""

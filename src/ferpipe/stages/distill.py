@@ -31,9 +31,10 @@ from ferpipe.models import count_parameters
 from ferpipe.models.inference import configured_batch_size, predict_logits
 from ferpipe.models.saved import load_model
 from ferpipe.models.tta import configured_views
-from ferpipe.registration import Chosen, register_classifier
-from ferpipe.stages.evaluate import evaluate_model
-from ferpipe.stages.train import train_student
+from ferpipe.pipeline.scoring import evaluate_model
+from ferpipe.pipeline.training import train_student
+from ferpipe.serving.chosen import Chosen
+from ferpipe.serving.registration import register_classifier
 from ferpipe.train.soft_targets import Teacher
 
 

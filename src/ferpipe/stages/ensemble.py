@@ -19,7 +19,8 @@ from ferpipe.evaluate.metrics import classification_metrics, headline
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score
 from ferpipe.evaluate.uncertainty import paired, paired_metrics
 from ferpipe.io import write_json
-from ferpipe.registration import Chosen, register_classifier
+from ferpipe.serving.chosen import Chosen
+from ferpipe.serving.registration import register_classifier
 from ferpipe.tracking import log_scores
 
 
@@ -28,7 +29,7 @@ def run(params: dict[str, Any], paths: Paths) -> None:
 
     The best is the member or ensemble with the highest validation accuracy (the test split
     never chooses anything); it is registered as a new version and becomes ``@challenger``,
-    and ``@champion`` only by the rule in :mod:`ferpipe.registry`.
+    and ``@champion`` only by the rule in :mod:`ferpipe.tracking.registry`.
     """
     cfg = params["ensemble"]
     members: list[str] = list(cfg["members"])

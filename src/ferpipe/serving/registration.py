@@ -5,7 +5,6 @@ a classifier version with its model card, under the registry's champion rule."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,7 @@ from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
 from ferpipe.evaluate.scoring import brief, mlflow_metrics
 from ferpipe.models.tta import configured_views
-
-
-@dataclass(frozen=True)
-class Chosen:
-    """What is registered: one model, or an ensemble of ``files`` combined by ``method``."""
-
-    name: str  # the model's name, or ensemble_<method>
-    files: dict[str, Path]  # each member's weights
-    method: str  # the ensemble method, or the model's own name
-    weights: list[float] | None  # the weighted ensemble's, fitted on validation
-    run_ids: list[str]  # each member's train run ("" where this store does not have it)
-    val_predicted: np.ndarray  # its class on each validation face: kept with the version, paired with the next
-    student: bool = False  # a distilled student: registered, but not the pipeline's best
-
-    @property
-    def members(self) -> list[str]:
-        return list(self.files)
+from ferpipe.serving.chosen import Chosen
 
 
 def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, scores: dict[str, Any]) -> None:
@@ -40,8 +23,9 @@ def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, sc
     registry rule. The pipeline's best also gives the pipeline's run its metrics; a student does not."""
     import mlflow
 
-    from ferpipe import model_card, registry
-    from ferpipe.classifier import log_classifier
+    from ferpipe.serving import model_card
+    from ferpipe.serving.classifier import log_classifier
+    from ferpipe.tracking import registry
 
     best = chosen.name
     registered = tracking.registered_model(params)

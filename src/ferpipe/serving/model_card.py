@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ferpipe.config import Paths
 from ferpipe.io import read_json
 from ferpipe.labels import CLASSES
 from ferpipe.models.tta import configured_views
 from ferpipe.protocol import deliberate_leaks
-
-if TYPE_CHECKING:  # registration imports this module
-    from ferpipe.registration import Chosen
+from ferpipe.serving.chosen import Chosen
 
 CARD_FILE = "model_card.md"
 IDENTITY_FILE = "model_card.json"  # read by the served model (classifier.py)

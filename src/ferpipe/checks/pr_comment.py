@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ferpipe.gate import gate_checks, markdown_table, summary
+from ferpipe.checks.gate import gate_checks, markdown_table, summary
 from ferpipe.io import write_text
 
 REPORT = "report.md"

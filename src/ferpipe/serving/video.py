@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ferpipe.classifier import SIDE, FerClassifier
 from ferpipe.detect import Box, find_faces
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
-from ferpipe.predict import NO_FACE, UNREADABLE, draw_face
+from ferpipe.serving.classifier import SIDE, FerClassifier
+from ferpipe.serving.predict import NO_FACE, UNREADABLE, draw_face
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 ANNOTATED_SUFFIX = ".mp4"

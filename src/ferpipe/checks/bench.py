@@ -228,7 +228,7 @@ def _timed(fn: Callable[[], Any], repeats: int, device: torch.device, warmup: in
 
 def noop_repro_seconds(root: Path) -> float | None:
     """Seconds ``dvc repro`` takes when nothing changed; None when something would rerun."""
-    from ferpipe.stale import stale_stages
+    from ferpipe.checks.stale import stale_stages
 
     try:
         if not (root / "dvc.lock").exists() or stale_stages(root):

@@ -35,7 +35,7 @@ def alias_runs(registered_name: str) -> dict[str, str]:
     """``{run id: alias}`` for the registry's champion and challenger (the champion wins a shared run)."""
     import mlflow
 
-    from ferpipe import registry
+    from ferpipe.tracking import registry
 
     client = mlflow.MlflowClient()
     found = {}

@@ -24,9 +24,9 @@ from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.calibration import scale
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.labels import CLASSES
-from ferpipe.model_card import IDENTITY_FILE
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.saved import load_model
+from ferpipe.serving.model_card import IDENTITY_FILE
 
 SIDE = 48
 CONFIG_ARTIFACT = "classifier.json"

@@ -33,8 +33,8 @@ def grey_pictures(files: Iterable[Path], every: int = 1) -> Iterator[np.ndarray]
     """Every photo, and every ``every``-th frame of every video, as uint8 grey."""
     import cv2
 
-    from ferpipe.predict import read_picture
-    from ferpipe.video import is_video, opened
+    from ferpipe.serving.predict import read_picture
+    from ferpipe.serving.video import is_video, opened
 
     for path in files:
         if not is_video(path):

@@ -1,5 +1,8 @@
 """MLflow plumbing: the tracking URI, the experiment, tags, and run ids handed between stages.
 
+The package's own modules sit above this one: ``registry`` (the champion rule), ``runs``
+(``ferpipe runs``) and ``server`` (``ferpipe server``); this module imports none of them.
+
 mlflow is imported inside the functions, so the training code stays importable on a GPU box
 that has only a stock PyTorch environment.
 """

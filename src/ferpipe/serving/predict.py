@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from ferpipe.classifier import SIDE, FerClassifier
 from ferpipe.config import Paths
 from ferpipe.detect import Box, find_faces
 from ferpipe.evaluate.calibration import temperature_of
 from ferpipe.images import open_picture
 from ferpipe.io import atomic_path, read_json
 from ferpipe.labels import CLASSES
-from ferpipe.model_card import SYNTHETIC_WARNING, synthetic_only
 from ferpipe.models.tta import configured_views
 from ferpipe.readers.base import to_8bit
+from ferpipe.serving.classifier import SIDE, FerClassifier
+from ferpipe.serving.model_card import SYNTHETIC_WARNING, synthetic_only
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 OUT_SUFFIXES = (".csv", ".json")
@@ -98,7 +98,8 @@ def load_champion(paths: Paths, params: dict[str, Any]) -> Answerer:
     with the warning its model card carries."""
     import mlflow
 
-    from ferpipe import registry, tracking
+    from ferpipe import tracking
+    from ferpipe.tracking import registry
 
     uri = tracking.connect(paths.home)
     name = tracking.registered_model(params)

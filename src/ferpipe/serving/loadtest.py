@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ferpipe.classifier import MAX_BATCH
+from ferpipe.serving.classifier import MAX_BATCH
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
