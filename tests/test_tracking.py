@@ -90,6 +90,61 @@ def test_a_web_server_that_is_not_mlflow_is_named_as_such(tmp_path: Path, monkey
         server.shutdown()
 
 
+def _answering(replies: list[tuple[int, str]], delay: float = 0.0):
+    """A local HTTP server that answers /version with each (status, body) in turn, the last one for ever."""
+    import http.server
+    import threading
+    import time
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            time.sleep(delay)
+            status, body = replies[min(len(seen), len(replies)) - 1]
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", seen
+
+
+def test_the_check_retries_and_waits_as_mlflow_s_own_settings_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLFLOW_HTTP_REQUEST_MAX_RETRIES and _TIMEOUT back the check (MLflow's client does the request);
+    unset, the check neither retries nor waits long, so a stage speaks up within seconds."""
+    import time
+
+    server, uri, seen = _answering([(503, "busy"), (503, "busy"), (200, "3.17.0")])
+    try:
+        monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+        with pytest.raises(ValueError, match=rf"{re.escape(uri)} is not an MLflow tracking server \(HTTP 503"):
+            tracking.check_reachable(uri)
+        assert len(seen) == 1
+        seen.clear()
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+        tracking.check_reachable(uri)  # retried past the two 503s
+        assert len(seen) == 3
+    finally:
+        server.shutdown()
+    slow, uri, _ = _answering([(200, "3.17.0")], delay=30.0)
+    try:
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+        began = time.monotonic()
+        with pytest.raises(ValueError, match=rf"MLflow tracking server {re.escape(uri)} is unreachable"):
+            tracking.check_reachable(uri)
+        assert time.monotonic() - began < 10
+    finally:
+        slow.shutdown()
+
+
 def test_a_resumed_child_brings_its_pipeline_run_back_to_finished(tmp_path: Path, monkeypatch) -> None:
     import mlflow
 

@@ -38,46 +38,48 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
+CHECK_RETRIES, CHECK_TIMEOUT_S = 0, 5.0  # the check's own defaults: MLflow's (7 retries, 120 s) take minutes
+
+
+def check_reachable(uri: str) -> None:
     """Fail within seconds, naming the URI, when a tracking server does not answer or is not MLflow.
 
-    MLflow's own client retries for minutes before it gives up; a stage should not hang. An
-    MLflow server answers ``/version`` with its version number; any other web server does not.
+    The request goes through MLflow's own HTTP client, so it logs in, verifies TLS and retries as
+    the stage's MLflow calls will (``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` or ``TOKEN``,
+    ``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_TRACKING_SERVER_CERT_PATH``...). Its retries and
+    timeout are MLflow's ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` and ``MLFLOW_HTTP_REQUEST_TIMEOUT``
+    when set, else none and 5 s: MLflow's defaults would retry for minutes before a stage said
+    anything. An MLflow server answers ``/version`` with its version number; any other web server
+    does not.
     """
     if not uri.startswith(("http://", "https://")):
         return
-    import urllib.error
-    import urllib.request
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT
+    from mlflow.tracking._tracking_service.utils import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
 
+    retries = MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() if MLFLOW_HTTP_REQUEST_MAX_RETRIES.is_set() else CHECK_RETRIES
+    timeout = MLFLOW_HTTP_REQUEST_TIMEOUT.get() if MLFLOW_HTTP_REQUEST_TIMEOUT.is_set() else CHECK_TIMEOUT_S
     hint = "check MLFLOW_TRACKING_URI, or unset it to log to the project's local store"
-    request = urllib.request.Request(f"{uri.rstrip('/')}/version", headers=_login_header())
+    creds = get_default_host_creds(uri.rstrip("/"))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = response.read(200).decode("utf-8", errors="replace").strip()
-    except urllib.error.HTTPError as exc:
-        if exc.code == 401:
-            given = "are not accepted" if _login_header() else "are not set"
-            raise ValueError(
-                f"MLflow tracking server {uri} asks for a login, and MLFLOW_TRACKING_USERNAME / "
-                f"MLFLOW_TRACKING_PASSWORD {given}"
-            ) from None
-        if exc.code == 403:
-            return  # logged in, but this user may not read /version: MLflow's client says what it may not do
-        raise ValueError(f"{uri} is not an MLflow tracking server (HTTP {exc.code} at /version); {hint}") from exc
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"MLflow tracking server {uri} is unreachable ({exc}); start it, or {hint}") from exc
+        response = http_request(creds, "/version", "GET", max_retries=retries, timeout=timeout, raise_on_status=False)
+    except Exception as exc:  # MLflow wraps every connection, timeout and TLS error in its own exception
+        reason = str(exc).splitlines()[0][:300]
+        raise ValueError(f"MLflow tracking server {uri} is unreachable ({reason}); start it, or {hint}") from None
+    if response.status_code == 401:
+        given = "are not accepted" if creds.username or creds.token else "are not set"
+        raise ValueError(
+            f"MLflow tracking server {uri} asks for a login, and MLFLOW_TRACKING_USERNAME / "
+            f"MLFLOW_TRACKING_PASSWORD {given}"
+        )
+    if response.status_code == 403:
+        return  # logged in, but this user may not read /version: MLflow's client says what it may not do
+    if response.status_code != 200:
+        raise ValueError(f"{uri} is not an MLflow tracking server (HTTP {response.status_code} at /version); {hint}")
+    answer = response.text[:200].strip()
     if not re.fullmatch(r"\d+\.\d+\S*", answer):
         raise ValueError(f"{uri} is not an MLflow tracking server (/version answered {answer[:40]!r}); {hint}")
-
-
-def _login_header() -> dict[str, str]:
-    """HTTP basic auth from MLflow's own client variables, for the reachability check."""
-    import base64
-
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if not user or password is None:
-        return {}
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def configure(experiment: str, root: Path) -> str:
