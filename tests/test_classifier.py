@@ -67,3 +67,37 @@ def test_a_single_model_and_an_ensemble_give_probabilities() -> None:
         assert probs.shape == (4, len(CLASSES)) and np.allclose(probs.sum(axis=1), 1.0)
     frame = predictions_frame(probs)
     assert list(frame.columns) == ["label", *CLASSES] and frame["label"].isin(CLASSES).all()
+
+
+def test_the_logged_classifier_is_a_model_from_code_that_loads_without_unpickling(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MLflow is turning pickled pyfuncs off by default (MLFLOW_ALLOW_PICKLE_DESERIALIZATION): the
+    classifier is logged as a file MLflow runs, loads with pickles refused, and MLflow has no
+    advice about pickling to log."""
+    import logging
+
+    import mlflow
+
+    from ferpipe import tracking
+    from ferpipe.models.saved import save_model
+    from ferpipe.serving.classifier import log_classifier
+
+    torch.manual_seed(0)
+    model_file = tmp_path / "model.pt"
+    save_model(model_file, create_model("simple_cnn", widths=[8, 8, 8]), "simple_cnn", {"widths": [8, 8, 8]})
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure("from-code", tmp_path)
+    with caplog.at_level(logging.INFO, logger="mlflow"), mlflow.start_run():
+        info = log_classifier({"m": model_file}, "average", None, tmp_path / "work", "from-code", "m")
+    assert not [r for r in caplog.records if "pickle" in r.getMessage().lower()]
+    stored = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "stored"))
+    flavor = mlflow.models.Model.load(stored).flavors["python_function"]
+    assert flavor.get("model_code_path", "").endswith("pyfunc_model.py"), flavor
+    assert not list((tmp_path / "stored").rglob("python_model.pkl"))
+
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    answer = mlflow.pyfunc.load_model(info.model_uri).predict(faces)
+    expected = FerClassifier.load({"m": model_file}, "average", None).predict_proba(faces)
+    assert np.allclose(answer[list(CLASSES)].to_numpy(), expected, atol=1e-5)

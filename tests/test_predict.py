@@ -102,3 +102,37 @@ def test_a_bad_output_path_or_an_empty_input_is_refused_before_any_work(workspac
     (workspace / "empty").mkdir()
     empty = CliRunner().invoke(app, ["predict", str(workspace / "empty"), "--model", "a"])
     assert empty.exit_code == 1 and "no image or video files in" in empty.output
+
+
+def test_a_version_pickled_by_earlier_code_is_one_line_saying_how_to_register_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions registered before the classifier became a model from code are pickled objects whose
+    code has since moved (``ferpipe.classifier``): loading one in-process names the fix."""
+    import sys
+
+    import mlflow
+
+    from ferpipe import tracking
+    from ferpipe.serving.predict import _load_registered
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "ferpipe_moved_away.py").write_text(
+        "import mlflow\n\n\nclass Old(mlflow.pyfunc.PythonModel):\n"
+        "    def predict(self, context, model_input, params=None):\n        return model_input\n"
+    )
+    monkeypatch.syspath_prepend(str(legacy))
+    old = __import__("ferpipe_moved_away").Old()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure("legacy", tmp_path)
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(name="m", python_model=old, registered_model_name="legacy")
+    monkeypatch.delitem(sys.modules, "ferpipe_moved_away")
+    sys.path.remove(str(legacy))
+    with pytest.raises(
+        ValueError,
+        match=r"models:/legacy/1 was registered by an earlier ferpipe as a pickled classifier .*"
+        r"No module named 'ferpipe_moved_away'.*`dvc repro --force ensemble`, then `ferpipe promote NEW_VERSION`",
+    ):
+        _load_registered("models:/legacy/1")

@@ -3,7 +3,8 @@
 The champion of a pipeline (the best model or ensemble on validation) is logged in this
 form and registered with the alias ``champion``, so ``mlflow models serve -m
 models:/<name>@champion`` answers with labels and the 7 probabilities. A single model is an
-ensemble of one.
+ensemble of one. It is logged as a model from code (``pyfunc_model.py``), not a pickled object:
+MLflow is turning off the loading of pickled pyfuncs by default.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SIDE = 48
 CONFIG_ARTIFACT = "classifier.json"
 MAX_BATCH = 1024  # images per request: a bigger payload is refused, not computed
 MAX_IMAGE_BYTES = 10 * 2**20  # one base64-decoded image file
+PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")  # what MLflow stores and runs to build the model
 
 
 @dataclass
@@ -139,35 +141,6 @@ def registered_identity(config_file: Path) -> dict[str, str] | None:
     return json.loads(found.read_text()) if found.exists() else None
 
 
-def _python_model() -> Any:
-    """The pyfunc wrapper, defined lazily so this module imports without MLflow."""
-    import mlflow.pyfunc
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
-    class FerPyfunc(mlflow.pyfunc.PythonModel):
-        def load_context(self, context: Any) -> None:
-            config = json.loads(Path(context.artifacts["config"]).read_text())
-            files = {name: Path(context.artifacts[name]) for name in config["members"]}
-            self.classifier = FerClassifier.load(
-                files,
-                config["method"],
-                config.get("weights"),
-                config.get("tta", "none"),
-                config.get("temperature", 1.0),
-            )
-            self.identity = registered_identity(Path(context.artifacts["config"]))
-
-        def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-            try:
-                images = to_images(model_input)
-            except ValueError as exc:
-                raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-            return predictions_frame(self.classifier.predict_proba(images), self.identity)
-
-    return FerPyfunc()
-
-
 def log_classifier(
     model_files: dict[str, Path],
     method: str,
@@ -193,7 +166,7 @@ def log_classifier(
     with warnings.catch_warnings(record=True):
         return mlflow.pyfunc.log_model(
             name=model_name,
-            python_model=_python_model(),
+            python_model=str(PYFUNC_FILE),  # a model from code: MLflow runs the file, nothing is pickled
             artifacts={"config": str(config), **{name: str(path) for name, path in model_files.items()}},
             code_paths=[str(Path(__file__).parent)],
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "timm", "numpy", "pandas", "pillow"],

@@ -106,9 +106,25 @@ def load_champion(paths: Paths, params: dict[str, Any]) -> Answerer:
     version = registry.aliased(mlflow.MlflowClient(), name, registry.CHAMPION)
     if version is None:
         raise ValueError(f"no models:/{name}@champion in {uri} yet: run `dvc repro`, or pass --model or --ensemble")
-    served = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").unwrap_python_model()
+    served = _load_registered(f"models:/{name}/{version.version}")
     warning = (served.identity or {}).get("warning", "")
     return Answerer(served.classifier, f"models:/{name}@champion (version {version.version})", warning)
+
+
+def _load_registered(uri: str) -> Any:
+    """The pyfunc behind a registered version; one registered by an earlier ferpipe as a pickled
+    object whose code has moved since is a clear error saying how to register it again."""
+    import mlflow
+
+    try:
+        return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except (ModuleNotFoundError, AttributeError) as exc:  # unpickling code that is no longer where it was
+        raise ValueError(
+            f"{uri} was registered by an earlier ferpipe as a pickled classifier that this version cannot "
+            f"load ({exc}); register it again as a model from code: `dvc repro --force ensemble`, then "
+            "`ferpipe promote NEW_VERSION` (or serve that version with `mlflow models serve`, which loads "
+            "the code stored with it)"
+        ) from None
 
 
 def _model_file(paths: Paths, name: str) -> Path:

@@ -163,16 +163,9 @@ def runs_page(ui: str, experiment_id: str) -> str:
     return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
-def _not_the_cloudpickle_advice(record: logging.LogRecord) -> bool:
-    """False for MLflow's advice to log models from code instead of a pickled Python object: the
-    classifier is a pickled object on purpose (``classifier.log_classifier``), so the advice, logged
-    at every registration, is nothing a user can act on."""
-    return "CloudPickle" not in record.getMessage()
-
-
 def quiet_mlflow() -> None:
     """Keep MLflow to what a user can act on: no INFO lines about system metrics, no artifact
-    download bars, no advice against pickled pyfunc models, no User/FutureWarnings raised in
+    download bars, no User/FutureWarnings raised in
     MLflow's own modules. (The pyfunc's type-hint warnings get past any filter:
     ``classifier.log_classifier`` records and drops them.)"""
     import warnings
@@ -181,7 +174,6 @@ def quiet_mlflow() -> None:
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("mlflow.pyfunc").addFilter(_not_the_cloudpickle_advice)  # added once, however often called
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\.")
 
