@@ -499,7 +499,11 @@ def export(
 def bench(
     model: Annotated[list[str] | None, typer.Option(help="Model(s) from params.yaml (default: all).")] = None,
     batches: Annotated[int, typer.Option(help="Batches timed per data path.")] = 100,
-    steps: Annotated[int, typer.Option(help="Batches timed per model: the plain step, then ferpipe's loop.")] = 40,
+    steps: Annotated[int, typer.Option(help="Batches per epoch of ferpipe's loop, per model.")] = 40,
+    repeats: Annotated[int, typer.Option(help="Epochs of ferpipe's loop timed (after one untimed).")] = 5,
+    seconds: Annotated[
+        float, typer.Option(help="Seconds at least timing each plain step (torch.utils.benchmark).")
+    ] = 3.0,
     batch_size: Annotated[int, typer.Option(help="Batch size of the data paths.")] = 64,
     workers: Annotated[int, typer.Option(help="DataLoader workers of the usual loaders.")] = 2,
     data: Annotated[Path, typer.Option(help="Training split to read (images.npy, labels.npy).")] = Path(
@@ -511,7 +515,7 @@ def bench(
     from ferpipe.checks.bench import BenchOptions, run_bench
 
     root = repo_root()
-    options = BenchOptions(tuple(model or ()), batches, steps, batch_size, workers, data, repro)
+    options = BenchOptions(tuple(model or ()), batches, steps, repeats, seconds, batch_size, workers, data, repro)
     typer.echo(run_bench(root, _project_params(root), options), nl=False)
 
 

@@ -7,7 +7,10 @@ ferpipe keeps the training set as one memory-mapped uint8 tensor and warps whole
 with tensor ops (``train.augment``), on the GPU when there is one. The training loop timed is
 the real one (``train.loop.fit``: augmentation, the model's own loss, progress, signal checks),
 against forward, the same loss, backward and optimizer step on one fixed batch. Every figure
-comes from the same run on the same machine, so the ratios compare like with like.
+comes from the same run on the same machine, so the ratios compare like with like; the training
+figures are medians over repeats with their quartiles (the plain step timed by
+``torch.utils.benchmark``, the loop over several epochs), since one timing on a shared machine
+moves by a tenth from run to run.
 """
 
 from __future__ import annotations
@@ -41,11 +44,25 @@ from ferpipe.train.optim import build_optimizer
 
 @dataclass(frozen=True)
 class Throughput:
-    """Images per second of one way of producing (or training on) batches."""
+    """Images per second of one way of producing (or training on) batches: the median over repeats,
+    with the rates at the slower and the faster quartile where there were repeats."""
 
     name: str
     images_per_second: float
     detail: str = ""
+    quartiles: tuple[float, float] | None = None
+    repeats: int = 1
+
+    @classmethod
+    def of_rates(cls, name: str, rates: Sequence[float], detail: str = "") -> Throughput:
+        low, median, high = np.percentile(np.asarray(rates, dtype=np.float64), [25, 50, 75])
+        return cls(name, float(median), detail, (float(low), float(high)), len(rates))
+
+    def cell(self) -> str:
+        """``1,474 (1,430-1,502)``: the median and its quartiles."""
+        if self.quartiles is None:
+            return f"{self.images_per_second:,.0f}"
+        return f"{self.images_per_second:,.0f} ({self.quartiles[0]:,.0f}-{self.quartiles[1]:,.0f})"
 
 
 def time_batches(batches: Iterable[Any], n_batches: int, batch_size: int, device: torch.device) -> float:
@@ -169,11 +186,14 @@ def data_path_figures(
 
 
 def plain_step_figure(
-    name: str, model: torch.nn.Module, cfg: TrainConfig, batch: torch.Tensor, targets: torch.Tensor, steps: int
+    name: str, model: torch.nn.Module, cfg: TrainConfig, batch: torch.Tensor, targets: torch.Tensor, seconds: float
 ) -> Throughput:
     """The plain way: forward, the model's own loss (cross-entropy, or hinge for a linear SVM), backward
     and optimizer step on one fixed batch, in the layout and autocast precision the real loop uses on
-    this device (the ratio is then the loop's cost, not a cheaper loss's)."""
+    this device (the ratio is then the loop's cost, not a cheaper loss's). Timed by
+    ``torch.utils.benchmark`` for at least ``seconds``, in blocks: the median block and its quartiles."""
+    from torch.utils.benchmark import Timer
+
     device = batch.device
     dtype = autocast_dtype(cfg.amp, device)
     placed(model, device, cfg.channels_last).train()
@@ -191,25 +211,34 @@ def plain_step_figure(
         loss.backward()
         optimizer.step()
 
-    seconds = _timed(step, steps, device)
+    step()  # the first call pays one-time set-up (kernels chosen, buffers allocated)
+    measured = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
+    times = measured.blocked_autorange(min_run_time=seconds).times  # seconds per step, one per block
     precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
-    return Throughput(name, steps * len(batch) / seconds, f"{cfg.batch_size} per batch, {precision}")
+    return Throughput.of_rates(name, [len(batch) / t for t in times], f"{cfg.batch_size} per batch, {precision}")
 
 
 def real_loop_figure(
-    name: str, model: torch.nn.Module, cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, steps: int
+    name: str,
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int,
+    repeats: int,
 ) -> Throughput:
-    """ferpipe's own loop (``fit``) over ``steps`` batches for two epochs; the second epoch's rate
-    (the first pays one-time set-up, as the plain step's warm-up does)."""
+    """ferpipe's own loop (``fit``) over ``steps`` batches for ``repeats`` + 1 epochs; the rates of all
+    but the first (which pays one-time set-up, as the plain step's first call does)."""
     n = steps * cfg.batch_size
     train, val = Split(images[:n], labels[:n]), Split(images[: cfg.batch_size], labels[: cfg.batch_size])
-    run = dataclasses.replace(cfg, epochs=2, epochs_scale=1.0, patience=2, schedule={"name": "none"})
+    run = dataclasses.replace(
+        cfg, epochs=repeats + 1, epochs_scale=1.0, patience=repeats + 1, schedule={"name": "none"}
+    )
     with contextlib.redirect_stdout(io.StringIO()):  # fit's epoch lines: the table says it all
         result = fit(model, train, val, run)
     augment = "batch augmentation" if cfg.augment.enabled else "no augmentation"
-    return Throughput(
-        name, result.history[-1]["images_per_second"], f"{augment}, {model_option(model, 'criterion', 'cross_entropy')}"
-    )
+    rates = [row["images_per_second"] for row in result.history[1:]]
+    return Throughput.of_rates(name, rates, f"{augment}, {model_option(model, 'criterion', 'cross_entropy')}")
 
 
 def _timed(fn: Callable[[], Any], repeats: int, device: torch.device, warmup: int = 2) -> float:
@@ -282,13 +311,22 @@ class ModelFigures:
     def loop_vs_plain(self) -> float:
         return self.loop.images_per_second / self.plain.images_per_second
 
+    def ratio_cell(self) -> str:
+        """``1.01 (0.95-1.07)``: the ratio of the medians, and from the loop's slow quartile over the
+        plain step's fast one to the other way round."""
+        if self.loop.quartiles is None or self.plain.quartiles is None:
+            return f"{self.loop_vs_plain:.2f}"
+        low = self.loop.quartiles[0] / self.plain.quartiles[1]
+        high = self.loop.quartiles[1] / self.plain.quartiles[0]
+        return f"{self.loop_vs_plain:.2f} ({low:.2f}-{high:.2f})"
+
 
 def model_rows(
     models: Sequence[tuple[str, Callable[[], torch.nn.Module], TrainConfig]],
     data: Throughput,
     images: np.ndarray,
     labels: np.ndarray,
-    steps: int,
+    options: BenchOptions,
     device: torch.device,
 ) -> list[ModelFigures]:
     """Each model: the plain step and ferpipe's loop (each on a fresh copy of the model, same seed)."""
@@ -296,10 +334,10 @@ def model_rows(
     for name, build, cfg in models:
         batch = to_input(torch.randint(0, 256, (cfg.batch_size, 48, 48), dtype=torch.uint8), device)
         targets = torch.randint(0, len(CLASSES), (cfg.batch_size,), device=device)
-        plain = plain_step_figure(name, build(), cfg, batch, targets, steps)
-        loop = real_loop_figure(name, build(), cfg, images, labels, steps)
+        plain = plain_step_figure(name, build(), cfg, batch, targets, options.seconds)
+        loop = real_loop_figure(name, build(), cfg, images, labels, options.steps, options.repeats)
         fp32_cfg = dataclasses.replace(cfg, amp="none", channels_last=False)
-        fp32 = plain_step_figure(name, build(), fp32_cfg, batch, targets, steps)
+        fp32 = plain_step_figure(name, build(), fp32_cfg, batch, targets, options.seconds)
         rows.append(ModelFigures(plain, loop, share_of_step(data, plain), fp32))
     return rows
 
@@ -310,7 +348,9 @@ class BenchOptions:
 
     models: Sequence[str] = ()  # names under params' models; empty: all of them
     batches: int = 100
-    steps: int = 40
+    steps: int = 40  # batches per epoch of ferpipe's loop
+    repeats: int = 5  # loop epochs timed (after one untimed)
+    seconds: float = 3.0  # at least this long timing each plain step
     batch_size: int = 64
     workers: int = 2
     data: Path = Path("data/balanced")
@@ -347,11 +387,13 @@ def run_bench(root: Path, params: dict[str, Any], options: BenchOptions) -> str:
         rows,
     )
 
-    model_figures = model_rows(chosen, ours, images, labels, options.steps, device)
+    model_figures = model_rows(chosen, ours, images, labels, options, device)
     text += render(
         f"training on {device}, {torch.get_num_threads()} threads: a plain PyTorch step (forward, the model's loss,"
         f" backward, optimizer on one fixed batch; first in fp32 and the default layout, then in the precision"
-        f" and layout ferpipe trains in) against ferpipe's training loop, {options.steps} batches",
+        f" and layout ferpipe trains in, timed by torch.utils.benchmark for {options.seconds:g} s) against"
+        f" ferpipe's training loop ({options.repeats} epochs of {options.steps} batches after one untimed);"
+        " medians with their quartiles",
         [
             ("model", "left"),
             ("fp32 plain img/s", "right"),
@@ -364,10 +406,10 @@ def run_bench(root: Path, params: dict[str, Any], options: BenchOptions) -> str:
         [
             (
                 f.plain.name,
-                f"{f.fp32.images_per_second:,.0f}",
-                f"{f.plain.images_per_second:,.0f}",
-                f"{f.loop.images_per_second:,.0f}",
-                f"{f.loop_vs_plain:.2f}",
+                f.fp32.cell(),
+                f.plain.cell(),
+                f.loop.cell(),
+                f.ratio_cell(),
                 f"{f.data_share:.1%}",
                 f"{f.plain.detail}, {f.loop.detail}",
             )
