@@ -255,3 +255,21 @@ def test_quiet_mlflow_drops_the_pickled_model_advice_and_keeps_other_warnings(ca
         pyfunc.warning("Passing a Python object as `python_model` causes it to be serialized using CloudPickle")
         pyfunc.warning("Could not infer the pip requirements")
     assert [r.getMessage() for r in caplog.records] == ["Could not infer the pip requirements"]
+
+
+def test_mlflow_s_system_metrics_can_read_the_gpu_through_nvml() -> None:
+    """nvidia-ml-py is a dependency, so MLflow's GPU monitor is never skipped for want of it: on a GPU
+    it reports utilisation and memory; here, without a driver, it stops at NVML itself."""
+    import sys
+
+    import torch
+    from mlflow.system_metrics.metrics import gpu_monitor
+
+    assert "pynvml" in sys.modules
+    if torch.cuda.is_available():
+        monitor = gpu_monitor.GPUMonitor()
+        monitor.collect_metrics()
+        assert {"gpu_0_utilization_percentage", "gpu_0_memory_usage_megabytes"} <= set(monitor.metrics)
+    else:
+        with pytest.raises(RuntimeError, match="Failed to initialize NVML"):
+            gpu_monitor.GPUMonitor()
