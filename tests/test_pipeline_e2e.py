@@ -389,6 +389,15 @@ def test_seeds_run_as_queued_experiments_two_at_a_time_log_to_the_repo_store_and
     table = run(["ferpipe", "results"], project)
     assert f"{100 * record['summary']['test_acc']['mean']:.1f} ± " in table and "logreg_again (" in table
 
+    # two recipes over the same seeds: seed by seed on the same faces, and pooled
+    sides = ["logreg@seeds-logreg-{seed}", "ensemble_weighted@seeds-logreg-{seed}"]
+    out = run(["ferpipe", "compare", *sides, "--seeds", "11,12", "--out", "compared.json"], project)
+    assert "seed by seed" in out and "pooled" in out and "over seeds 11, 12, ensemble_weighted@" in out, out
+    compared = json.loads((project / "compared.json").read_text())
+    assert set(compared["per_seed"]) == {"11", "12"} and compared["split"] == "test"
+    for seed in ("11", "12"):
+        assert compared["per_seed"][seed]["accuracy_a"] == pytest.approx(record["seeds"][seed]["test_acc"], abs=1e-6)
+
 
 def test_a_mistyped_param_stops_the_first_stage_it_reaches_with_one_line(project: Path) -> None:
     done = subprocess.run(

@@ -224,10 +224,7 @@ def seeds(
     params = _project_params(root)
     if model not in params["models"]:
         raise ValueError(f"params.yaml: no model {model!r} under models (have: {', '.join(params['models'])})")
-    try:
-        chosen = [int(seed) for seed in seeds.split(",") if seed.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds {seeds!r}: whole numbers separated by commas, such as 0,1,2") from None
+    chosen = _seed_list(seeds)
     record = run_seeds(root, model, chosen, jobs, name=name, run=not collect)
     for score, summary in record["summary"].items():
         typer.echo(claim(score, summary))
@@ -270,19 +267,94 @@ def compare(
         str,
         typer.Argument(
             help="NAME or NAME@REV: a model, ensemble_<method> or student; REV a git revision or DVC experiment."
+            " With --seeds, {seed} stands for each seed (cnn@seeds-cnn-{seed})."
         ),
     ],
     b: Annotated[str, typer.Argument(help="The other side, compared against A on the same faces.")],
     split: Annotated[str, typer.Option(help="test, or val (what chose the champion).")] = "test",
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seeds: A and B over each seed, paired seed by seed, and pooled.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON (a record to keep).")] = None,
 ) -> None:
     """B against A on the same faces: accuracy difference with its 95% interval, McNemar's p, per class."""
     from ferpipe.evaluate.compare import load_side, paired_sides
-    from ferpipe.tables import render
 
     if split not in ("val", "test"):
         raise ValueError(f"--split {split!r}: choose val or test")
     root = repo_root()
-    found = paired_sides(load_side(root, a, split), load_side(root, b, split))
+    if seeds is not None:
+        found = _compare_over_seeds(root, a, b, split, _seed_list(seeds))
+    else:
+        found = paired_sides(load_side(root, a, split), load_side(root, b, split))
+        _print_comparison(found, split)
+    if out is not None:
+        from ferpipe.io import write_json
+
+        write_json(out, {"split": split, **found.as_dict()})
+        typer.echo(f"written to {out}")
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        chosen = [int(seed) for seed in text.split(",") if seed.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: whole numbers separated by commas, such as 0,1,2") from None
+    if len(set(chosen)) < 2:
+        raise ValueError(f"--seeds {text!r}: at least two different seeds")
+    return chosen
+
+
+def _compare_over_seeds(root: Path, a: str, b: str, split: str, seeds: list[int]) -> Any:
+    """A and B under each seed (``{seed}`` in their names), paired seed by seed on the same faces, and pooled."""
+    from ferpipe.evaluate.compare import load_side, paired_sides
+    from ferpipe.evaluate.uncertainty import compare_over_seeds
+    from ferpipe.tables import render
+
+    if "{seed}" not in a or "{seed}" not in b:
+        raise ValueError("--seeds: name each seed's side with {seed} in A and B, such as cnn@seeds-cnn-{seed}")
+    sides = [(load_side(root, a.format(seed=s), split), load_side(root, b.format(seed=s), split)) for s in seeds]
+    for side_a, side_b in sides:
+        paired_sides(side_a, side_b)  # refuses two sides scored on different faces
+    if any(side_a.faces != sides[0][0].faces for side_a, _ in sides):
+        raise ValueError("--seeds: the seeds' experiments were scored on different faces; pooling needs the same ones")
+    labels = sides[0][0].labels
+    names = (a.replace("{seed}", "*"), b.replace("{seed}", "*"))
+    found = compare_over_seeds(labels, [x.predicted for x, _ in sides], [y.predicted for _, y in sides], names, seeds)
+    rows = [
+        [
+            str(seed),
+            f"{c.accuracy_a * 100:.2f}%",
+            f"{c.accuracy_b * 100:.2f}%",
+            f"{c.difference * 100:+.2f}",
+            f"{c.interval[0] * 100:+.2f} to {c.interval[1] * 100:+.2f}",
+            f"{c.p_value:.3g}",
+        ]
+        for seed, c in zip(seeds, found.per_seed, strict=True)
+    ]
+    mean_a = sum(c.accuracy_a for c in found.per_seed) / len(seeds)
+    mean_b = sum(c.accuracy_b for c in found.per_seed) / len(seeds)
+    rows.append(
+        [
+            "pooled",
+            f"{mean_a * 100:.2f}%",
+            f"{mean_b * 100:.2f}%",
+            f"{found.difference * 100:+.2f}",
+            f"{found.interval[0] * 100:+.2f} to {found.interval[1] * 100:+.2f}",
+            f"{found.p_value:.3g}",
+        ]
+    )
+    columns = [("seed", "left"), ("A", "right"), ("B", "right"), ("B - A, points", "right")]
+    columns += [("95% interval", "right"), ("p", "right")]
+    title = f"{names[1]} (B) against {names[0]} (A) on the same {found.n} {split} faces, seed by seed"
+    typer.echo(render(title, columns, rows), nl=False)
+    typer.echo(found.sentence())
+    return found
+
+
+def _print_comparison(found: Any, split: str) -> None:
+    from ferpipe.tables import render
+
     rows = [
         [found.a, f"{found.accuracy_a * 100:.2f}%", "", ""],
         [found.b, f"{found.accuracy_b * 100:.2f}%", "", ""],

@@ -46,6 +46,13 @@ def scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def test_a_comparison_is_kept_as_json_when_asked(scored: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["compare", "cnn", "big", "--out", str(tmp_path / "c.json")])
+    assert result.exit_code == 0, result.output
+    kept = json.loads((tmp_path / "c.json").read_text())
+    assert kept["split"] == "test" and kept["a"] == "cnn" and kept["b"] == "big" and "p_value" in kept
+
+
 def test_two_models_and_an_ensemble_method_are_compared_on_the_same_faces(scored: Path) -> None:
     found = paired_sides(load_side(scored, "cnn", "test"), load_side(scored, "big", "test"))
     assert (
@@ -70,6 +77,8 @@ def test_two_models_and_an_ensemble_method_are_compared_on_the_same_faces(scored
         (["compare", "ensemble_median", "cnn"], "'ensemble_median': no such ensemble method"),
         (["compare", "cnn", "big", "--split", "train"], "--split 'train': choose val or test"),
         (["compare", "cnn@no-such-rev", "cnn"], "DVC cannot fetch"),
+        (["compare", "cnn", "big", "--seeds", "0,1"], "--seeds: name each seed's side with {seed} in A and B"),
+        (["compare", "cnn@s-{seed}", "big@s-{seed}", "--seeds", "0"], "--seeds '0': at least two different seeds"),
     ],
 )
 def test_bad_sides_are_one_line(scored: Path, args: list[str], message: str) -> None:

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from ferpipe.evaluate.uncertainty import _balanced_accuracy, _confusions, _macro_f1, compare, intervals, wilson
+from ferpipe.evaluate.uncertainty import (
+    _balanced_accuracy,
+    _confusions,
+    _macro_f1,
+    compare,
+    compare_over_seeds,
+    intervals,
+    wilson,
+)
 from ferpipe.labels import CLASSES
 
 
@@ -87,3 +95,32 @@ def test_the_paired_macro_f1_interval_is_seeded_and_holds_the_difference() -> No
     gain = f1_score(labels, b, labels=classes, average="macro") - f1_score(labels, a, labels=classes, average="macro")
     low, high = paired_macro_f1_interval(labels, a, b)
     assert low < gain < high and (low, high) == paired_macro_f1_interval(labels, a, b)
+
+
+def test_recipes_over_seeds_are_paired_seed_by_seed_and_pooled_face_by_face() -> None:
+    """Two seeds of each recipe on 8 faces, by hand: B's gains per face, averaged over the seeds, are
+    (1, 1, 0.5, 0, 0, 0, -0.5, 0) -> mean 2/8; each seed's pair is compare()'s test."""
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 0])
+    a = [np.array([1, 2, 2, 3, 4, 5, 6, 0]), np.array([1, 2, 3, 3, 4, 5, 6, 0])]
+    b = [np.array([0, 1, 2, 3, 4, 5, 0, 0]), np.array([0, 1, 2, 3, 4, 5, 6, 0])]
+    found = compare_over_seeds(labels, a, b, ("A", "B"), [0, 1])
+    assert found.difference == pytest.approx(2 / 8)
+    assert [c.difference for c in found.per_seed] == pytest.approx([1 / 8, 3 / 8])
+    assert found.per_seed[1].p_value == compare(labels, a[1], b[1]).p_value
+    assert found.spread == pytest.approx((1 / 8, 3 / 8))
+    assert found.interval[0] <= found.difference <= found.interval[1]
+    assert not found.beyond_noise and "within noise" in found.sentence()  # 8 faces decide nothing
+
+
+def test_a_recipe_against_itself_over_seeds_is_no_difference_and_a_real_gain_is_beyond_noise() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 3000)
+    right = lambda share: np.where(rng.random(3000) < share, labels, (labels + 1) % 7)  # noqa: E731
+    same = [right(0.65) for _ in range(3)]
+    assert compare_over_seeds(labels, same, same, ("A", "B"), [0, 1, 2]).p_value == 1.0
+    better = [right(0.70) for _ in range(3)]
+    found = compare_over_seeds(labels, same, better, ("A", "B"), [0, 1, 2])
+    assert found.beyond_noise and found.p_value < 0.001 and 0.03 < found.difference < 0.07
+    assert compare_over_seeds(labels, same, better, ("A", "B"), [0, 1, 2]).as_dict() == found.as_dict()  # seeded
+    with pytest.raises(ValueError, match="3 seeds, but 3 and 2 prediction sets"):
+        compare_over_seeds(labels, same, better[:2], ("A", "B"), [0, 1, 2])
