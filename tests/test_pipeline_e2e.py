@@ -378,6 +378,7 @@ def test_seeds_run_as_queued_experiments_two_at_a_time_log_to_the_repo_store_and
         assert mine.loc["logreg", "metrics.test/accuracy"] == pytest.approx(scored["test_acc"], abs=1e-6)
         logged_epochs = len(mlflow.MlflowClient().get_metric_history(mine.loc["logreg", "run_id"], "epoch_seconds"))
         assert scored["budget"]["epochs"] == logged_epochs and scored["budget"]["train_minutes"] >= 0
+        assert record["commit"] == mine.loc["logreg", "tags.git.commit"][:7]  # the code the experiment ran
     assert not list((project / ".dvc" / "tmp").glob("exps/tmp*/mlflow.db"))  # no store left in a temp copy
     assert record["n_test"] == json.loads((project / "metrics" / "prepare.json").read_text())["n_test"]
 

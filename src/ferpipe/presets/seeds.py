@@ -144,11 +144,15 @@ def read_budgets(root: Path, params: dict[str, Any], model: str, names: dict[int
     device from its MLflow train run (empty when the store has no run of that experiment)."""
     from ferpipe import tracking
 
+    import mlflow
+
     experiment_id = tracking.configure(params["mlflow"]["experiment"], Paths(root).home)
     budgets = {}
     for seed, name in names.items():
         run_id = tracking.experiment_model_run(experiment_id, name, model)
         budgets[seed] = tracking.train_budget(run_id) if run_id else {}
+        if run_id:  # the commit the experiment ran its code at (its baseline), from the run's own tag
+            budgets[seed]["commit"] = mlflow.MlflowClient().get_run(run_id).data.tags.get("git.commit", "unknown")[:7]
         budgets[seed]["epochs"] = _read_at(root, f"metrics/details/train/{model}.json", name)["epochs_run"]
     return budgets
 
@@ -208,12 +212,18 @@ def run_seeds(
         "train_minutes": _mean([b.get("train_minutes") for b in budgets.values()]),
         "test_split": split_named(params, "test"),
         "n_test": _read_at(root, "metrics/prepare.json", first)["n_test"],
-        "commit": commit(root),
+        "commit": _ran_at(budgets.values(), commit(root)),
         "machine": machine(),
         "recorded": time.strftime("%Y-%m-%d"),
     }
     write_json(root / SEEDS_FOLDER / f"{name or model}.json", record)
     return record
+
+
+def _ran_at(budgets: Any, fallback: str) -> str:
+    """The commit the seeds' runs were made at (one, or each of several), else ``fallback`` (HEAD)."""
+    ran = sorted({budget["commit"] for budget in budgets if "commit" in budget})
+    return ", ".join(ran) or fallback
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
