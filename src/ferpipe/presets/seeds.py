@@ -142,9 +142,9 @@ def read_scores(root: Path, model: str, names: dict[int, str]) -> dict[int, dict
 def read_budgets(root: Path, params: dict[str, Any], model: str, names: dict[int, str]) -> dict[int, dict[str, Any]]:
     """Each seed's training budget: epochs run (DVC, at the experiment) and minutes, images/s and
     device from its MLflow train run (empty when the store has no run of that experiment)."""
-    from ferpipe import tracking
-
     import mlflow
+
+    from ferpipe import tracking
 
     experiment_id = tracking.configure(params["mlflow"]["experiment"], Paths(root).home)
     budgets = {}
