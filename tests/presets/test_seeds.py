@@ -121,6 +121,6 @@ def test_the_seed_table_shows_each_score_as_mean_sd_and_range_with_the_budget(tm
         },
     )
     table = seeds_table(tmp_path)
-    assert "| fer2013_shared-cnn (2-core CPU, 2026-12-04, commit abc1234) | cnn | 0, 1 | 21 | 17.5 |" in table
+    assert "| fer2013_shared-cnn (2-core CPU, 2026-12-04, commit abc1234) | cnn | 0, 1 | 21 | 17.5, 17.5 |" in table
     assert "67.3 ± 0.2, range 67.2-67.5" in table and "66.2 ± 0.4, range 66.0-66.5 (PublicTest)" in table
     assert seeds_table(tmp_path / "none") == "(no seed records in results/seeds/)"
