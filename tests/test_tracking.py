@@ -246,15 +246,16 @@ def test_every_command_turns_bad_input_into_one_line(tmp_path: Path, monkeypatch
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_quiet_mlflow_drops_the_pickled_model_advice_and_keeps_other_warnings(caplog: pytest.LogCaptureFixture) -> None:
-    tracking.quiet_mlflow()
+def test_quiet_mlflow_drops_info_lines_and_hides_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing MLflow warns about is filtered any more (the classifier is a model from code, so its
+    advice against pickled models no longer comes up); only its INFO chatter is lowered."""
     tracking.quiet_mlflow()
     pyfunc = logging.getLogger("mlflow.pyfunc")
-    assert pyfunc.filters.count(tracking._not_the_cloudpickle_advice) == 1
-    with caplog.at_level(logging.WARNING, logger="mlflow.pyfunc"):
+    assert not pyfunc.filters
+    with caplog.at_level(logging.WARNING, logger="mlflow"):
+        logging.getLogger("mlflow").info("system metrics logging started")
         pyfunc.warning("Passing a Python object as `python_model` causes it to be serialized using CloudPickle")
-        pyfunc.warning("Could not infer the pip requirements")
-    assert [r.getMessage() for r in caplog.records] == ["Could not infer the pip requirements"]
+    assert [r.getMessage()[:7] for r in caplog.records] == ["Passing"]
 
 
 def test_mlflow_s_system_metrics_can_read_the_gpu_through_nvml() -> None:

@@ -41,6 +41,8 @@ from ferpipe.train.config import TrainConfig
 from ferpipe.train.loop import fit
 from ferpipe.train.optim import build_optimizer
 
+MIN_BLOCKS = 3  # timed blocks of the plain step at least, whatever --seconds allows
+
 
 @dataclass(frozen=True)
 class Throughput:
@@ -212,8 +214,11 @@ def plain_step_figure(
         optimizer.step()
 
     step()  # the first call pays one-time set-up (kernels chosen, buffers allocated)
-    measured = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
-    times = measured.blocked_autorange(min_run_time=seconds).times  # seconds per step, one per block
+    timer = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
+    measured = timer.blocked_autorange(min_run_time=seconds)
+    times = list(measured.times)  # seconds per step, one per block
+    while len(times) < MIN_BLOCKS:  # a step slower than ``seconds`` still gets quartiles
+        times += timer.timeit(measured.number_per_run).times
     precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
     return Throughput.of_rates(name, [len(batch) / t for t in times], f"{cfg.batch_size} per batch, {precision}")
 
