@@ -307,7 +307,7 @@ def _seed_list(text: str) -> list[int]:
 
 def _compare_over_seeds(root: Path, a: str, b: str, split: str, seeds: list[int]) -> Any:
     """A and B under each seed (``{seed}`` in their names), paired seed by seed on the same faces, and pooled."""
-    from ferpipe.evaluate.compare import load_side, paired_sides
+    from ferpipe.evaluate.compare import check_same_faces, load_side
     from ferpipe.evaluate.uncertainty import compare_over_seeds
     from ferpipe.tables import render
 
@@ -315,7 +315,7 @@ def _compare_over_seeds(root: Path, a: str, b: str, split: str, seeds: list[int]
         raise ValueError("--seeds: name each seed's side with {seed} in A and B, such as cnn@seeds-cnn-{seed}")
     sides = [(load_side(root, a.format(seed=s), split), load_side(root, b.format(seed=s), split)) for s in seeds]
     for side_a, side_b in sides:
-        paired_sides(side_a, side_b)  # refuses two sides scored on different faces
+        check_same_faces(side_a, side_b)
     if any(side_a.faces != sides[0][0].faces for side_a, _ in sides):
         raise ValueError("--seeds: the seeds' experiments were scored on different faces; pooling needs the same ones")
     labels = sides[0][0].labels

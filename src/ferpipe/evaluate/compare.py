@@ -105,10 +105,15 @@ def load_side(root: Path, spec: str, split: str) -> Side:
 
 def paired_sides(a: Side, b: Side) -> Comparison:
     """B against A; refused when the two were scored on different faces."""
+    check_same_faces(a, b)
+    return compare(a.labels, a.predicted, b.predicted, (a.label, b.label))
+
+
+def check_same_faces(a: Side, b: Side) -> None:
+    """A paired test needs both sides scored on the same faces, in the same order."""
     if a.faces != b.faces:
         differing = sum(x != y for x, y in zip(a.faces, b.faces, strict=False)) + abs(len(a.faces) - len(b.faces))
         raise ValueError(
             f"{a.label} and {b.label} were scored on different faces ({len(a.faces)} and {len(b.faces)} faces, "
             f"{differing} differ): a paired test needs the same ones"
         )
-    return compare(a.labels, a.predicted, b.predicted, (a.label, b.label))

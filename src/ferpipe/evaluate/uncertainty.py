@@ -67,6 +67,18 @@ def _balanced_accuracy(confusion: np.ndarray) -> np.ndarray:
     return recall.sum(axis=1) / np.maximum((support > 0).sum(axis=1), 1)
 
 
+def _central(values: np.ndarray) -> tuple[float, float]:
+    """The central ``LEVEL`` percentile interval of bootstrap draws."""
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _beyond_noise(p_value: float, interval: tuple[float, float]) -> bool:
+    """A difference is beyond noise when its test rejects and its interval leaves out zero."""
+    return p_value < ALPHA and not interval[0] <= 0.0 <= interval[1]
+
+
 def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
@@ -80,10 +92,8 @@ def intervals(
     if len(labels) == 0:
         return out | {"macro_f1": [0.0, 1.0], "balanced_accuracy": [0.0, 1.0]}
     confusion = _confusions(labels, predicted, _draws(len(labels), resamples, seed))
-    tail = (1 - LEVEL) / 2 * 100
     for name, values in (("macro_f1", _macro_f1(confusion)), ("balanced_accuracy", _balanced_accuracy(confusion))):
-        low, high = np.percentile(values, [tail, 100 - tail])
-        out[name] = [float(low), float(high)]
+        out[name] = list(_central(values))
     return {name: [round(low, 6), round(high, 6)] for name, (low, high) in out.items()}
 
 
@@ -105,7 +115,7 @@ class Comparison:
 
     @property
     def beyond_noise(self) -> bool:
-        return self.p_value < ALPHA and not self.interval[0] <= 0.0 <= self.interval[1]
+        return _beyond_noise(self.p_value, self.interval)
 
     def sentence(self) -> str:
         """One plain line: which is better, by how much, and whether that is beyond noise."""
@@ -163,8 +173,7 @@ def compare(
     p_value = float(binomtest(only_b, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
     gain = right_b.astype(np.float64) - right_a
     differences = gain[_draws(n, resamples, seed)].mean(axis=1) if n else np.zeros(1)
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(differences, [tail, 100 - tail])
+    low, high = _central(differences)
     per_class = {}
     for index, name in enumerate(CLASSES):
         mask = labels == index
@@ -216,9 +225,7 @@ def paired_macro_f1_interval(
     gain = _macro_f1(_confusions(labels, np.asarray(predicted_b), draws)) - _macro_f1(
         _confusions(labels, np.asarray(predicted_a), draws)
     )
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(gain, [tail, 100 - tail])
-    return float(low), float(high)
+    return _central(gain)
 
 
 def unpaired_difference_interval(p_a: float, n_a: int, p_b: float, n_b: int) -> tuple[float, float]:
@@ -249,7 +256,7 @@ class SeedComparison:
 
     @property
     def beyond_noise(self) -> bool:
-        return self.p_value < ALPHA and not self.interval[0] <= 0.0 <= self.interval[1]
+        return _beyond_noise(self.p_value, self.interval)
 
     @property
     def spread(self) -> tuple[float, float]:
@@ -316,8 +323,7 @@ def compare_over_seeds(
         axis=0,
     )
     draws = gains[_draws(len(gains), resamples, seed)].mean(axis=1)
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
+    low, high = _central(draws)
     if np.any(gains):
         tested = permutation_test(
             (gains,), np.mean, permutation_type="samples", n_resamples=9999, random_state=seed, vectorized=True

@@ -119,8 +119,9 @@ def split_named(params: dict[str, Any], split: str) -> str:
 
 def commit(root: Path) -> str:
     """The short hash of HEAD, or ``unknown`` outside git."""
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
+    from ferpipe import tracking
+
+    return tracking.git_commit(root)[:7]
 
 
 def recipes_table(root: Path) -> str:
