@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ferpipe.data.prepare import prepare
-from ferpipe.readers import SourceError, read_source
+from ferpipe.readers.base import SourceError
+from ferpipe.readers.registry import read_source
 from tests.conftest import TINY_SOURCES
 from tests.corpus import BROKEN, Case, build_corpus
 

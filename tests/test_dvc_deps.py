@@ -16,9 +16,15 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
-STAGES = {
-    name: spec.get("do", spec) for name, spec in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items()
-}
+PIPELINE = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+STAGES = {name: spec.get("do", spec) for name, spec in PIPELINE.items()}
+PER_MODEL = {name for name, spec in PIPELINE.items() if spec.get("foreach") == "${models}"}
+REGISTRY = "src/ferpipe/models/registry.py"
+ZOO = "src/ferpipe/models/zoo/"
+# one-file-per-name packages (ferpipe.named): the registry imports their files by name, so a
+# stage that reaches the registry may run any of them
+LOOKED_UP_BY_NAME = {REGISTRY: ZOO, "src/ferpipe/readers/registry.py": "src/ferpipe/readers/formats/"}
+OWN_MODEL = ZOO + "${item.arch}.py"  # a per-model stage's model file: the registry imports it by name
 
 
 def _module_file(name: str) -> Path | None:
@@ -44,7 +50,8 @@ def _imported_names(path: Path) -> Iterator[str]:
 
 
 def import_closure(script: Path) -> set[str]:
-    """Repo-relative paths of the script and every ferpipe file it imports, packages' __init__ included."""
+    """Repo-relative paths of the script and every ferpipe file it imports, packages' __init__ included;
+    through the model registry, every model of the zoo (each imported by its name on first use)."""
     seen: set[Path] = set()
     todo = [script]
     while todo:
@@ -52,6 +59,8 @@ def import_closure(script: Path) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
+        if (package := LOOKED_UP_BY_NAME.get(path.relative_to(REPO).as_posix())) is not None:
+            todo += sorted((REPO / package).glob("*.py"))
         for name in _imported_names(path):
             parts = name.split(".")
             if parts[0] != "ferpipe":
@@ -61,6 +70,8 @@ def import_closure(script: Path) -> set[str]:
 
 
 def _covers(dep: str, file: str) -> bool:
+    if dep == OWN_MODEL:
+        return file.startswith(ZOO) and not file.endswith("/__init__.py")
     return file == dep or file.startswith(dep.rstrip("/") + "/")
 
 
@@ -69,6 +80,11 @@ def test_code_deps_cover_exactly_what_the_stage_imports(stage: str) -> None:
     spec = STAGES[stage]
     needed = import_closure(REPO / spec["cmd"].split()[1])
     code_deps = [d for d in spec["deps"] if d.startswith(("src/", "stages/"))]
+    if stage in PER_MODEL:  # its own model's file, not the whole zoo
+        assert REGISTRY not in needed or OWN_MODEL in code_deps, f"dvc.yaml stage {stage}: add {OWN_MODEL}"
+        assert not any(d.rstrip("/") in ("src/ferpipe/models", ZOO.rstrip("/")) for d in code_deps), (
+            f"dvc.yaml stage {stage}: depend on {OWN_MODEL}, not on every model"
+        )
     missing = sorted(f for f in needed if not any(_covers(d, f) for d in code_deps))
     unused = sorted(d for d in code_deps if not any(_covers(d, f) for f in needed))
     assert not missing, f"dvc.yaml stage {stage}: add to deps {missing}"

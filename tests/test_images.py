@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ferpipe.images import MAX_PIXELS_ENV, UnreadablePicture, open_picture
-from ferpipe.readers import read_source
 from ferpipe.readers.base import LINK_OUT_REASON
+from ferpipe.readers.registry import read_source
 from ferpipe.serving.classifier import to_images
 from ferpipe.serving.predict import read_picture
 from ferpipe.sources import materialise

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 import yaml
+from PIL import Image
 
 from ferpipe.config import load_yaml
 from ferpipe.device import cpu_has_bf16
@@ -450,6 +454,61 @@ def test_report_leaves_the_pipeline_clean_and_stale_names_a_modified_output(proj
     done = subprocess.run(["ferpipe", "stale"], cwd=project, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "evaluate@cnn: modified output: metrics/cnn.json" in done.stdout, done.stdout
     run(["git", "checkout", "--", "metrics"], project)
+
+
+def _python_block(page: Path, heading: str) -> str:
+    """The first python code block after ``heading`` in a docs page, dedented."""
+    text = page.read_text()
+    block = re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S)
+    assert block, f"{page}: no python block under {heading}"
+    return "\n".join(line[3:] for line in block.group(1).splitlines()) + "\n"
+
+
+def _stages_named(status: str) -> set[str]:
+    """The stages `dvc status` lists (each on a line of its own ending with a colon)."""
+    return set(re.findall(r"^(\S+):$", status, re.M))
+
+
+def test_the_how_tos_model_and_reader_are_one_file_each_and_rerun_only_their_stages(
+    project: Path, tmp_path: Path
+) -> None:
+    """docs/how-to/extend.md, done as it says: its model and reader work as written, a new model
+    and an edited one rerun only their own train@/evaluate@ stages, and a new source's reader
+    reruns no other source's download."""
+    run(["git", "checkout", "--", "."], project)  # back to the committed run (earlier tests moved it)
+    run(["dvc", "checkout", "--force"], project)
+    page = REPO / "docs" / "how-to" / "extend.md"
+    model_code, reader_code = _python_block(page, "## Add a model"), _python_block(page, "## Add a reader")
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((64, 64), 40 * i, np.uint8)).save(faces / f"{i}.png")
+    (faces / "labels.csv").write_text("file,label\n0.png,happy\n1.png,sad\n2.png,angry\nmissing.png,fear\n")
+    examples: dict = {}
+    exec(compile(model_code + reader_code, str(page), "exec"), examples)  # the page's code, as written
+    assert examples["tiny_mlp"](hidden=8)(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+    records = examples["labels_csv"](faces, {})
+    assert records.labels == ["happy", "sad", "angry"] and [s.row for s in records.skipped] == [5]
+
+    (project / "src/ferpipe/models/zoo/tiny_mlp.py").write_text(model_code)
+    (project / "src/ferpipe/readers/formats/labels_csv.py").write_text(reader_code)
+    with open(project / "src/ferpipe/models/zoo/simple_cnn.py", "a") as handle:
+        handle.write("# a comment: the cnn's own file changed\n")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"]["mlp"] = {"arch": "tiny_mlp", "epochs": 2, "args": {"hidden": 16}}
+    params["sources"]["mine"] = {
+        "fetch": {"kind": "path", "path": str(faces)},
+        "read": {"format": "labels_csv", "role": "extra"},
+    }
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        named = _stages_named(run(["dvc", "status"], project))
+    finally:
+        run(["git", "checkout", "--", "."], project)
+        run(["git", "clean", "-fdq", "src"], project)
+    assert {"train@mlp", "evaluate@mlp", "train@cnn", "evaluate@cnn", "download@mine"} <= named, named
+    untouched = {"train@logreg", "evaluate@logreg", *(f"download@{s}" for s in ("fer2013", "ckplus", "googlefer"))}
+    assert not named & untouched, named
 
 
 def test_stale_names_the_stages_whose_params_changed(project: Path) -> None:

@@ -19,7 +19,7 @@ from ferpipe.evaluate.ensemble import COMBINERS, METHODS
 from ferpipe.models.inference import configured_batch_size
 from ferpipe.models.tta import configured_views
 from ferpipe.presets.apply import available, load_preset
-from ferpipe.readers import READERS
+from ferpipe.readers.registry import READERS
 from ferpipe.schema import Evaluate, ParamsError, validate_params
 from ferpipe.sources import KINDS
 from ferpipe.sources.synthetic import WRITERS as SYNTHETIC_LAYOUTS

@@ -3,6 +3,10 @@ place without dependencies: the schema checks params against them and the stages
 (the training code needs no pydantic on a GPU box). tests/test_schema.py checks every name here
 against the registry it is looked up in."""
 
+from pathlib import Path
+
+from ferpipe.named import file_names
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "radam")
 SCHEDULES = ("none", "step", "exponential", "plateau", "cosine", "onecycle")
 BALANCE_METHODS = ("none", "ros", "rus", "smote", "smote_tomek", "smote_enn", "tomek", "augment")
@@ -10,7 +14,8 @@ SCOPES = ("after_split", "before_split")
 # drop_from_train: drop the copy on the less held-out side (from training, or from validation when
 # it copies a test image); fail: stop the pipeline; keep: a leaky protocol, on purpose (ferpipe.protocol)
 AUDIT_POLICIES = ("drop_from_train", "fail", "keep")
-READ_FORMATS = ("fer2013_csv", "image_folder", "fer2013_folders", "ckplus", "jaffe", "kdef", "rafdb", "affectnet")
+# the reader formats: one file each in readers/formats/ (ferpipe.readers.registry), listed without importing them
+READ_FORMATS = tuple(file_names(Path(__file__).parent / "readers" / "formats"))
 SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "image_folder", "rafdb", "affectnet")
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")

@@ -23,7 +23,7 @@ def channels_last_on(device: torch.device, model: nn.Module | None = None) -> bo
     models without a strided 1x1 convolution: torch 2.14 segfaults in that layer's weight
     gradient in channels-last on an odd-sized batch (the last partial batch of an epoch). The
     Xception family computes its skip path's strided 1x1 as a subsample and a stride-1 1x1
-    (``models.xception.StridedPointwise``) so it trains here too; ``tests/train/test_loop.py``
+    (``models.layers.xception.StridedPointwise``) so it trains here too; ``tests/train/test_loop.py``
     keeps a reproduction.
     """
     if device.type == "cuda":

@@ -1,21 +1,39 @@
 """Named things that params choose by name (readers, fetch kinds, synthetic layouts, ensemble
 methods, optimizers, schedules, models): one lookup style for all of them. Each table is filled
 by a decorator beside the functions it names, and looking up an unknown name is one error that
-lists what exists, so a params typo never ends in a KeyError."""
+lists what exists, so a params typo never ends in a KeyError.
+
+A table backed by a package (models, reader formats) holds one file per name, named as params
+name the thing and defining the function of that name: the file is imported on first lookup, so
+declaring one means writing its file (nothing to register, no list to extend), and a stage that
+looks one up depends on that file alone (dvc.yaml names it)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=Callable[..., object])
 
 
-class Registry(Generic[T]):
-    """A table of functions by name, filled by ``@table.register("name")`` (or the function's own name)."""
+def file_names(folder: Path) -> list[str]:
+    """The names a one-file-per-name package declares: its modules, but ``__init__`` and private ones."""
+    return sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_"))
 
-    def __init__(self, what: str) -> None:
+
+class Registry(Generic[T]):
+    """A table of functions by name, filled by ``@table.register("name")`` (or the function's own name).
+
+    With ``package``, each name is a module of that package defining the function of its own
+    name; the module is imported when the name is first looked up.
+    """
+
+    def __init__(self, what: str, package: str | None = None) -> None:
         self.what = what
+        self.package = package
         self._items: dict[str, T] = {}
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
@@ -28,16 +46,36 @@ class Registry(Generic[T]):
 
         return add
 
+    def folder(self) -> Path | None:
+        """Where the package's one file per name lives (None for a table without a package)."""
+        if self.package is None:
+            return None
+        spec = importlib.util.find_spec(self.package)
+        assert spec is not None and spec.origin is not None, f"{self.package} is not a package"
+        return Path(spec.origin).parent
+
+    def _declared(self) -> list[str]:
+        folder = self.folder()
+        return file_names(folder) if folder else []
+
     def __getitem__(self, name: str) -> T:
+        if name not in self._items and name in self._declared():
+            fn = getattr(importlib.import_module(f"{self.package}.{name}"), name, None)
+            if not callable(fn):
+                raise ValueError(
+                    f"{self.folder() / name}.py defines no function {name!r}: a {self.what}'s file is named as it"
+                )
+            self._items[name] = fn
         if name not in self._items:
-            raise ValueError(f"unknown {self.what} {name!r}; choose one of {', '.join(sorted(self._items))}")
+            where = f" (each is a file in {self.folder()})" if self.package else ""
+            raise ValueError(f"unknown {self.what} {name!r}; choose one of {', '.join(self.names())}{where}")
         return self._items[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._declared()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        return iter(self.names())
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted({*self._items, *self._declared()})

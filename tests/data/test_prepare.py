@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ferpipe.data.prepare import prepare
-from ferpipe.readers import SourceError
+from ferpipe.readers.base import SourceError
 from tests.conftest import TINY_SOURCES
 
 OFFICIAL = {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ferpipe.models import count_parameters, create_model, list_models
 from ferpipe.models.crops import ten_crops
-from ferpipe.models.hog import HOG
+from ferpipe.models.layers.hog import HOG
 from ferpipe.models.registry import model_option, penalty
 
 
@@ -139,7 +139,7 @@ def test_unknown_model_lists_the_zoo() -> None:
 def test_the_xception_skip_is_a_strided_1x1_convolution_with_the_same_weights_and_keys() -> None:
     """Computed as subsample + 1x1 (channels-last safe on CPU), it is the 1x1 stride-2 convolution
     models saved before it used: same output, same state-dict keys, so they load and answer alike."""
-    from ferpipe.models.xception import StridedPointwise
+    from ferpipe.models.layers.xception import StridedPointwise
 
     torch.manual_seed(0)
     conv = StridedPointwise(8, 16)

@@ -11,8 +11,9 @@ import pytest
 from ferpipe.data.dataset import target_columns
 from ferpipe.data.prepare import prepare
 from ferpipe.labels import CLASSES, canonical_index
-from ferpipe.readers import SourceError, read_source
+from ferpipe.readers.base import SourceError
 from ferpipe.readers.ferplus import EMOTIONS, HEADER, labels_from_votes, targets_from_votes
+from ferpipe.readers.registry import read_source
 from ferpipe.sources import materialise
 
 PIXELS = " ".join(["128"] * 2304)

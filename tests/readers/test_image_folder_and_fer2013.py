@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferpipe.readers import SourceError, read_source
-from ferpipe.readers.base import to_grey
+from ferpipe.readers.base import SourceError, to_grey
+from ferpipe.readers.registry import read_source
 
 GOOD = " ".join(["7"] * 2304)
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 from ferpipe.data.prepare import prepare
 from ferpipe.labels import CLASSES
-from ferpipe.readers import SourceError, read_source
+from ferpipe.readers.base import SourceError
+from ferpipe.readers.registry import read_source
 from ferpipe.sources import materialise
 
 AFFECTNET_HEADER = [

@@ -20,7 +20,8 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from ferpipe.data.dataset import target_columns, target_kind
 from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
-from ferpipe.readers import Records, SourceError, read_source
+from ferpipe.readers.base import Records, SourceError
+from ferpipe.readers.registry import read_source
 
 SPLITS = ("train", "val", "test")
 

@@ -1,6 +1,5 @@
-"""The model zoo. Importing this package registers every model family."""
+"""The model zoo (one file per model in ``zoo/``), its registry, and saving and scoring models."""
 
-from ferpipe.models import hog, simple, timm_models, vgg, xception  # noqa: F401  (each registers its models)
-from ferpipe.models.registry import count_parameters, create_model, describe, list_models, register
+from ferpipe.models.registry import count_parameters, create_model, describe, list_models
 
-__all__ = ["count_parameters", "create_model", "describe", "list_models", "register"]
+__all__ = ["count_parameters", "create_model", "describe", "list_models"]

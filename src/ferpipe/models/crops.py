@@ -43,6 +43,29 @@ class CentreCrop(nn.Module):
         return self.net(x)
 
 
+class TenCrop(nn.Module):
+    """Ten crops (four corners, centre, and their mirrors) of each image.
+
+    In training the net sees all ten crops of every image (``train_views`` tells the loop to
+    repeat the labels); in evaluation the ten crops' logits are averaged, so the model takes
+    plain 48x48 images either way.
+    """
+
+    train_views = 10
+
+    mirrored_views = True  # test-time flip averaging would add nothing (ferpipe.models.tta)
+
+    def __init__(self, net: nn.Module, crop: int = 40) -> None:
+        super().__init__()
+        self.net, self.crop = net, crop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net(ten_crops(x, self.crop))
+        if self.training:
+            return logits
+        return logits.view(10, x.shape[0], -1).mean(dim=0)
+
+
 class TenCropAverage(nn.Module):
     """The mean of a crop-trained model's logits over the ten crops of each image."""
 

@@ -1,4 +1,6 @@
-"""The model registry: add a model by writing one function decorated with ``@register``."""
+"""The model registry: add a model by writing one file, ``zoo/<name>.py``, defining one function
+``<name>`` that builds it. The file's name is the model's name: a model is imported when it is
+first asked for, so nothing else lists it and a stage depends on its own model's file."""
 
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ from torch import nn
 from ferpipe.named import Registry
 
 ModelFn = Callable[..., nn.Module]
-MODELS: Registry[ModelFn] = Registry("model")
+MODELS: Registry[ModelFn] = Registry("model", package=f"{__package__}.zoo")
 
 
-def register(fn: ModelFn) -> ModelFn:
-    """Register a model-building function under its own name."""
-    return MODELS.register()(fn)
+def list_models() -> list[str]:
+    """Names of every model: the files of the zoo (no model is imported to list them)."""
+    return MODELS.names()
 
 
 class Standardize(nn.Module):
@@ -46,11 +48,6 @@ def create_model(arch: str, num_classes: int = 7, in_chans: int = 1, **kwargs: A
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{arch} cannot be built from arguments {kwargs}: {exc}") from exc
     return nn.Sequential(Standardize(), net)
-
-
-def list_models() -> list[str]:
-    """Names of every registered model."""
-    return MODELS.names()
 
 
 def describe(arch: str) -> str:

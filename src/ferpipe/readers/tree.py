@@ -1,11 +1,5 @@
-"""Image trees: one reader walks them, the label comes from the class folder or the file name.
-
-- ``image_folder``: ``.../<class>/<image>`` (CK+48, Google-FER-style sets, generic folders);
-- ``fer2013_folders``: FER2013's image release, ``{train,test}/<class>/<Usage>_<n>.jpg``;
-- ``ckplus``: class folders, subject from ``S<subject>_<sequence>_<frame>.png``;
-- ``jaffe``: ``<subject>.<EXPR><n>.<id>.tiff``, face cropped with OpenCV's Haar cascade;
-- ``kdef``: ``<session><gender><id><EXPR><angle>.JPG`` (e.g. ``AF01ANS.JPG``), frontal by default.
-"""
+"""Image trees: one walker for every folder-tree format (image_folder, fer2013_folders, ckplus,
+jaffe, kdef); each format's file gives its ``Layout``: where the label, subject and usage are."""
 
 from __future__ import annotations
 
@@ -22,15 +16,6 @@ from ferpipe.images import open_picture
 from ferpipe.readers.base import Records, Skipped, SourceError, contained, picture_limit, to_grey
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
-KDEF_CODES = {
-    "AF": "fear",
-    "AN": "angry",
-    "DI": "disgust",
-    "HA": "happy",
-    "NE": "neutral",
-    "SA": "sad",
-    "SU": "surprise",
-}
 
 
 @dataclass(frozen=True)
@@ -41,20 +26,6 @@ class Layout:
     code_map: dict[str, str] | None = None  # file-name label codes to class names (KDEF's AF, ...)
     face_crop: bool = False
     angles: tuple[str, ...] | None = None  # KDEF: keep only these camera angles
-
-
-TREE_LAYOUTS = {
-    "image_folder": Layout(),
-    "fer2013_folders": Layout(name_pattern=r"^(?P<usage>Training|PublicTest|PrivateTest)_"),
-    "ckplus": Layout(name_pattern=r"^(?P<subject>S\d+)_"),
-    "jaffe": Layout(name_pattern=r"^(?P<subject>[A-Z]{2})\.(?P<label>[A-Z]{2})\d*\.\d+\.tiff?$", face_crop=True),
-    "kdef": Layout(
-        name_pattern=r"^[AB](?P<subject>[FM]\d{2})(?P<label>AF|AN|DI|HA|NE|SA|SU)(?P<angle>S|HL|HR|FL|FR)\.",
-        code_map=KDEF_CODES,
-        face_crop=True,
-        angles=("S",),
-    ),
-}
 
 
 def read_tree(folder: Path, cfg: dict[str, Any], layout: Layout) -> Records:

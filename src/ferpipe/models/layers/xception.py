@@ -1,4 +1,4 @@
-"""The Xception family on 48x48 grey faces: Regularized Xception, mini-Xception, Tiny-Xception.
+"""The pieces of the Xception family on 48x48 grey faces (xception_reg, mini_xception, tiny_xception).
 
 All three are stacks of the same pieces (depthwise-separable convolutions in residual
 blocks), so one builder makes them from a short description.
@@ -10,8 +10,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-
-from ferpipe.models.registry import register
 
 
 class SeparableConv(nn.Sequential):
@@ -124,33 +122,3 @@ class Xception(nn.Module):
     def penalty(self) -> torch.Tensor:
         """Keras-style L2 on the classifier weights, added to the training loss."""
         return self.classifier_l2 * self.classifier.weight.pow(2).sum()
-
-
-@register
-def xception_reg(
-    num_classes: int = 7, in_chans: int = 1, dropout: float = 0.5, middle: int = 8, classifier_l2: float = 0.01
-) -> nn.Module:
-    """Regularized Xception: Keras Xception-like net with dropout in the middle flow, L2 on the classifier."""
-    return Xception(
-        num_classes,
-        in_chans,
-        entry=(32, 64),
-        blocks=(128, 256, 728),
-        entry_stride=2,
-        middle=middle,
-        dropout=dropout,
-        exit_widths=(728, 1024, 1536, 2048),
-        classifier_l2=classifier_l2,
-    )
-
-
-@register
-def mini_xception(num_classes: int = 7, in_chans: int = 1) -> nn.Module:
-    """mini-Xception (Arriaga et al. 2017): four residual separable modules, conv head, about 58k params."""
-    return Xception(num_classes, in_chans, entry=(8, 8), blocks=(16, 32, 64, 128), conv_head=True)
-
-
-@register
-def tiny_xception(num_classes: int = 7, in_chans: int = 1, dropout: float = 0.2) -> nn.Module:
-    """Tiny-Xception (multi-pipeline report): a narrow Xception with a short middle flow."""
-    return Xception(num_classes, in_chans, entry=(16, 32), blocks=(64, 128, 256), middle=2, dropout=dropout)

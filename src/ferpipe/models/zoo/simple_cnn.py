@@ -1,4 +1,4 @@
-"""Small baselines: logistic regression on pixels and a compact CNN."""
+"""ferpipe's compact baseline CNN."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ from collections.abc import Sequence
 from torch import nn
 
 from ferpipe.models.crops import CentreCrop
-from ferpipe.models.registry import register
-
-
-@register
-def logreg(num_classes: int = 7, in_chans: int = 1, image_size: int = 48) -> nn.Module:
-    """Logistic regression on raw pixels: the floor any CNN must clear."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(in_chans * image_size * image_size, num_classes))
 
 
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -28,7 +21,6 @@ def _conv_block(cin: int, cout: int) -> nn.Sequential:
     )
 
 
-@register
 def simple_cnn(
     num_classes: int = 7,
     in_chans: int = 1,

@@ -1,0 +1,3 @@
+"""The formats sources are read in: one file per format, named as params name it
+(``sources.<name>.read.format``), defining the reader function of that name decorated with
+``@register``. The registry imports the file on first use: nothing else lists a format."""

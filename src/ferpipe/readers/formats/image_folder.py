@@ -1,0 +1,16 @@
+"""A generic tree ``.../<class>/<image>`` (Google-FER-style sets, generic folders): the label is the folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ferpipe.readers.base import Records
+from ferpipe.readers.tree import Layout, read_tree
+
+LAYOUT = Layout()
+
+
+def image_folder(folder: Path, cfg: dict[str, Any]) -> Records:
+    """Every image of the tree, labelled as the layout says."""
+    return read_tree(folder, cfg, LAYOUT)
