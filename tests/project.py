@@ -16,13 +16,18 @@ from ferpipe.config import load_yaml
 from tests.conftest import REPO, TINY_SOURCES
 
 MODELS = ("cnn", "logreg")
+CROSS_SOURCE = "ckplus_heldout"  # a second CK+ twin, never trained on: scored as a cross-dataset test set
+TINY_CROSS = {
+    "fetch": {"kind": "synthetic", "layout": "ckplus", "seed": 5, "sequences": 12, "subjects": 4},
+    "read": {"format": "ckplus", "role": "test_only"},
+}
 STUDENT = "logreg_distilled"  # logreg's recipe taught by the ensemble: the cheapest student, rerun by many tests
 
 
 def tiny_params(experiment: str) -> dict:
-    """The repo's params with tiny sources and two quick models."""
+    """The repo's params with tiny sources (one of them test-only) and two quick models."""
     params = load_yaml(REPO / "params.yaml")
-    params["sources"] = TINY_SOURCES
+    params["sources"] = {**TINY_SOURCES, CROSS_SOURCE: TINY_CROSS}  # the cross-dataset path, end to end
     params["mlflow"]["experiment"] = experiment
     params["balance"] = {"method": "augment", "strategy": {"disgust": 40}, "seed": 0}
     params["train"].update({"patience": 10, "batch_size": 32, "epochs_scale": 1.0})

@@ -17,10 +17,11 @@ import yaml
 from PIL import Image
 
 from ferpipe.config import load_yaml
+from ferpipe.data.dataset import CROSS, load_manifest
 from ferpipe.device import cpu_has_bf16
 from ferpipe.labels import CLASSES
 from tests.conftest import REPO
-from tests.project import MODELS, STUDENT, env, make_project, run, tiny_params
+from tests.project import CROSS_SOURCE, MODELS, STUDENT, env, make_project, run, tiny_params
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -76,6 +77,37 @@ def test_cnn_and_ensembles_beat_chance_and_logreg(project: Path) -> None:
     assert ensemble["members"] == list(MODELS) and set(ensemble["weights"]) == set(MODELS)
     for method in ("average", "weighted", "vote"):
         assert ensemble[method]["test"]["balanced_accuracy"] > chance + 0.1
+
+
+def test_the_test_only_source_is_scored_by_every_model_method_and_student_and_never_trained_on(
+    project: Path,
+) -> None:
+    import mlflow
+
+    audited = load_manifest(project / "data" / "audited")
+    cross = audited[audited["split"] == CROSS]
+    assert set(cross["source"]) == {CROSS_SOURCE} and len(cross) > 0
+    assert CROSS not in set(load_manifest(project / "data" / "balanced")["split"])  # never trained on
+    labels = cross["label"].to_numpy()
+    predictions = {m: project / "data" / "predictions" / m for m in MODELS}
+    predictions[STUDENT] = project / "data" / "distilled" / STUDENT / "predictions"
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`ferpipe.kind` = 'model'")
+    for name, folder in predictions.items():
+        scored = _details(project, name)["cross"][CROSS_SOURCE]
+        # the recorded accuracy is the one its saved probabilities give on the audited labels
+        accuracy = float((np.load(folder / f"cross_{CROSS_SOURCE}.npy").argmax(axis=1) == labels).mean())
+        assert scored["n"] == len(cross) and abs(scored["accuracy"] - accuracy) < 1e-6
+        assert sum(map(sum, scored["confusion"])) == len(cross) and "recall" in scored["per_class"]["happy"]
+        low, high = scored["interval"]["accuracy"]
+        assert low <= accuracy <= high
+        logged = runs.loc[runs["tags.ferpipe.model"] == name, f"metrics.cross/{CROSS_SOURCE}/accuracy"]
+        assert list(logged) == [pytest.approx(accuracy)]
+    ensemble = _details(project, "ensemble")
+    for method in ("average", "weighted", "vote"):
+        assert ensemble[method]["cross"][CROSS_SOURCE]["n"] == len(cross)
+    page = (project / "reports" / "report.html").read_text()
+    assert "Cross-dataset: the test-only sources" in page and f"{CROSS_SOURCE} (n={len(cross)})" in page
 
 
 def test_contempt_dropped_and_balance_touched_training_only(project: Path) -> None:

@@ -19,6 +19,9 @@ READ_FORMATS = tuple(file_names(Path(__file__).parent / "readers" / "formats"))
 SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "image_folder", "rafdb", "affectnet")
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")
+# primary: its official split; extra: training only; test_only: a cross-dataset test set, scored and never
+# trained on or chosen with (the split "cross", ferpipe.data.dataset.CROSS)
+SOURCE_ROLES = ("primary", "extra", "test_only")
 TTA_MODES = ("none", "flip", "ten_crop")  # ten_crop: for models trained on crops (models.crops)
 DEFAULT_TTA = "none"  # evaluate.tta when unset
 DEFAULT_EPOCHS = 10  # a model's epochs when neither it nor train sets them

@@ -35,6 +35,7 @@ from ferpipe.choices import (
     READ_FORMATS,
     SCHEDULES,
     SCOPES,
+    SOURCE_ROLES,
     SPLIT_NAMES,
     SYNTHETIC_LAYOUTS,
     TTA_MODES,
@@ -148,7 +149,7 @@ class Read(Section):
     """How prepare parses a materialised source."""
 
     format: Literal[READ_FORMATS]
-    role: Literal["primary", "extra"] = "extra"
+    role: Literal[SOURCE_ROLES] = "extra"
     on_error: Literal["skip", "fail"] = "skip"
     label_map: dict[str, str | None] | None = None  # raw label -> class name (null drops it)
     face_crop: bool | None = None

@@ -17,6 +17,7 @@ import pandas as pd
 from PIL import Image
 from scipy.fft import dctn
 
+from ferpipe.data.dataset import CROSS
 from ferpipe.io import atomic_path
 
 HASH_SIZE = 8  # 8x8 low frequencies, DC dropped: 63 bits
@@ -67,8 +68,9 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(min(np.sqrt(np.mean((a - b) ** 2)), np.sqrt(np.mean((a[:, ::-1] - b) ** 2))))
 
 
-# (the split whose copy is dropped, the split whose copy is kept): test beats val beats train
-SPLIT_PAIRS = (("train", "val"), ("train", "test"), ("val", "test"))
+# (the split whose copy is dropped, the split whose copy is kept): test beats val beats train, and a
+# test-only source's images (the cross split) are checked against training and validation alike
+SPLIT_PAIRS = (("train", "val"), ("train", "test"), ("val", "test"), ("train", CROSS), ("val", CROSS))
 PAIR_COLUMNS = ["held", "copy", "distance", "kind"]
 
 
@@ -134,7 +136,7 @@ def summarise(pairs: pd.DataFrame, manifest: pd.DataFrame) -> dict[str, Any]:
         }
         summary[exactness] = kinds
     held_out = pairs[pairs["kind"] != "train~train"]
-    for split in ("val", "test"):
+    for split in ("val", "test", *([CROSS] if (manifest["split"] == CROSS).any() else [])):
         summary[f"{split}_images_with_copies"] = int(
             held_out.loc[held_out["kind"].str.endswith(split), "held"].nunique()
         )

@@ -13,6 +13,9 @@ from ferpipe.labels import CLASSES
 
 IMAGES = "images.npy"
 MANIFEST = "manifest.csv"
+# the split of the test-only sources (read.role: test_only): scored by every model, never trained on
+# or chosen with; balance leaves it out of data/balanced, so scoring reads it from data/audited
+CROSS = "cross"
 
 
 # FER+'s training targets in a manifest: one column per class, named by the scheme they follow
@@ -81,3 +84,16 @@ def load_split(folder: Path, split: str) -> Split:
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
         return Split(images[rows[0] : rows[-1] + 1], labels, targets, kind)
     return Split(np.ascontiguousarray(images[rows]), labels, targets, kind)
+
+
+def load_cross_sets(folder: Path) -> dict[str, Split]:
+    """Each test-only source's images and labels by source name, in params order ({} when none)."""
+    manifest = load_manifest(folder)
+    cross = manifest[manifest["split"] == CROSS]
+    if cross.empty:
+        return {}
+    images = np.load(folder / IMAGES, mmap_mode="r")
+    return {
+        source: Split(np.ascontiguousarray(images[rows]), manifest.loc[rows, "label"].to_numpy(np.int64))
+        for source, rows in ((s, cross.index[cross["source"] == s].to_numpy()) for s in cross["source"].unique())
+    }

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from ferpipe.data.dataset import target_columns, target_kind
+from ferpipe.data.dataset import CROSS, target_columns, target_kind
 from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
 from ferpipe.readers.base import Records, SourceError
 from ferpipe.readers.registry import read_source
@@ -86,6 +86,8 @@ def _source_frame(
                 reason = f"usage {records.usages[i]!r} is not mapped to a split (prepare.usage_map)"
                 left.leave(name, records.files[i], records.rows[i], reason)
                 continue
+        elif role == "test_only":
+            split = CROSS  # a cross-dataset test set: every image, whatever its own split
         else:
             split = "train"  # extra data never reaches validation or test
         keep.append(i)
@@ -239,9 +241,10 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
         raise SourceError(f"params: no images left in split(s) {missing}; check prepare.usage_map and val_fraction")
     train_labels = set(manifest.loc[manifest["split"] == "train", "label"])
     empty_classes = [name for i, name in enumerate(CLASSES) if i not in train_labels]
+    splits = [*SPLITS, *([CROSS] if (manifest["split"] == CROSS).any() else [])]
     report = {
         "total": len(manifest),
-        "splits": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
+        "splits": {s: int((manifest["split"] == s).sum()) for s in splits},
         "counts": _counts(manifest),
         "dropped": {f"{source}: {reason}": n for (source, reason), n in sorted(left.counts.items())},
         "bad_items": len(left.items),

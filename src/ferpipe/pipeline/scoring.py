@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from ferpipe.config import Paths
-from ferpipe.data.dataset import load_split
+from ferpipe.data.dataset import load_cross_sets, load_split
 from ferpipe.device import default_device, placed
+from ferpipe.evaluate.cross import cross_split, score_cross
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score, write_scores
 from ferpipe.io import atomic_dir, save_npy
@@ -24,19 +25,23 @@ from ferpipe.tracking import log_scores
 def evaluate_model(
     name: str, model_file: Path, predictions: Path, params: dict[str, Any], paths: Paths
 ) -> dict[str, dict[str, Any]]:
-    """Score the model in ``model_file`` on validation and test, with the same test-time views
-    (``evaluate.tta``) for both; write its probabilities to ``predictions``, its metrics and
-    confusion matrix under ``metrics/``, and log them to the MLflow run that trained it.
+    """Score the model in ``model_file`` on validation, test and each test-only source, with the same
+    test-time views (``evaluate.tta``) for all; write its probabilities to ``predictions``, its metrics
+    and confusion matrix under ``metrics/``, and log them to the MLflow run that trained it.
     Returns its ``val`` and ``test`` metrics."""
     model = placed(load_model(model_file, configured_views(params)), default_device())
     batch_size = configured_batch_size(params)
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
     labels = {split: data.labels for split, data in splits.items()}
+    cross = load_cross_sets(paths.audited)  # test-only sources: balance left them out of data/balanced
+    cross_probs = {s: softmax(predict_logits(model, data.images, batch_size)) for s, data in cross.items()}
     with atomic_dir(predictions) as folder:
-        for split, p in probs.items():
+        for split, p in [*probs.items(), *((cross_split(s), p) for s, p in cross_probs.items())]:
             save_npy(folder / f"{split}.npy", p.astype(np.float32))
         scores = score(paths, name, labels, probs, folder)
+    if cross:
+        scores["cross"] = score_cross({s: data.labels for s, data in cross.items()}, cross_probs)
     write_scores(paths, name, scores)
     artifacts = [paths.detail(name), predictions / CONFUSION_PNG, predictions / RELIABILITY_PNG]
     log_scores(params, paths, name, mlflow_metrics(scores), artifacts, {}, model_file=model_file)

@@ -74,6 +74,7 @@ def card_facts(
         "leaks": deliberate_leaks(params),
         "synthetic_only": synthetic_only(params),
         "scores": {split: scores[split] for split in ("val", "test")},
+        "cross": scores.get("cross", {}),  # the test-only sources: never trained on, never chosen with
         "calibration": scores.get("calibration"),
         "provenance": {
             "data.hash": tags.get("data.hash", "-"),
@@ -140,6 +141,17 @@ def render(facts: dict[str, Any], registered: str, version: str) -> str:
             for c, v in ((c, test["per_class"][c]) for c in CLASSES)
         ),
     ]
+    if facts.get("cross"):
+        lines += [
+            "",
+            "## Cross-dataset (test-only sources: never trained on, never chosen with)",
+            "| source | images | accuracy (95% CI) | macro F1 |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {s} | {v['n']:,} | {_with_ci(v, 'accuracy')} | {v['macro_f1']:.3f} |"
+                for s, v in facts["cross"].items()
+            ),
+        ]
     calibration = facts["calibration"]
     if calibration:
         lines += [

@@ -12,9 +12,10 @@ import numpy as np
 
 from ferpipe import tracking
 from ferpipe.config import Paths
-from ferpipe.data.dataset import load_split
+from ferpipe.data.dataset import load_cross_sets, load_split
 from ferpipe.evaluate import calibration as cal
 from ferpipe.evaluate import ensemble as ens
+from ferpipe.evaluate.cross import cross_split, score_cross
 from ferpipe.evaluate.metrics import classification_metrics, headline
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score
 from ferpipe.evaluate.uncertainty import paired, paired_metrics
@@ -37,6 +38,8 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         raise ValueError("params ensemble.members: name at least one trained model")
     labels = {split: load_split(paths.balanced, split).labels for split in EVAL_SPLITS}
     probs = {split: [np.load(paths.probabilities(m, split)) for m in members] for split in EVAL_SPLITS}
+    cross_labels = {source: data.labels for source, data in load_cross_sets(paths.audited).items()}
+    cross_probs = {s: [np.load(paths.probabilities(m, cross_split(s))) for m in members] for s in cross_labels}
     experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
     run_ids = {m: tracking.model_run(experiment_id, paths.model_file(m)) or "" for m in members}
     weights = ens.fit_weights(probs["val"], labels["val"])  # validation only
@@ -50,6 +53,9 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         m: {split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS}
         for i, m in enumerate(members)
     }
+    for i, m in enumerate(members):  # the card of a member chosen as the best names its cross-dataset scores
+        if cross_labels:
+            scored[m]["cross"] = score_cross(cross_labels, {s: p[i] for s, p in cross_probs.items()})
     top = max(members, key=lambda m: scored[m]["val"]["accuracy"])  # the member an ensemble must beat
     top_predicted = {split: probs[split][members.index(top)].argmax(axis=1) for split in EVAL_SPLITS}
     val_predicted = {m: probs["val"][i].argmax(axis=1) for i, m in enumerate(members)}  # the champion rule pairs them
@@ -59,6 +65,9 @@ def run(params: dict[str, Any], paths: Paths) -> None:
             summary[method] = scored[f"ensemble_{method}"] = score(
                 paths, f"ensemble_{method}", labels, combined, Path(workdir)
             )
+            if cross_labels:  # the same weights, fitted on validation, on each test-only source
+                combined_cross = {s: ens.combine(method, p, weights) for s, p in cross_probs.items()}
+                summary[method]["cross"] = score_cross(cross_labels, combined_cross)
             predicted = {split: combined[split].argmax(axis=1) for split in EVAL_SPLITS}
             val_predicted[f"ensemble_{method}"] = predicted["val"]
             against = paired(labels, top_predicted, predicted, (top, f"ensemble_{method}"))
