@@ -102,6 +102,28 @@ def test_tasks_that_no_worker_picks_up_are_an_error_not_a_wait(monkeypatch: pyte
         seeds.run_queue(tmp_path, jobs=1, limit_s=60)
 
 
+def test_a_worker_idle_between_two_tasks_is_not_taken_for_a_missing_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A 3-seed run ended in "no DVC queue worker" while its worker, idle for a moment between two
+    tasks, went on to run the rest: only tasks with no worker at all, for the whole grace, stall."""
+    from ferpipe.presets import seeds
+
+    (tmp_path / ".dvc" / "tmp").mkdir(parents=True)
+    monkeypatch.setattr(seeds.subprocess, "run", lambda *args, **kwargs: subprocess.CompletedProcess(args, 0))
+    monkeypatch.setattr(seeds.time, "sleep", lambda seconds: None)
+    statuses = iter(
+        [
+            "Task  Name  Created  Status\nab  seeds-m-1  10:50 AM  Queued\n\nWorker status: 0 active, 1 idle\n",
+            "Task  Name  Created  Status\nab  seeds-m-1  10:50 AM  Running\n\nWorker status: 1 active, 0 idle\n",
+            "Task  Name  Created  Status\nab  seeds-m-1  10:50 AM  Success\n\nWorker status: 0 active, 0 idle\n",
+        ]
+    )
+    monkeypatch.setattr(seeds, "_dvc", lambda *args, **kwargs: next(statuses))
+    monkeypatch.setattr(seeds, "WORKER_GRACE_S", 0.0)
+    assert "Success" in seeds.run_queue(tmp_path, jobs=1, limit_s=60)
+
+
 def test_the_seed_table_shows_each_score_as_mean_sd_and_range_with_the_budget(tmp_path: Path) -> None:
     from ferpipe.io import write_json
     from ferpipe.presets.seeds import SEEDS_FOLDER, seeds_table

@@ -54,6 +54,12 @@ def _dvc(root: Path, *args: str, timeout: float = 600) -> str:
     return done.stdout
 
 
+def _workers(status: str) -> int:
+    """Active plus idle workers in ``dvc queue status``'s last line (``Worker status: 1 active, 0 idle``)."""
+    found = re.search(r"(\d+) active, (\d+) idle", status)
+    return int(found.group(1)) + int(found.group(2)) if found else 0
+
+
 def queue_tasks(status: str) -> dict[str, str]:
     """``dvc queue status``'s table as {experiment name: status}; tasks without a name are left out."""
     tasks = {}
@@ -101,13 +107,15 @@ def run_queue(root: Path, jobs: int, limit_s: float) -> str:
         )
     if done.returncode != 0:
         raise ValueError(f"`dvc queue start` failed: see {log_path}")
-    started = time.monotonic()
-    deadline = started + limit_s
+    deadline = time.monotonic() + limit_s
+    stalled_since = time.monotonic()  # since when tasks wait with no worker at all (none running, none idle)
     while True:
         status = _dvc(root, "queue", "status")
         if not any(word in status for word in ("Queued", "Running")):
             return status
-        if "Running" not in status and "0 active" in status and time.monotonic() - started > WORKER_GRACE_S:
+        if "Running" in status or _workers(status) > 0:
+            stalled_since = time.monotonic()  # a worker between two tasks is idle for a moment, not gone
+        elif time.monotonic() - stalled_since > WORKER_GRACE_S:
             raise ValueError(
                 f"tasks are queued but no DVC queue worker is running after {WORKER_GRACE_S:.0f} s "
                 f"(see {log_path}); start one with `dvc queue start`"
