@@ -256,8 +256,8 @@ def _cross_section(scored: dict[str, dict[str, Any]]) -> str:
     return (
         "<p>Sources declared <code>read.role: test_only</code> are never trained on and never choose anything "
         "(epochs, ensemble weights and the champion are chosen on validation); each is scored on its own. "
-        "Accuracy with its 95% interval (Wilson). A face set from another camera, another population and "
-        "posed expressions is expected to score well below the test split: that gap is the finding. Per-class "
+        "Accuracy with its 95% interval (Wilson). On real data, a face set from another camera, another "
+        "population and posed expressions scores well below the test split: that gap is the finding. Per-class "
         "recall and the confusion matrices are in <code>metrics/details/&lt;name&gt;.json</code> under "
         "<code>cross</code>.</p>" + _table(pd.DataFrame(rows))
     )
