@@ -216,16 +216,22 @@ def seeds(
     collect: Annotated[
         bool, typer.Option("--collect", help="Summarise the seeds-MODEL-SEED experiments already run; queue nothing.")
     ] = False,
+    also: Annotated[
+        str,
+        typer.Option(help="Comma-separated models seeded alongside MODEL in each experiment (to compare over seeds)."),
+    ] = "",
 ) -> None:
     """Train MODEL under N seeds (queued DVC experiments) and report each score's mean ± sd and range."""
     from ferpipe.presets.seeds import SEEDS_FOLDER, claim, run_seeds
 
     root = repo_root()
     params = _project_params(root)
-    if model not in params["models"]:
-        raise ValueError(f"params.yaml: no model {model!r} under models (have: {', '.join(params['models'])})")
+    others = [m.strip() for m in also.split(",") if m.strip()]
+    for wanted in (model, *others):
+        if wanted not in params["models"]:
+            raise ValueError(f"params.yaml: no model {wanted!r} under models (have: {', '.join(params['models'])})")
     chosen = _seed_list(seeds)
-    record = run_seeds(root, model, chosen, jobs, name=name, run=not collect)
+    record = run_seeds(root, model, chosen, jobs, name=name, run=not collect, also=others)
     for score, summary in record["summary"].items():
         typer.echo(claim(score, summary))
     experiments = ", ".join(record["experiments"].values())

@@ -34,6 +34,7 @@ def test_each_score_is_summarised_as_mean_sample_sd_and_range() -> None:
     ("args", "message"),
     [
         (["seeds", "vgg"], "no model 'vgg' under models"),
+        (["seeds", "cnn", "--also", "cnn_ema"], "no model 'cnn_ema' under models"),
         (["seeds", "cnn", "--seeds", "1,x"], "--seeds '1,x': whole numbers"),
         (["seeds", "cnn", "--seeds", "3,3"], "at least two different seeds"),
     ],
@@ -76,6 +77,21 @@ def test_the_queue_runs_when_this_environment_is_not_on_path(
     names = queue_seeds(tiny_dvc_repo, "m", [1, 2])
     status = run_queue(tiny_dvc_repo, jobs=1, limit_s=240)
     assert queue_tasks(status) == {name: "Success" for name in names}, status
+
+
+def test_models_compared_over_the_seeds_are_seeded_together(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The EMA runs compared `cnn11_ema` (seeded) with `cnn11`, which trained with seed 0 in all three
+    experiments: `--also` gives the other side each experiment's seed too."""
+    from ferpipe.presets import seeds
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(seeds, "_dvc", lambda root, *args, **kwargs: calls.append(args) or "")
+    seeds.queue_seeds(tmp_path, "b", [3, 4], also=["a"])
+    queued = [args for args in calls if args[:3] == ("exp", "run", "--queue")]
+    assert queued == [
+        ("exp", "run", "--queue", "-n", "seeds-b-3", "-S", "++models.b.seed=3", "-S", "++models.a.seed=3"),
+        ("exp", "run", "--queue", "-n", "seeds-b-4", "-S", "++models.b.seed=4", "-S", "++models.a.seed=4"),
+    ]
 
 
 def test_asking_again_while_seeds_are_queued_is_refused_not_doubled(tiny_dvc_repo: Path) -> None:

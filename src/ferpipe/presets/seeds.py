@@ -1,6 +1,7 @@
 """``ferpipe seeds MODEL``: one model trained under N seeds at once, as queued DVC experiments.
 
-Each seed is ``dvc exp run --queue -n seeds-<model>-<seed> -S ++models.<model>.seed=<seed>`` (the
+Each seed is ``dvc exp run --queue -n seeds-<model>-<seed> -S ++models.<model>.seed=<seed>`` (and
+the same for each model of ``--also``, so two recipes compared over the seeds are both seeded; the
 pipeline as it stands, so the ensemble and report follow each seed too, and every run lands in
 MLflow like any experiment); ``dvc queue start -j JOBS`` runs them. Each experiment's
 ``metrics/<model>.json`` is then read through DVC, and every score is summarised over the seeds:
@@ -70,9 +71,13 @@ def queue_tasks(status: str) -> dict[str, str]:
     return tasks
 
 
-def queue_seeds(root: Path, model: str, seeds: Sequence[int]) -> list[str]:
+def queue_seeds(root: Path, model: str, seeds: Sequence[int], also: Sequence[str] = ()) -> list[str]:
     """Queue one experiment per seed (an earlier experiment or finished task of the same name is
-    replaced; one still queued or running is an error, so a rerun never doubles the work)."""
+    replaced; one still queued or running is an error, so a rerun never doubles the work).
+
+    ``also``: other models given the same seed in each experiment. Without them a model compared
+    with ``model`` over the seeds trains with its one seed in every experiment, and the paired
+    comparison is against a single run."""
     names = [experiment_name(model, seed) for seed in seeds]
     tasks = queue_tasks(_dvc(root, "queue", "status"))
     if busy := [f"{name} ({tasks[name].lower()})" for name in names if tasks.get(name) in ("Queued", "Running")]:
@@ -86,7 +91,8 @@ def queue_seeds(root: Path, model: str, seeds: Sequence[int]) -> list[str]:
     if stale := [name for name in names if name in existing]:
         _dvc(root, "exp", "remove", *stale)
     for seed, name in zip(seeds, names, strict=True):
-        _dvc(root, "exp", "run", "--queue", "-n", name, "-S", f"++models.{model}.seed={seed}")  # ++: set or add
+        settings = [arg for m in (model, *also) for arg in ("-S", f"++models.{m}.seed={seed}")]  # ++: set or add
+        _dvc(root, "exp", "run", "--queue", "-n", name, *settings)
     return names
 
 
@@ -198,6 +204,7 @@ def run_seeds(
     limit_s: float = 6 * 3600,
     name: str | None = None,
     run: bool = True,
+    also: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train ``model`` under each seed (queued experiments; ``run=False`` reads experiments already run),
     summarise, and record ``results/seeds/<name or model>.json`` with the budget and the machine."""
@@ -205,7 +212,7 @@ def run_seeds(
         raise ValueError(f"seeds {list(seeds)}: at least two different seeds make a spread")
     params = load_params(root / "params.yaml")
     if run:
-        names = dict(zip(seeds, queue_seeds(root, model, seeds), strict=True))
+        names = dict(zip(seeds, queue_seeds(root, model, seeds, also), strict=True))
         run_queue(root, jobs, limit_s)
     else:
         names = {seed: experiment_name(model, seed) for seed in seeds}
