@@ -16,7 +16,7 @@ from ferpipe.readers.registry import READERS
 def test_every_file_defines_the_function_of_its_own_name(table: Registry) -> None:
     assert table.names(), "an empty table: the package was not found"
     for name in table.names():
-        assert table[name].__name__ == name
+        assert table[name].__name__ == table.prefix + name
 
 
 @pytest.fixture

@@ -519,11 +519,11 @@ def test_the_how_tos_model_and_reader_are_one_file_each_and_rerun_only_their_sta
     examples: dict = {}
     exec(compile(model_code + reader_code, str(page), "exec"), examples)  # the page's code, as written
     assert examples["tiny_mlp"](hidden=8)(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
-    records = examples["labels_csv"](faces, {})
+    records = examples["read_labels_csv"](faces, {})
     assert records.labels == ["happy", "sad", "angry"] and [s.row for s in records.skipped] == [5]
 
     (project / "src/ferpipe/models/zoo/tiny_mlp.py").write_text(model_code)
-    (project / "src/ferpipe/readers/formats/labels_csv.py").write_text(reader_code)
+    (project / "src/ferpipe/readers/formats/read_labels_csv.py").write_text(reader_code)
     with open(project / "src/ferpipe/models/zoo/simple_cnn.py", "a") as handle:
         handle.write("# a comment: the cnn's own file changed\n")
     params = yaml.safe_load((project / "params.yaml").read_text())

@@ -14,8 +14,9 @@ SCOPES = ("after_split", "before_split")
 # drop_from_train: drop the copy on the less held-out side (from training, or from validation when
 # it copies a test image); fail: stop the pipeline; keep: a leaky protocol, on purpose (ferpipe.protocol)
 AUDIT_POLICIES = ("drop_from_train", "fail", "keep")
-# the reader formats: one file each in readers/formats/ (ferpipe.readers.registry), listed without importing them
-READ_FORMATS = tuple(file_names(Path(__file__).parent / "readers" / "formats"))
+# the reader formats: one file each, readers/formats/read_<format>.py (ferpipe.readers.registry), listed
+# without importing them
+READ_FORMATS = tuple(file_names(Path(__file__).parent / "readers" / "formats", prefix="read_"))
 SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "image_folder", "rafdb", "affectnet")
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")

@@ -19,21 +19,25 @@ from typing import Generic, TypeVar
 T = TypeVar("T", bound=Callable[..., object])
 
 
-def file_names(folder: Path) -> list[str]:
-    """The names a one-file-per-name package declares: its modules, but ``__init__`` and private ones."""
-    return sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_"))
+def file_names(folder: Path, prefix: str = "") -> list[str]:
+    """The names a one-file-per-name package declares: its modules ``<prefix><name>.py`` (not
+    ``__init__`` or private ones), without the prefix."""
+    stems = (path.stem for path in folder.glob(f"{prefix}*.py") if not path.stem.startswith("_"))
+    return sorted(stem.removeprefix(prefix) for stem in stems)
 
 
 class Registry(Generic[T]):
     """A table of functions by name, filled by ``@table.register("name")`` (or the function's own name).
 
-    With ``package``, each name is a module of that package defining the function of its own
-    name; the module is imported when the name is first looked up.
+    With ``package``, each name is a module ``<prefix><name>`` of that package defining the function
+    of the same name; the module is imported when the name is first looked up. (The reader formats
+    take the prefix ``read_``: a file named after a data set, ``ckplus.py``, reads as the data set.)
     """
 
-    def __init__(self, what: str, package: str | None = None) -> None:
+    def __init__(self, what: str, package: str | None = None, prefix: str = "") -> None:
         self.what = what
         self.package = package
+        self.prefix = prefix
         self._items: dict[str, T] = {}
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
@@ -56,14 +60,15 @@ class Registry(Generic[T]):
 
     def _declared(self) -> list[str]:
         folder = self.folder()
-        return file_names(folder) if folder else []
+        return file_names(folder, self.prefix) if folder else []
 
     def __getitem__(self, name: str) -> T:
         if name not in self._items and name in self._declared():
-            fn = getattr(importlib.import_module(f"{self.package}.{name}"), name, None)
+            own = f"{self.prefix}{name}"
+            fn = getattr(importlib.import_module(f"{self.package}.{own}"), own, None)
             if not callable(fn):
                 raise ValueError(
-                    f"{self.folder() / name}.py defines no function {name!r}: a {self.what}'s file is named as it"
+                    f"{self.folder() / own}.py defines no function {own!r}: a {self.what}'s file is named as it"
                 )
             self._items[name] = fn
         if name not in self._items:

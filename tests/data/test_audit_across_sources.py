@@ -12,7 +12,7 @@ from PIL import Image
 from ferpipe.config import Paths
 from ferpipe.data.dataset import load_manifest, save_prepared
 from ferpipe.data.prepare import prepare
-from ferpipe.readers.formats.affectnet import IMAGES_FOLDER
+from ferpipe.readers.formats.read_affectnet import IMAGES_FOLDER
 from ferpipe.readers.registry import read_source
 from ferpipe.sources import materialise
 from ferpipe.stages import audit as audit_stage

@@ -17,7 +17,7 @@ from PIL import Image
 from ferpipe.data.audit import exact_pairs
 from ferpipe.data.prepare import prepare
 from ferpipe.labels import CLASSES
-from ferpipe.readers.formats.fer2013_csv import fer2013_csv
+from ferpipe.readers.formats.read_fer2013_csv import read_fer2013_csv
 from ferpipe.sources import archive, materialise
 from ferpipe.sources.archive import UnsafeArchiveError, extract_archive
 from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces
@@ -142,7 +142,7 @@ def test_augmented_copy_rebuilds_fer2013_with_its_test_images_and_the_audit_find
     shutil.copytree(tiny_raw / "fer2013", raw / "fer2013")
     n = materialise("copy", {"kind": "augmented_copy", "path": "raw/fer2013", "copies": 1}, raw, tmp_path)
     pngs = sorted((raw / "copy").rglob("*.png"))
-    rows = len(fer2013_csv(raw / "fer2013", {}))
+    rows = len(read_fer2013_csv(raw / "fer2013", {}))
     assert n == len(pngs) == 2 * rows and {p.parent.name for p in pngs} <= set(CLASSES)
     sources = {
         "fer2013": TINY_SOURCES["fer2013"],

@@ -1,5 +1,5 @@
-"""The reader registry: a format is one file, ``formats/<name>.py``, defining one function
-``<name>(folder, cfg) -> Records``; it is imported when a source first names it."""
+"""The reader registry: a format is one file, ``formats/read_<name>.py``, defining one function
+``read_<name>(folder, cfg) -> Records``; it is imported when a source first names it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 from ferpipe.named import Registry
 from ferpipe.readers.base import Records, SourceError, links_left_out
 
+FORMAT_PREFIX = "read_"  # formats/read_<format>.py: a reader's file, not a data set's
 Reader = Callable[[Path, dict[str, Any]], Records]
-READERS: Registry[Reader] = Registry("format", package="ferpipe.readers.formats")
+READERS: Registry[Reader] = Registry("format", package="ferpipe.readers.formats", prefix=FORMAT_PREFIX)
 
 
 def read_source(fmt: str, folder: Path, cfg: dict[str, Any]) -> Records:

@@ -17,7 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ferpipe.data.augmentation import augmentation_pipeline
-from ferpipe.readers.formats.fer2013_csv import fer2013_csv
+from ferpipe.readers.formats.read_fer2013_csv import read_fer2013_csv
 from ferpipe.sources.local import materialise_path
 
 
@@ -27,7 +27,7 @@ def materialise_augmented_copy(dest: Path, cfg: dict[str, Any], root: Path) -> i
     transform = augmentation_pipeline(int(cfg.get("seed", 0)))
     with tempfile.TemporaryDirectory() as tmp:
         materialise_path(Path(tmp), cfg, root)  # the CSV, copied like a `path` source (its errors too)
-        records = fer2013_csv(Path(tmp), {})
+        records = read_fer2013_csv(Path(tmp), {})
     for label in set(records.labels):
         (dest / label).mkdir(parents=True, exist_ok=True)
     rows = list(zip(records.images, records.labels, strict=True))

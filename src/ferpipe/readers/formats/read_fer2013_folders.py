@@ -11,6 +11,6 @@ from ferpipe.readers.tree import Layout, read_tree
 LAYOUT = Layout(name_pattern=r"^(?P<usage>Training|PublicTest|PrivateTest)_")
 
 
-def fer2013_folders(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_fer2013_folders(folder: Path, cfg: dict[str, Any]) -> Records:
     """Every image of the tree, labelled as the layout says."""
     return read_tree(folder, cfg, LAYOUT)

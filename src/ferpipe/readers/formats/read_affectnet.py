@@ -44,7 +44,7 @@ AFFECTNET_LABELS = (
 IMAGES_FOLDER = "Manually_Annotated_Images"
 
 
-def affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
     """Every row of both CSVs; a bad row (a code out of 0-10, a missing picture, a face box outside
     it) is skipped and listed with its file and row, or raises with ``on_error: fail``."""
     tables = {name: sorted(folder.rglob(name)) for name in FILES}

@@ -28,7 +28,7 @@ RAFDB_LABELS = {1: "surprise", 2: "fear", 3: "disgust", 4: "happiness", 5: "sadn
 USAGES = ("train", "test")
 
 
-def rafdb(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_rafdb(folder: Path, cfg: dict[str, Any]) -> Records:
     """Every labelled image; a bad line (label out of 1-7, no split prefix, a missing or unreadable
     image) is skipped and listed with its line, or raises with ``on_error: fail``."""
     found = sorted(folder.rglob(LABEL_FILE))

@@ -13,6 +13,6 @@ from ferpipe.readers.tree import Layout, read_tree
 LAYOUT = Layout(name_pattern=r"^(?P<subject>S\d+)_")
 
 
-def ckplus(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_ckplus(folder: Path, cfg: dict[str, Any]) -> Records:
     """Every image of the tree, labelled as the layout says."""
     return read_tree(folder, cfg, LAYOUT)

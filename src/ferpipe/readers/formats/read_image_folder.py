@@ -11,6 +11,6 @@ from ferpipe.readers.tree import Layout, read_tree
 LAYOUT = Layout()
 
 
-def image_folder(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_image_folder(folder: Path, cfg: dict[str, Any]) -> Records:
     """Every image of the tree, labelled as the layout says."""
     return read_tree(folder, cfg, LAYOUT)

@@ -25,6 +25,6 @@ LAYOUT = Layout(
 )
 
 
-def kdef(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_kdef(folder: Path, cfg: dict[str, Any]) -> Records:
     """Every image of the tree, labelled as the layout says."""
     return read_tree(folder, cfg, LAYOUT)

@@ -24,7 +24,7 @@ def _find_csv(folder: Path) -> Path:
     return found[0]
 
 
-def fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
     """Parse every row; a malformed row of any kind is skipped and listed (or raises, with ``on_error: fail``).
 
     A file that cannot be read as a whole (truncated or corrupt gzip, an empty file, a wrong

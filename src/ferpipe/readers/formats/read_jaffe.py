@@ -11,6 +11,6 @@ from ferpipe.readers.tree import Layout, read_tree
 LAYOUT = Layout(name_pattern=r"^(?P<subject>[A-Z]{2})\.(?P<label>[A-Z]{2})\d*\.\d+\.tiff?$", face_crop=True)
 
 
-def jaffe(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_jaffe(folder: Path, cfg: dict[str, Any]) -> Records:
     """Every image of the tree, labelled as the layout says."""
     return read_tree(folder, cfg, LAYOUT)
