@@ -16,7 +16,8 @@ SCOPES = ("after_split", "before_split")
 AUDIT_POLICIES = ("drop_from_train", "fail", "keep")
 # the reader formats: one file each, readers/formats/read_<format>.py (ferpipe.readers.registry), listed
 # without importing them
-READ_FORMATS = tuple(file_names(Path(__file__).parent / "readers" / "formats", prefix="read_"))
+READ_FORMAT_PREFIX = "read_"  # formats/read_<format>.py: a reader's file, not a data set's
+READ_FORMATS = tuple(file_names(Path(__file__).parent / "readers" / "formats", READ_FORMAT_PREFIX))
 SYNTHETIC_LAYOUTS = ("fer2013_csv", "ckplus", "image_folder", "rafdb", "affectnet")
 IMBLEARN_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 SPLIT_NAMES = ("train", "val", "test")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -50,6 +51,7 @@ class Registry(Generic[T]):
 
         return add
 
+    @cached_property
     def folder(self) -> Path | None:
         """Where the package's one file per name lives (None for a table without a package)."""
         if self.package is None:
@@ -58,29 +60,30 @@ class Registry(Generic[T]):
         assert spec is not None and spec.origin is not None, f"{self.package} is not a package"
         return Path(spec.origin).parent
 
+    @cached_property
     def _declared(self) -> list[str]:
-        folder = self.folder()
-        return file_names(folder, self.prefix) if folder else []
+        """The package's names, listed once: every lookup and membership test asks."""
+        return file_names(self.folder, self.prefix) if self.folder else []
 
     def __getitem__(self, name: str) -> T:
-        if name not in self._items and name in self._declared():
+        if name not in self._items and name in self._declared:
             own = f"{self.prefix}{name}"
             fn = getattr(importlib.import_module(f"{self.package}.{own}"), own, None)
             if not callable(fn):
                 raise ValueError(
-                    f"{self.folder() / own}.py defines no function {own!r}: a {self.what}'s file is named as it"
+                    f"{self.folder / own}.py defines no function {own!r}: a {self.what}'s file is named as it"
                 )
             self._items[name] = fn
         if name not in self._items:
-            where = f" (each is a file in {self.folder()})" if self.package else ""
+            where = f" (each is a file in {self.folder})" if self.package else ""
             raise ValueError(f"unknown {self.what} {name!r}; choose one of {', '.join(self.names())}{where}")
         return self._items[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items or name in self._declared()
+        return name in self._items or name in self._declared
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def names(self) -> list[str]:
-        return sorted({*self._items, *self._declared()})
+        return sorted({*self._items, *self._declared})

@@ -95,5 +95,5 @@ def load_cross_sets(folder: Path) -> dict[str, Split]:
     images = np.load(folder / IMAGES, mmap_mode="r")
     return {
         source: Split(np.ascontiguousarray(images[rows]), manifest.loc[rows, "label"].to_numpy(np.int64))
-        for source, rows in ((s, cross.index[cross["source"] == s].to_numpy()) for s in cross["source"].unique())
+        for source, rows in cross.groupby("source", sort=False).groups.items()
     }

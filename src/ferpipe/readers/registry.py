@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ferpipe.choices import READ_FORMAT_PREFIX
 from ferpipe.named import Registry
 from ferpipe.readers.base import Records, SourceError, links_left_out
 
-FORMAT_PREFIX = "read_"  # formats/read_<format>.py: a reader's file, not a data set's
 Reader = Callable[[Path, dict[str, Any]], Records]
-READERS: Registry[Reader] = Registry("format", package="ferpipe.readers.formats", prefix=FORMAT_PREFIX)
+READERS: Registry[Reader] = Registry("format", package="ferpipe.readers.formats", prefix=READ_FORMAT_PREFIX)
 
 
 def read_source(fmt: str, folder: Path, cfg: dict[str, Any]) -> Records:
