@@ -24,7 +24,9 @@ LAYERS = {
     **{name: 2 for name in ("models", "train", "evaluate")},  # models are built, trained and scored
     "tracking": 3,  # MLflow: runs, the registry's champion rule, the team server
     "pipeline": 4,  # what the training and scoring stages do, callable (distill uses both)
-    **{name: 5 for name in ("serving", "report", "checks", "presets")},  # what uses trained and tracked models
+    **{
+        name: 5 for name in ("serving", "report", "checks", "presets", "tuning")
+    },  # what uses trained and tracked models
     "stages": 6,  # one module per DVC stage: reads params, calls the layers below
     "cli": 7,  # the `ferpipe` command
 }

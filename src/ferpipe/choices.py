@@ -38,4 +38,6 @@ FERPLUS_SCHEMES = ("majority", "probability", "soft", "multi_target")
 TARGET_SCHEMES = ("soft", "multi_target")  # the schemes whose training rows carry a target distribution
 DISTILL_TEACHERS = ("average", "weighted")  # the ensembles with probabilities (a vote has none to learn)
 PROMOTE_RULES = ("any_gain", "beyond_noise")  # mlflow.promote_on: when @champion moves to the challenger
+TUNE_PRUNERS = ("median", "hyperband", "none")  # tune.pruner: how `ferpipe tune` stops a hopeless trial early
+TUNE_TYPES = ("float", "int")  # tune.space.<key>.type of a range (a list of choices has none)
 FETCH_KINDS = ("synthetic", "location", "path", "url", "kaggle", "augmented_copy")

@@ -239,6 +239,59 @@ def seeds(
 
 
 @command()
+def tune(
+    model: Annotated[str | None, typer.Argument(help="A model under params.yaml's models (to run trials).")] = None,
+    study: Annotated[
+        str | None, typer.Option(help="The study's name (default: MODEL); workers sharing it join.")
+    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Stop once the study has N finished trials (all workers).")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Stop this worker after M minutes.")] = None,
+    show: Annotated[bool, typer.Option("--show", help="Print the study's trials and write its plots.")] = False,
+    best: Annotated[bool, typer.Option("--best", help="Print the best trial and its `dvc exp run` command.")] = False,
+    run_best: Annotated[bool, typer.Option("--run-best", help="Run the best trial as that DVC experiment.")] = False,
+) -> None:
+    """Search params.yaml's tune.space for MODEL with Optuna (TPE, pruning), trials logged to MLflow.
+
+    The study lives in optuna.db beside mlflow.db, or in the database FERPIPE_OPTUNA_STORAGE names:
+    the same command on another machine joins it. --show, --best and --run-best read a study.
+    """
+    from ferpipe import tracking
+    from ferpipe.config import Paths
+    from ferpipe.tuning import show as seeing
+    from ferpipe.tuning.study import load_existing, storage_url
+    from ferpipe.tuning.worker import Budget, run_worker
+
+    root = repo_root()
+    paths = Paths(root)
+    if not (show or best or run_best):
+        if model is None:
+            raise ValueError("name the MODEL to tune (or --show / --best to read a study)")
+        run_worker(paths, _project_params(root), model, study or model, Budget(trials, minutes), typer.echo)
+        return
+    found = load_existing(storage_url(paths), study or model)
+    if show:
+        typer.echo(seeing.trials_table(found), nl=False)
+        written, skipped = seeing.write_plots(found, root / "reports" / "tune" / found.study_name)
+        tracking.configure(_project_params(root)["mlflow"]["experiment"], paths.home)
+        seeing.attach_plots(found, written)
+        for line in [*map(str, written), *(f"not drawn: {why}" for why in skipped)]:
+            typer.echo(line)
+    if best or run_best:
+        command = seeing.best_command(found)
+        typer.echo(f"best: trial {found.best_trial.number}, val accuracy {found.best_value:.4f}")
+        typer.echo("rerun it through the pipeline: " + " ".join(map(_quoted, command)))
+        if run_best:
+            raise typer.Exit(subprocess.run(command, cwd=root).returncode)
+
+
+def _quoted(word: str) -> str:
+    """A word as a shell would need it typed."""
+    import shlex
+
+    return shlex.quote(word)
+
+
+@command()
 def comment(
     base: Annotated[str, typer.Option(help="The base branch or revision the pull request is compared with.")] = "main",
     out: Annotated[Path, typer.Option(help="Folder for report.md and the pictures it shows.")] = Path("ci_comment"),

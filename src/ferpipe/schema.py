@@ -39,6 +39,8 @@ from ferpipe.choices import (
     SPLIT_NAMES,
     SYNTHETIC_LAYOUTS,
     TTA_MODES,
+    TUNE_PRUNERS,
+    TUNE_TYPES,
 )
 from ferpipe.labels import CLASSES
 
@@ -256,6 +258,51 @@ class Model(Training):
     balance: Balance | None = None  # this model's own balancing of the training split
 
 
+# --- tuning (ferpipe tune) -----------------------------------------------------------------
+
+
+class Dimension(Section):
+    """One searched param: a range (``low``..``high``, ``log`` scale or a ``step``) or a list of ``choices``."""
+
+    type: Literal[TUNE_TYPES] = "float"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: Annotated[float, Field(gt=0.0)] | None = None
+    choices: Annotated[list[float | int | bool | str], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Dimension:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or self.step is not None or self.log:
+                raise PydanticCustomError("member", "give either choices or a range (low, high), not both", {})
+            return self
+        if self.low is None or self.high is None:
+            raise PydanticCustomError("member", "a range needs low and high (or give choices)", {})
+        if not self.low < self.high:
+            raise PydanticCustomError(
+                "member", "low {low} is not below high {high}", {"low": self.low, "high": self.high}
+            )
+        if self.log and self.low <= 0:
+            raise PydanticCustomError("member", "a log-scale range needs low > 0, got {low}", {"low": self.low})
+        if self.log and self.step is not None:
+            raise PydanticCustomError("member", "a log-scale range takes no step (Optuna samples it continuously)", {})
+        if self.type == "int" and any(v is not None and v != int(v) for v in (self.low, self.high, self.step)):
+            raise PydanticCustomError("member", "an int range needs whole low, high and step", {})
+        return self
+
+
+class Tune(Section):
+    """``ferpipe tune``'s study: the searched params (dotted keys of this file) and how trials stop early."""
+
+    space: Annotated[dict[str, Dimension], Field(min_length=1)]
+    pruner: Literal[TUNE_PRUNERS] = "median"
+    warmup_epochs: Count = 2  # epochs every trial runs before the pruner may stop it
+    startup_trials: Count = 4  # trials sampled at random (and never pruned against) before TPE and pruning start
+    seed: int = 0  # the sampler's seed in each worker (offset by the worker's own number so workers differ)
+    heartbeat_s: PositiveInt = 30  # a trial silent for 2x this is a dead worker's: failed and retried by another
+
+
 # --- the file ------------------------------------------------------------------------------
 
 
@@ -297,6 +344,7 @@ class Params(Section):
     evaluate: Evaluate = Evaluate()
     ensemble: Ensemble
     distill: dict[Name, Student] = {}
+    tune: Tune | None = None
 
     @model_validator(mode="after")
     def _members_are_models(self) -> Params:
@@ -317,7 +365,40 @@ class Params(Section):
             self._check_epochs(name, model)
         for name, student in self.distill.items():
             self._check_student(name, student)
+        for key in self.tune.space if self.tune else ():
+            self._check_tuned_key(key)
         return self
+
+    def _check_tuned_key(self, key: str) -> None:
+        """A searched key is a training setting of ``train`` or of a model, or one of a model's ``args``
+        (``ferpipe tune`` checks the model is the one it tunes, and the args against its builder)."""
+        at = f"tune.space.{key}"
+        head, _, rest = key.partition(".")
+        if head == "models":  # which model: checked when a study starts (a preset may swap the models)
+            rest = rest.partition(".")[2]
+            if rest.startswith("args.") and rest.count(".") == 1:
+                return  # checked against the model's builder when the study starts (the zoo is slow to import)
+        elif head != "train":
+            raise PydanticCustomError(
+                "member", "searches train.<setting> or models.<model>.<setting>, got '{key}'", {"key": key, "at": at}
+            )
+        section: type[BaseModel] = Training
+        parts = rest.split(".")
+        for i, part in enumerate(parts):
+            field = section.model_fields.get(part) if part != "balance" else None
+            nested = _section_of(field.annotation) if field else None
+            if field is None or (nested is not None and i == len(parts) - 1):
+                group = f"{part}." if field else ""
+                names = nested.model_fields if field and nested else [n for n in section.model_fields if n != "balance"]
+                extra = ["args.<arg>"] if section is Training and head == "models" and not group else []
+                raise PydanticCustomError(
+                    "member",
+                    "'{part}' is not a setting to search; one of {allowed}",
+                    {"part": part or "(nothing)", "allowed": ", ".join([group + n for n in names] + extra), "at": at},
+                )
+            if nested is None and i < len(parts) - 1:
+                raise PydanticCustomError("member", "'{part}' is one setting, not a group", {"part": part, "at": at})
+            section = nested or section
 
     def _check_epochs(self, name: str, model: Model) -> None:
         """What training computes from two valid numbers must be valid too: epochs x epochs_scale."""
@@ -357,6 +438,12 @@ class Params(Section):
                     "its recipe '{recipe}' uses {key}: a mixed image has no teacher probabilities",
                     {"recipe": student.recipe, "key": key, "at": at},
                 )
+
+
+def _section_of(annotation: Any) -> type[BaseModel] | None:
+    """The params section a field holds (``Augment | None`` -> ``Augment``), or None for a plain value."""
+    kinds = getattr(annotation, "__args__", (annotation,))
+    return next((t for t in kinds if isinstance(t, type) and issubclass(t, BaseModel)), None)
 
 
 class ParamsError(ValueError):

@@ -8,7 +8,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,43 @@ CHECKPOINT = "last.pt"
 RUN_META = "run.json"
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """One model's settings as training reads them: its builder, its training config, its own balancing."""
+
+    name: str
+    arch: str
+    args: dict[str, Any]
+    cfg: TrainConfig
+    balance: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, params: dict[str, Any], name: str) -> Recipe:
+        """``models.<name>`` merged over the ``train`` defaults (a misspelt training key is an error)."""
+        models = params.get("models", {})
+        if name not in models:
+            raise ValueError(f"params: no model {name!r} under 'models' (have: {', '.join(models)})")
+        model_cfg = dict(models[name])
+        own_balance = model_cfg.pop("balance", None)
+        cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
+        return cls(name, model_cfg["arch"], dict(model_cfg.get("args") or {}), cfg, own_balance)
+
+    def build(self) -> Any:
+        """The untrained model, its initial weights drawn from the recipe's seed (same seed, same model)."""
+        seed_everything(self.cfg.seed)
+        try:
+            return create_model(self.arch, **self.args)
+        except ValueError as exc:
+            raise ValueError(f"params.yaml: models.{self.name}: {exc}") from exc
+
+    def splits(self, paths: Paths) -> tuple[Split, Split]:
+        """The training and validation splits of ``data/balanced``, training rows balanced by the recipe's own rule."""
+        train = load_split(paths.balanced, "train")
+        if self.balance:  # this model's own balancing (the imbalance study's members), training rows only
+            train = balance(train, **balance_params(self.balance))
+        return train, load_split(paths.balanced, "val")
+
+
 def train_student(
     name: str, recipe: str, teach: Callable[[Split], Teacher], params: dict[str, Any], paths: Paths
 ) -> None:
@@ -53,25 +90,12 @@ def train_model(
     teach: Callable[[Split], Teacher] | None = None,
     out: Path | None = None,
 ) -> None:
-    models = params.get("models", {})
-    recipe = recipe or name
-    if recipe not in models:
-        raise ValueError(f"params: no model {recipe!r} under 'models' (have: {', '.join(models)})")
-    model_cfg = dict(models[recipe])
-    own_balance = model_cfg.pop("balance", None)
-    cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
-    arch, args = model_cfg["arch"], dict(model_cfg.get("args") or {})
+    found = Recipe.of(params, recipe or name)
+    arch, args, cfg, own_balance = found.arch, found.args, found.cfg, found.balance
     if world.is_main:
         print(f"train {name}: {cfg.epochs_note()}", flush=True)
-    seed_everything(cfg.seed)  # the initial weights too: same seed, same model
-    try:  # first: a bad arch or args fails before any data is read or MLflow run opens
-        model = create_model(arch, **args)
-    except ValueError as exc:
-        raise ValueError(f"params.yaml: models.{recipe}: {exc}") from exc
-    train = load_split(paths.balanced, "train")
-    if own_balance:  # this model's own balancing (the imbalance study's members), training rows only
-        train = balance(train, **balance_params(own_balance))
-    val = load_split(paths.balanced, "val")
+    model = found.build()  # first: a bad arch or args fails before any data is read or MLflow run opens
+    train, val = found.splits(paths)
     teacher = teach(train) if teach else None
     checkpoints = paths.checkpoints(name)
     data_hash = tracking.data_hash(paths)
@@ -107,7 +131,7 @@ def train_model(
                 }
             )
             tracking.log_datasets(paths.balanced, {"training": train, "validation": val}, data_hash)
-        result = run_fit(teacher=teacher, on_epoch=_log_epoch)
+        result = run_fit(teacher=teacher, on_epoch=log_epoch)
         example = np.zeros((2, 1, 48, 48), dtype=np.float32)  # batch 2: keeps the batch dim dynamic
         info = mlflow.pytorch.log_model(model.cpu(), name=name, input_example=example)
         best = {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy}
@@ -173,7 +197,7 @@ def _resumable_run(checkpoints, fingerprint: str) -> str | None:
     return saved["mlflow_run_id"] if saved.get("fingerprint") == fingerprint else None
 
 
-def _log_epoch(epoch: int, row: dict[str, float]) -> None:
+def log_epoch(epoch: int, row: dict[str, float]) -> None:
     """Per-epoch curves, timing and throughput to the active MLflow run."""
     import mlflow
 
