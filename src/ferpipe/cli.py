@@ -249,6 +249,10 @@ def tune(
     show: Annotated[bool, typer.Option("--show", help="Print the study's trials and write its plots.")] = False,
     best: Annotated[bool, typer.Option("--best", help="Print the best trial and its `dvc exp run` command.")] = False,
     run_best: Annotated[bool, typer.Option("--run-best", help="Run the best trial as that DVC experiment.")] = False,
+    overhead: Annotated[
+        bool, typer.Option("--overhead", help="Benchmark: one trial of MODEL's recipe against its plain fit.")
+    ] = False,
+    repeats: Annotated[int, typer.Option(help="--overhead: alternating repeats of each side.")] = 3,
 ) -> None:
     """Search params.yaml's tune.space for MODEL with Optuna (TPE, pruning), trials logged to MLflow.
 
@@ -263,10 +267,14 @@ def tune(
 
     root = repo_root()
     paths = Paths(root)
+    if overhead:
+        from ferpipe.tuning.overhead import measure_overhead
+
+        typer.echo(measure_overhead(paths, _project_params(root), _named(model), repeats), nl=False)
+        return
     if not (show or best or run_best):
-        if model is None:
-            raise ValueError("name the MODEL to tune (or --show / --best to read a study)")
-        run_worker(paths, _project_params(root), model, study or model, Budget(trials, minutes), typer.echo)
+        name = _named(model)
+        run_worker(paths, _project_params(root), name, study or name, Budget(trials, minutes), typer.echo)
         return
     found = load_existing(storage_url(paths), study or model)
     if show:
@@ -277,11 +285,17 @@ def tune(
         for line in [*map(str, written), *(f"not drawn: {why}" for why in skipped)]:
             typer.echo(line)
     if best or run_best:
-        command = seeing.best_command(found)
+        command = seeing.best_command(found)  # first: a study with no completed trial is one clear error
         typer.echo(f"best: trial {found.best_trial.number}, val accuracy {found.best_value:.4f}")
         typer.echo("rerun it through the pipeline: " + " ".join(map(_quoted, command)))
         if run_best:
             raise typer.Exit(subprocess.run(command, cwd=root).returncode)
+
+
+def _named(model: str | None) -> str:
+    if model is None:
+        raise ValueError("name the MODEL to tune (or --show / --best to read a study)")
+    return model
 
 
 def _quoted(word: str) -> str:

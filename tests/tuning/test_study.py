@@ -118,6 +118,14 @@ def test_show_best_and_a_spent_budget_as_a_user_sees_them(project: Path) -> None
     assert no_budget.exit_code == 1 and "give a budget" in no_budget.output
 
 
+def test_the_overhead_benchmark_times_both_sides_and_leaves_the_users_stores_alone(project: Path) -> None:
+    from ferpipe.tuning.overhead import measure_overhead
+
+    printed = measure_overhead(Paths(project), load_params(project / "params.yaml"), "lin", repeats=1)
+    assert "plain fit s" in printed and "one-trial study s" in printed and "median overhead" in printed
+    assert not (project / "optuna.db").exists() and not (project / "mlflow.db").exists()
+
+
 # --- two workers, one study, on PostgreSQL --------------------------------------------------
 
 

@@ -37,6 +37,10 @@ def _cell(value: Any) -> str:
 
 def best_command(study: Any) -> list[str]:
     """``dvc exp run`` with the best trial's values: the reproducible rerun through the whole pipeline."""
+    import optuna
+
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        raise ValueError(f"study {study.study_name!r}: no completed trial yet (`ferpipe tune --show` lists them)")
     best = study.best_trial
     return ["dvc", "exp", "run", "-n", f"tune-{study.study_name}", *exp_run_flags(best.params)]
 

@@ -1,0 +1,72 @@
+"""What a study costs on top of training: one trial of today's recipe against the same recipe fitted
+plainly, timed alternately in the same process on the same data (the benchmark ``ferpipe tune MODEL
+--overhead`` prints). Trial 0 of a new study is today's recipe with its seed, so both train the same
+epochs to the same weights; the difference is the study's database, the pruner's reports and MLflow's
+runs, per-epoch metrics and system-metrics thread."""
+
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ferpipe import tables
+from ferpipe.config import Paths
+from ferpipe.pipeline.training import Recipe
+from ferpipe.train.loop import fit
+from ferpipe.tuning.study import STORAGE_ENV
+from ferpipe.tuning.worker import Budget, run_worker
+
+GOAL = 0.05  # the study's and tracking's share of a trial's training time, at most
+
+
+def measure_overhead(paths: Paths, params: dict[str, Any], model: str, repeats: int) -> str:
+    """A table of ``repeats`` alternating plain fits and one-trial studies, and the median overhead."""
+    plain_params = copy.deepcopy(params)
+    plain_params["tune"]["pruner"] = "none"  # the same epochs on both sides
+    recipe = Recipe.of(params, model)
+    rows, shares = [], []
+    for repeat in range(1, repeats + 1):
+        plain = _seconds(lambda: fit(recipe.build(), *recipe.splits(paths), recipe.cfg))
+        with _throwaway_stores():
+            trial = _seconds(lambda: run_worker(paths, plain_params, model, "overhead", Budget(trials=1), _quiet))
+        share = trial / plain - 1.0
+        shares.append(share)
+        rows.append([str(repeat), f"{plain:.1f}", f"{trial:.1f}", f"{100 * share:+.1f}%"])
+    median = statistics.median(shares)
+    columns = [("repeat", "right"), ("plain fit s", "right"), ("one-trial study s", "right"), ("overhead", "right")]
+    table = tables.render(f"tune overhead: {model}, {recipe.cfg.epochs_note()}", columns, rows)
+    verdict = "within" if median < GOAL else "over"
+    return table + f"median overhead {100 * median:+.1f}% of the plain fit's time ({verdict} the {GOAL:.0%} goal)\n"
+
+
+def _seconds(work: Callable[[], Any]) -> float:
+    begin = time.perf_counter()
+    work()
+    return time.perf_counter() - begin
+
+
+def _quiet(_line: str) -> None:
+    """The trial's own lines are not the benchmark's output."""
+
+
+@contextmanager
+def _throwaway_stores() -> Iterator[None]:
+    """A study database and an MLflow store in a temporary folder (the user's stores are left alone)."""
+    saved = {key: os.environ.get(key) for key in (STORAGE_ENV, "MLFLOW_TRACKING_URI")}
+    with tempfile.TemporaryDirectory(prefix="ferpipe-tune-overhead-") as tmp:
+        os.environ[STORAGE_ENV] = f"sqlite:///{tmp}/optuna.db"
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
