@@ -86,7 +86,10 @@ def run_worker(
     study.optimize(objective, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
     import mlflow
 
-    mlflow.MlflowClient().set_terminated(study.user_attrs[RUN_ATTR], "FINISHED")
+    client, parent = mlflow.MlflowClient(), study.user_attrs[RUN_ATTR]
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        client.log_metric(parent, "best_val_accuracy", study.best_value)  # the study's run shows its best so far
+    client.set_terminated(parent, "FINISHED")
     return study
 
 
