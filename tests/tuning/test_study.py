@@ -122,7 +122,7 @@ def test_the_overhead_benchmark_times_both_sides_and_leaves_the_users_stores_alo
     from ferpipe.tuning.overhead import measure_overhead
 
     printed = measure_overhead(Paths(project), load_params(project / "params.yaml"), "lin", repeats=1)
-    assert "plain fit s" in printed and "one-trial study s" in printed and "median overhead" in printed
+    assert "plain fit s" in printed and "one-trial worker s" in printed and "median overhead" in printed
     assert not (project / "optuna.db").exists() and not (project / "mlflow.db").exists()
 
 
