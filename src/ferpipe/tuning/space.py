@@ -101,10 +101,15 @@ def with_values(params: dict[str, Any], values: dict[str, Any]) -> dict[str, Any
     return changed
 
 
-def exp_run_flags(values: dict[str, Any]) -> list[str]:
-    """``-S key=value`` pairs that set the same values in a DVC experiment (``repr`` keeps every digit)."""
+def exp_run_flags(values: dict[str, Any], model: str) -> list[str]:
+    """``-S key=value`` pairs that set the same values in a DVC experiment (``repr`` keeps every digit).
+
+    A ``train.<setting>`` the study searched is set on ``models.<model>`` instead: the trials trained
+    only that model with it, and the experiment must not change every other model's recipe too.
+    """
     flags = []
-    for key, value in values.items():
+    for searched, value in values.items():
+        key = f"models.{model}.{searched.removeprefix('train.')}" if searched.startswith("train.") else searched
         text = (
             str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
         )

@@ -130,6 +130,7 @@ def _objective(
         reached, pruned = 0, False
         with tracking.open_run(run_name=f"{study_name}-{trial.number}", tags=trial_tags, parent_run_id=parent) as run:
             trial.set_user_attr(RUN_ATTR, run.info.run_id)
+            trial.set_user_attr("n_val", len(val))  # for the interval --show puts on the score
             mlflow.log_params({**values, "trial": trial.number})
 
             def on_epoch(epoch: int, row: dict[str, float]) -> None:
@@ -174,10 +175,10 @@ def _announce(echo: Callable[[str], None]) -> Callable[[Any, Any], None]:
     def callback(study: Any, trial: Any) -> None:
         values = "  ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
         seconds = trial.user_attrs.get("seconds", 0.0)
-        if trial.value is not None:
+        if trial.state.name == "COMPLETE":
             best = study.best_trial
             outcome = f"val {trial.value:.4f} (best {best.value:.4f}, trial {best.number})"
-        elif trial.intermediate_values:
+        elif trial.state.name == "PRUNED" and trial.intermediate_values:
             last = max(trial.intermediate_values)
             outcome = f"pruned after epoch {last} (val {trial.intermediate_values[last]:.4f})"
         else:
