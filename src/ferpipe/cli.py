@@ -285,7 +285,9 @@ def tune(
         for line in [*map(str, written), *(f"not drawn: {why}" for why in skipped)]:
             typer.echo(line)
     if best or run_best:
-        command = seeing.best_command(found)  # first: a study with no completed trial is one clear error
+        command = seeing.best_command(
+            found, _project_params(root)
+        )  # first: a study with no completed trial is one clear error
         typer.echo(f"best: trial {found.best_trial.number}, val accuracy {found.best_value:.4f}")
         typer.echo("rerun it through the pipeline: " + " ".join(map(_quoted, command)))
         if run_best:

@@ -65,9 +65,9 @@ def test_values_go_into_a_copy_and_into_the_exp_run_command() -> None:
     changed = with_values(params, values)
     assert changed["models"]["cnn"]["lr"] == 0.0031415926535
     assert changed["train"]["mixup"] == 0.2 and params["train"]["mixup"] == 0.0
-    assert exp_run_flags({**values, "train.augment.flip": False}, "cnn") == [
+    assert exp_run_flags({**values, "train.augment.flip": False}, "cnn", params) == [
         "-S", "models.cnn.lr=0.0031415926535",
         "-S", "models.cnn.args.dropout=0.25",
-        "-S", "models.cnn.mixup=0.2",  # the trials trained cnn alone with it: the rerun changes no other model
-        "-S", "models.cnn.augment.flip=false",
+        "-S", "+models.cnn.mixup=0.2",  # the trials trained cnn alone with it: the rerun changes no other model
+        "-S", "+models.cnn.augment.flip=false",  # + adds a key params.yaml lacks (DVC's -S is Hydra's syntax)
     ]  # fmt: skip

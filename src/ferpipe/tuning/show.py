@@ -66,14 +66,14 @@ def _cell(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def best_command(study: Any) -> list[str]:
+def best_command(study: Any, params: dict[str, Any]) -> list[str]:
     """``dvc exp run`` with the best trial's values: the reproducible rerun through the whole pipeline."""
     import optuna
 
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         raise ValueError(f"study {study.study_name!r}: no completed trial yet (`ferpipe tune --show` lists them)")
     best = study.best_trial
-    flags = exp_run_flags(best.params, study.user_attrs[MODEL_ATTR])
+    flags = exp_run_flags(best.params, study.user_attrs[MODEL_ATTR], params)
     return ["dvc", "exp", "run", "-n", f"tune-{study.study_name}", *flags]
 
 

@@ -101,11 +101,12 @@ def with_values(params: dict[str, Any], values: dict[str, Any]) -> dict[str, Any
     return changed
 
 
-def exp_run_flags(values: dict[str, Any], model: str) -> list[str]:
+def exp_run_flags(values: dict[str, Any], model: str, params: dict[str, Any]) -> list[str]:
     """``-S key=value`` pairs that set the same values in a DVC experiment (``repr`` keeps every digit).
 
     A ``train.<setting>`` the study searched is set on ``models.<model>`` instead: the trials trained
-    only that model with it, and the experiment must not change every other model's recipe too.
+    only that model with it, and the experiment must not change every other model's recipe too. A key
+    ``params`` does not have yet is written ``+key=value``, Hydra's way (DVC's ``-S``) to add one.
     """
     flags = []
     for searched, value in values.items():
@@ -113,5 +114,5 @@ def exp_run_flags(values: dict[str, Any], model: str) -> list[str]:
         text = (
             str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
         )
-        flags += ["-S", f"{key}={text}"]
+        flags += ["-S", f"{'' if _lookup(params, key) is not None else '+'}{key}={text}"]
     return flags
