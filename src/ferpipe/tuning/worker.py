@@ -96,10 +96,13 @@ def run_worker(
 def _study_run(name: str, tags: dict[str, str], tune: dict[str, Any]) -> str:
     """The MLflow run every trial is a child of: the study's name, its space and its pruner as params."""
     import mlflow
+    from mlflow.tracking.context.registry import resolve_tags
 
     client = mlflow.MlflowClient()
     experiment = mlflow.get_experiment_by_name(tags["ferpipe.experiment"])
-    run = client.create_run(experiment.experiment_id, tags=tags, run_name=f"tune-{name}")
+    # resolve_tags adds the user and source tags start_run would (the UI files a run without them as an
+    # evaluation); "study-": `dvc exp run -n tune-<study>`, the best trial's rerun, names its pipeline run
+    run = client.create_run(experiment.experiment_id, tags=resolve_tags(tags), run_name=f"study-{name}")
     flat = tracking.flatten({k: v for k, v in tune.items() if k != "space"})
     flat.update({f"space.{key}": str(dim) for key, dim in tune["space"].items()})
     for key, value in flat.items():
@@ -128,7 +131,8 @@ def _objective(
         begin = time.perf_counter()
         trial_tags = {**tags, "ferpipe.kind": TRIAL_KIND, STUDY_TAG: study_name, TRIAL_TAG: str(trial.number)}
         reached, pruned = 0, False
-        with tracking.open_run(run_name=f"{study_name}-{trial.number}", tags=trial_tags, parent_run_id=parent) as run:
+        run_name = f"{study_name}-trial-{trial.number}"
+        with tracking.open_run(run_name=run_name, tags=trial_tags, parent_run_id=parent) as run:
             trial.set_user_attr(RUN_ATTR, run.info.run_id)
             trial.set_user_attr("n_val", len(val))  # for the interval --show puts on the score
             mlflow.log_params({**values, "trial": trial.number})
