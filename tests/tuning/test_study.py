@@ -114,6 +114,8 @@ def test_show_best_and_a_spent_budget_as_a_user_sees_them(project: Path) -> None
     assert best.exit_code == 0 and command in best.output
     missing = runner.invoke(app, ["tune", "--show", "--study", "nope"])
     assert missing.exit_code == 1 and "no study 'nope' (studies: lin)" in missing.output
+    escaping = runner.invoke(app, ["tune", "--show", "--study", "../../elsewhere"])
+    assert escaping.exit_code == 1 and "use letters, digits, _ and -" in escaping.output
     no_budget = runner.invoke(app, ["tune", "lin"])
     assert no_budget.exit_code == 1 and "give a budget" in no_budget.output
 

@@ -24,6 +24,16 @@ MODEL_ATTR, DATA_ATTR, COMMIT_ATTR, RUN_ATTR = "model", "data_hash", "git_commit
 FOUNDING_WAIT_S = 60.0  # how long a joining worker waits for the founder to record the study's binding
 
 
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # it names a folder (reports/tune/<study>) and a DVC experiment
+
+
+def checked_name(name: str) -> str:
+    """A study's name, refused when it could not be a folder's or an experiment's name."""
+    if not STUDY_NAME.match(name):
+        raise ValueError(f"study name {name!r}: use letters, digits, _ and - (it names reports/tune/<study>)")
+    return name
+
+
 def storage_url(paths: Paths) -> str:
     """``FERPIPE_OPTUNA_STORAGE`` when set, else a sqlite file beside ``mlflow.db`` (never a DVC temp copy)."""
     return os.environ.get(STORAGE_ENV) or f"sqlite:///{Path(paths.home).resolve() / STORAGE_FILE}"
@@ -103,7 +113,7 @@ def open_study(
 
     store = storage(url, heartbeat_s)
     try:
-        study = optuna.create_study(study_name=name, storage=store, direction="maximize")
+        study = optuna.create_study(study_name=checked_name(name), storage=store, direction="maximize")
     except DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=store)
         check_binding(study, binding)
@@ -148,7 +158,7 @@ def load_existing(url: str, name: str | None) -> Any:
     names = list_studies(url)
     if name is None and len(names) == 1:
         name = names[0]
-    if name not in names:
+    if name is None or checked_name(name) not in names:
         have = ", ".join(names) or "none yet"
         raise ValueError(f"{redacted(url)}: no study {name!r} (studies: {have}); name one with --study")
     return optuna.load_study(study_name=name, storage=storage(url))
