@@ -128,6 +128,17 @@ def test_the_overhead_benchmark_times_both_sides_and_leaves_the_users_stores_alo
     assert not (project / "optuna.db").exists() and not (project / "mlflow.db").exists()
 
 
+def test_a_study_store_that_does_not_answer_is_one_line_naming_it_without_its_password(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    monkeypatch.setenv("FERPIPE_OPTUNA_STORAGE", "postgresql://team:s3cret@127.0.0.1:1/optuna")
+    result = CliRunner().invoke(app, ["tune", "lin", "--trials", "1"])
+    assert result.exit_code == 1, result.output
+    assert "the study store postgresql://team:***@127.0.0.1:1/optuna failed" in result.output
+    assert "s3cret" not in result.output and "FERPIPE_OPTUNA_STORAGE" in result.output
+
+
 # --- two workers, one study, on PostgreSQL --------------------------------------------------
 
 

@@ -48,15 +48,22 @@ def storage(url: str, heartbeat_s: int = 30) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # ferpipe prints a line per trial, and errors once
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    from sqlalchemy.exc import SQLAlchemyError
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # the heartbeat: experimental since Optuna 2.8
-        return RDBStorage(
-            _with_driver(url),
-            engine_kwargs=engine,
-            heartbeat_interval=heartbeat_s,
-            grace_period=2 * heartbeat_s,
-            heartbeat_stale_trial_callback=_retry_and_close_run(RetryHeartbeatStaleTrialCallback(max_retry=2)),
-        )
+        try:
+            return RDBStorage(
+                _with_driver(url),
+                engine_kwargs=engine,
+                heartbeat_interval=heartbeat_s,
+                grace_period=2 * heartbeat_s,
+                heartbeat_stale_trial_callback=_retry_and_close_run(RetryHeartbeatStaleTrialCallback(max_retry=2)),
+            )
+        except SQLAlchemyError as exc:  # a URL that does not parse, a server that does not answer
+            first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            source = f" (set by {STORAGE_ENV})" if os.environ.get(STORAGE_ENV) else ""
+            raise ValueError(f"the study store {redacted(url)} failed: {first}{source}") from None
 
 
 def _with_driver(url: str) -> str:
