@@ -131,7 +131,6 @@ def test_the_overhead_benchmark_times_both_sides_and_leaves_the_users_stores_alo
 def test_a_study_store_that_does_not_answer_is_one_line_naming_it_without_its_password(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     monkeypatch.setenv("FERPIPE_OPTUNA_STORAGE", "postgresql://team:s3cret@127.0.0.1:1/optuna")
     result = CliRunner().invoke(app, ["tune", "lin", "--trials", "1"])
     assert result.exit_code == 1, result.output
