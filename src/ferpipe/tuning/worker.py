@@ -100,8 +100,8 @@ def _study_run(name: str, tags: dict[str, str], tune: dict[str, Any]) -> str:
 
     client = mlflow.MlflowClient()
     experiment = mlflow.get_experiment_by_name(tags["ferpipe.experiment"])
-    # resolve_tags adds the user and source tags start_run would (the UI files a run without them as an
-    # evaluation); "study-": `dvc exp run -n tune-<study>`, the best trial's rerun, names its pipeline run
+    # resolve_tags adds the user and source tags start_run would (the UI's "Created by" and "Source");
+    # "study-": `dvc exp run -n tune-<study>`, the best trial's rerun, names its pipeline run
     run = client.create_run(experiment.experiment_id, tags=resolve_tags(tags), run_name=f"study-{name}")
     flat = tracking.flatten({k: v for k, v in tune.items() if k != "space"})
     flat.update({f"space.{key}": str(dim) for key, dim in tune["space"].items()})
