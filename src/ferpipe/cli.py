@@ -266,28 +266,26 @@ def tune(
     from ferpipe.tuning.worker import Budget, run_worker
 
     root = repo_root()
-    paths = Paths(root)
+    paths, params = Paths(root), _project_params(root)
     if overhead:
         from ferpipe.tuning.overhead import measure_overhead
 
-        typer.echo(measure_overhead(paths, _project_params(root), _named(model), repeats), nl=False)
+        typer.echo(measure_overhead(paths, params, _named(model), repeats), nl=False)
         return
     if not (show or best or run_best):
         name = _named(model)
-        run_worker(paths, _project_params(root), name, study or name, Budget(trials, minutes), typer.echo)
+        run_worker(paths, params, name, study or name, Budget(trials, minutes), typer.echo)
         return
     found = load_existing(storage_url(paths), study or model)
     if show:
         typer.echo(seeing.trials_table(found), nl=False)
         written, skipped = seeing.write_plots(found, root / "reports" / "tune" / found.study_name)
-        tracking.configure(_project_params(root)["mlflow"]["experiment"], paths.home)
+        tracking.configure(params["mlflow"]["experiment"], paths.home)
         seeing.attach_plots(found, written)
         for line in [*map(str, written), *(f"not drawn: {why}" for why in skipped)]:
             typer.echo(line)
     if best or run_best:
-        command = seeing.best_command(
-            found, _project_params(root)
-        )  # first: a study with no completed trial is one clear error
+        command = seeing.best_command(found, params)  # first: a study with no completed trial is one clear error
         typer.echo(f"best: trial {found.best_trial.number}, val accuracy {found.best_value:.4f}")
         typer.echo("rerun it through the pipeline: " + " ".join(map(_quoted, command)))
         if run_best:

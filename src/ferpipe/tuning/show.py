@@ -13,8 +13,6 @@ from ferpipe.io import atomic_path
 from ferpipe.tuning.space import exp_run_flags
 from ferpipe.tuning.study import MODEL_ATTR, RUN_ATTR
 
-PLOTS = ("history", "importances", "parallel")
-
 
 def trials_table(study: Any) -> str:
     """One row per trial, the completed ones best first; a value column per searched key."""
@@ -87,21 +85,20 @@ def write_plots(study: Any, folder: Path) -> tuple[list[Path], list[str]]:
     from optuna.visualization import matplotlib as views
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    drawers = {
-        "history": views.plot_optimization_history,
-        "importances": views.plot_param_importances,
-        "parallel": views.plot_parallel_coordinate,
+    drawers = {  # each plot, and the completed trials it needs
+        "history": (views.plot_optimization_history, 1),
+        "importances": (views.plot_param_importances, 2),
+        "parallel": (views.plot_parallel_coordinate, 2),
     }
-    needs = {"history": 1, "importances": 2, "parallel": 2}
     folder.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
-    for name in PLOTS:
-        if len(complete) < needs[name]:
-            skipped.append(f"{name}: needs {needs[name]} completed trials, the study has {len(complete)}")
+    for name, (draw, needs) in drawers.items():
+        if len(complete) < needs:
+            skipped.append(f"{name}: needs {needs} completed trials, the study has {len(complete)}")
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna marks its matplotlib views experimental
-            axes = drawers[name](study, target_name="validation accuracy")
+            axes = draw(study, target_name="validation accuracy")
         figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
         figure.set_size_inches(9, 5)
         figure.tight_layout()

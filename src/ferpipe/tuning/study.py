@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ferpipe.config import Paths
+from ferpipe.schema import Tune
+from ferpipe.tracking.server import redact
 
 STORAGE_ENV = "FERPIPE_OPTUNA_STORAGE"
 STORAGE_FILE = "optuna.db"
@@ -45,10 +47,10 @@ def storage(url: str, heartbeat_s: int = 30) -> Any:
     import optuna
     from optuna.exceptions import ExperimentalWarning
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # ferpipe prints a line per trial, and errors once
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    from sqlalchemy.exc import SQLAlchemyError
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # the heartbeat: experimental since Optuna 2.8
@@ -63,7 +65,7 @@ def storage(url: str, heartbeat_s: int = 30) -> Any:
         except SQLAlchemyError as exc:  # a URL that does not parse, a server that does not answer
             first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             source = f" (set by {STORAGE_ENV})" if os.environ.get(STORAGE_ENV) else ""
-            raise ValueError(f"the study store {redacted(url)} failed: {first}{source}") from None
+            raise ValueError(f"the study store {redact(url)} failed: {first}{source}") from None
 
 
 def _with_driver(url: str) -> str:
@@ -86,20 +88,18 @@ def _retry_and_close_run(retry: Any) -> Any:
     return callback
 
 
-def sampler_and_pruner(tune: dict[str, Any], founder: bool) -> tuple[Any, Any]:
+def sampler_and_pruner(tune: Tune, founder: bool) -> tuple[Any, Any]:
     """TPE after ``startup_trials`` random ones, and the pruner ``tune.pruner`` names (never before
     ``warmup_epochs``). The study's founder samples from ``tune.seed`` (one worker alone is repeatable);
     a joining worker adds its process id, so two workers do not draw the same points."""
     import optuna
 
-    startup, warmup = tune.get("startup_trials", 4), tune.get("warmup_epochs", 2)
-    seed = tune.get("seed", 0) + (0 if founder else os.getpid())
-    sampler = optuna.samplers.TPESampler(n_startup_trials=startup, seed=seed)
-    kind = tune.get("pruner", "median")
-    if kind == "median":
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup)
-    elif kind == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(min_resource=max(1, warmup))
+    seed = tune.seed + (0 if founder else os.getpid())
+    sampler = optuna.samplers.TPESampler(n_startup_trials=tune.startup_trials, seed=seed)
+    if tune.pruner == "median":
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_epochs)
+    elif tune.pruner == "hyperband":
+        pruner = optuna.pruners.HyperbandPruner(min_resource=max(1, tune.warmup_epochs))
     else:
         pruner = optuna.pruners.NopPruner()
     return sampler, pruner
@@ -167,10 +167,5 @@ def load_existing(url: str, name: str | None) -> Any:
         name = names[0]
     if name is None or checked_name(name) not in names:
         have = ", ".join(names) or "none yet"
-        raise ValueError(f"{redacted(url)}: no study {name!r} (studies: {have}); name one with --study")
+        raise ValueError(f"{redact(url)}: no study {name!r} (studies: {have}); name one with --study")
     return optuna.load_study(study_name=name, storage=storage(url))
-
-
-def redacted(url: str) -> str:
-    """A storage URL fit to print: a password in it is replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)

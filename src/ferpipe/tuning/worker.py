@@ -14,6 +14,7 @@ from ferpipe.config import Paths
 from ferpipe.data.dataset import MANIFEST, Split
 from ferpipe.errors import Interrupted
 from ferpipe.pipeline.training import Recipe, log_epoch
+from ferpipe.schema import Tune
 from ferpipe.train.loop import fit
 from ferpipe.tuning.space import current_values, suggest, tuned_space, with_values
 from ferpipe.tuning.study import (
@@ -55,7 +56,7 @@ def run_worker(
     recipe = Recipe.of(params, model)
     if not (paths.balanced / MANIFEST).exists():
         raise FileNotFoundError(f"{paths.balanced}: no balanced data to tune on; run `dvc repro balance` first")
-    tune = params["tune"]
+    tune = Tune.model_validate(params["tune"])  # typed, its defaults filled in once (by the schema)
     data_hash = tracking.data_hash(paths)
     tracking.configure(params["mlflow"]["experiment"], paths.home)
     binding = {MODEL_ATTR: model, DATA_ATTR: data_hash, COMMIT_ATTR: tracking.git_commit(paths.root)}
@@ -64,7 +65,7 @@ def run_worker(
     def parent_run() -> str:
         return _study_run(study_name, {**tags, "ferpipe.kind": STUDY_KIND, STUDY_TAG: study_name}, tune)
 
-    study, founder = open_study(study_name, storage_url(paths), binding, parent_run, tune.get("heartbeat_s", 30))
+    study, founder = open_study(study_name, storage_url(paths), binding, parent_run, tune.heartbeat_s)
     study.sampler, study.pruner = sampler_and_pruner(tune, founder)
     if founder:  # trial 0 is today's recipe: every other trial is read against it
         study.enqueue_trial(current_values(params, space), user_attrs={"baseline": True})
@@ -80,8 +81,7 @@ def run_worker(
     objective = _objective(params, model, space, train, val, study.user_attrs[RUN_ATTR], tags, study_name)
     callbacks = [_announce(echo)]
     if budget.trials is not None:
-        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        callbacks.append(optuna.study.MaxTrialsCallback(budget.trials, states=finished))
+        callbacks.append(optuna.study.MaxTrialsCallback(budget.trials, states=_finished_states()))
     timeout = budget.minutes * 60 if budget.minutes is not None else None
     study.optimize(objective, timeout=timeout, callbacks=callbacks, gc_after_trial=True)
     import mlflow
@@ -93,9 +93,10 @@ def run_worker(
     return study
 
 
-def _study_run(name: str, tags: dict[str, str], tune: dict[str, Any]) -> str:
+def _study_run(name: str, tags: dict[str, str], tune: Tune) -> str:
     """The MLflow run every trial is a child of: the study's name, its space and its pruner as params."""
     import mlflow
+    from mlflow.entities import Param
     from mlflow.tracking.context.registry import resolve_tags
 
     client = mlflow.MlflowClient()
@@ -103,10 +104,9 @@ def _study_run(name: str, tags: dict[str, str], tune: dict[str, Any]) -> str:
     # resolve_tags adds the user and source tags start_run would (the UI's "Created by" and "Source");
     # "study-": `dvc exp run -n tune-<study>`, the best trial's rerun, names its pipeline run
     run = client.create_run(experiment.experiment_id, tags=resolve_tags(tags), run_name=f"study-{name}")
-    flat = tracking.flatten({k: v for k, v in tune.items() if k != "space"})
-    flat.update({f"space.{key}": str(dim) for key, dim in tune["space"].items()})
-    for key, value in flat.items():
-        client.log_param(run.info.run_id, key, value)
+    flat = tracking.flatten(tune.model_dump(exclude={"space"}))
+    flat.update({f"space.{key}": str(dim.model_dump(exclude_defaults=True)) for key, dim in tune.space.items()})
+    client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in flat.items()])
     return run.info.run_id
 
 
@@ -165,12 +165,15 @@ def _objective(
     return objective
 
 
-def _finished(study: Any) -> int:
-    """Trials that count against the budget: completed or pruned (a failed one is retried, not counted)."""
+def _finished_states() -> tuple[Any, ...]:
+    """The trial states that count against the budget: completed or pruned (a failed one is retried)."""
     import optuna
 
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=states))
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _finished(study: Any) -> int:
+    return len(study.get_trials(deepcopy=False, states=_finished_states()))
 
 
 def _announce(echo: Callable[[str], None]) -> Callable[[Any, Any], None]:
