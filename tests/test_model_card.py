@@ -26,6 +26,12 @@ SCORES = {
         "test": {"ece": 0.11, "ece_scaled": 0.04},
     },
 }
+ROBUSTNESS = {
+    "clean_accuracy": 0.6,
+    "mean_by_corruption": {"blur": 0.55, "occlude_mouth": 0.31, "jpeg": 0.58},
+    "weakest": "occlude_mouth",
+}
+SCORES_UNDER_CORRUPTION = {**SCORES, "robustness": ROBUSTNESS}
 TAGS = {"data.hash": "d" * 32, "git.commit": "c" * 40}
 BUDGETS = {"cnn": {"epochs": 12, "train_minutes": 1.5, "images_per_second": 1400, "device": "cpu"}}  # from MLflow
 
@@ -42,6 +48,8 @@ def paths(tmp_path: Path) -> Paths:
         "balance.json": {"method": "augment"},
         "train/cnn.json": {"n_parameters": 72471, "epochs_run": 12, "best_epoch": 11, "device": "cpu"},
         "train/logreg.json": {"n_parameters": 16135, "epochs_run": 10, "best_epoch": 9, "device": "cpu"},
+        "cnn.json": {"saliency": {"layer": "1.2.3 (Conv2d 32->64, 3x3)", "map": [12, 12]}},
+        "logreg.json": {"saliency": {"skipped": "no convolutional layer over the face"}},
     }  # fmt: skip
     for name, content in files.items():
         (details / name).write_text(json.dumps(content))
@@ -59,7 +67,7 @@ def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Pat
     chosen = Chosen(
         "ensemble_weighted", {"cnn": Path("a"), "logreg": Path("b")}, "weighted", [0.7, 0.3], ["r1", ""], NO_PREDICTIONS
     )
-    facts = card_facts(_params(evaluate={"tta": "flip"}), paths, chosen, SCORES, TAGS, BUDGETS)
+    facts = card_facts(_params(evaluate={"tta": "flip"}), paths, chosen, SCORES_UNDER_CORRUPTION, TAGS, BUDGETS)
     card = render(facts, "ferpipe", "7")
     assert card.startswith("# Model card: ferpipe version 7 (ensemble_weighted)")
     assert "ensemble (weighted) of cnn, logreg, test-time views `flip`" in card
@@ -75,6 +83,10 @@ def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Pat
     assert "Temperature 1.370" in card and "validation 0.120 -> 0.030, test 0.110 -> 0.040" in card
     assert "## Known limits" in card and "git commit `cccccccccccc`" in card
     assert f"**Warning: {SYNTHETIC_WARNING}.**" in card and "LEAKY" not in card
+    assert "Weakest under **occlude mouth**: accuracy 0.310 (mean of its severities) against 0.600 clean." in card
+    assert "| blur | 0.550 |" in card
+    assert "- cnn: layer `1.2.3 (Conv2d 32->64, 3x3)`, 12x12 map" in card
+    assert "- logreg: skipped, no convolutional layer over the face" in card
 
 
 def test_real_data_carries_no_warning_and_a_leak_is_shouted(paths: Paths) -> None:

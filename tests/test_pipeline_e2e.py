@@ -11,14 +11,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 from PIL import Image
 
 from ferpipe.config import load_yaml
-from ferpipe.data.dataset import CROSS, load_manifest
+from ferpipe.data.dataset import CROSS, load_manifest, load_split
 from ferpipe.device import cpu_has_bf16
+from ferpipe.evaluate.robustness import views
 from ferpipe.labels import CLASSES
 from tests.conftest import REPO
 from tests.project import CROSS_SOURCE, MODELS, STUDENT, env, make_project, run, tiny_params
@@ -64,7 +66,7 @@ def test_every_output_exists(project: Path) -> None:
     assert (project / "data" / "distilled" / STUDENT / "predictions" / "test.npy").exists()
     assert (project / "metrics" / "audit_pairs.png").exists()
     assert _details(project, "audit")["policy"] == "drop_from_train"
-    pngs = [str(p.relative_to(project)) for p in (project / "metrics").rglob("*.png")]
+    pngs = [str(p.relative_to(project)) for p in (project / "metrics").rglob("*.png") if "saliency" not in p.parts]
     assert pngs == ["metrics/audit_pairs.png"]  # no confusion PNG twins of the dvc plots
 
 
@@ -108,6 +110,45 @@ def test_the_test_only_source_is_scored_by_every_model_method_and_student_and_ne
         assert ensemble[method]["cross"][CROSS_SOURCE]["n"] == len(cross)
     page = (project / "reports" / "report.html").read_text()
     assert "Cross-dataset: the test-only sources" in page and f"{CROSS_SOURCE} (n={len(cross)})" in page
+
+
+def test_every_model_method_and_student_is_scored_on_the_same_corrupted_faces(project: Path) -> None:
+    import mlflow
+
+    labels = load_split(project / "data" / "balanced", "test").labels
+    predictions = {m: project / "data" / "predictions" / m for m in MODELS}
+    predictions[STUDENT] = project / "data" / "distilled" / STUDENT / "predictions"
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["e2e"], filter_string="tags.`ferpipe.kind` = 'model'")
+    for name, folder in predictions.items():
+        robust = np.load(folder / "robust_test.npy")  # the test faces clean, then under each corruption
+        scored = _details(project, name)["robustness"]
+        assert robust.shape == (1 + len(views()), len(labels), len(CLASSES)) and scored["n"] == len(labels)
+        assert scored["clean_accuracy"] == pytest.approx(float((robust[0].argmax(axis=1) == labels).mean()))
+        for i, (corruption, severity) in enumerate(views(), start=1):  # each is what the saved probabilities give
+            accuracy = float((robust[i].argmax(axis=1) == labels).mean())
+            assert scored["corruptions"][corruption][str(severity)]["accuracy"] == pytest.approx(accuracy)
+        assert scored["weakest"] == min(scored["mean_by_corruption"], key=scored["mean_by_corruption"].get)
+        logged = runs.loc[runs["tags.ferpipe.model"] == name, "metrics.robust/mean_accuracy"]
+        assert list(logged) == [pytest.approx(scored["mean_accuracy"])]
+    table = _details(project, "robustness")
+    assert set(table["models"]) == {*MODELS, "ensemble_average", "ensemble_weighted", "ensemble_vote"}
+    assert table["models"]["cnn"] == _details(project, "cnn")["robustness"]
+    plotted = pd.read_csv(project / "metrics" / "plots" / "robustness.csv")
+    assert set(plotted["model"]) == {*table["models"], STUDENT} and set(plotted["severity"]) == {0, 1, 2, 3}
+    page = (project / "reports" / "report.html").read_text()
+    assert "Robustness: the test faces corrupted" in page and "occlude mouth" in page
+
+
+def test_convolutional_models_get_grad_cam_maps_and_the_others_are_listed_as_skipped(project: Path) -> None:
+    saliency = project / "metrics" / "saliency"
+    assert sorted(p.name for p in (saliency / "cnn").iterdir()) == ["saliency.png", "saliency_examples.png"]
+    assert _details(project, "cnn")["saliency"]["map"][0] >= 6  # never the last 2x2 or 3x3 layer
+    assert [p.name for p in (saliency / "logreg").iterdir()] == ["skipped.txt"]
+    assert "skipped" in _details(project, "logreg")["saliency"]
+    page = (project / "reports" / "report.html").read_text()
+    assert "Where the models look: Grad-CAM" in page and "Skipped: logreg (no convolutional layer" in page
+    assert "<h3>cnn</h3>" in page
 
 
 def test_contempt_dropped_and_balance_touched_training_only(project: Path) -> None:
@@ -188,6 +229,8 @@ def test_dvc_metrics_and_plots_show(project: Path) -> None:
     done = subprocess.run(["dvc", "plots", "show", "--json"], cwd=project, env=env(), capture_output=True, text=True)
     shown = json.loads(done.stdout)
     assert not shown.get("errors"), shown.get("errors")
+    robustness = shown["data"]["robustness"][0]["content"]["data"]["values"]
+    assert {row["model"] for row in robustness} >= {*MODELS, STUDENT, "ensemble_weighted"}
     curves = shown["data"]["validation_accuracy"][0]["content"]["data"]["values"]
     assert {row["model"] for row in curves} == set(MODELS)  # every model on one chart
     sets = {row["set"] for row in shown["data"]["class_distribution"][0]["content"]["data"]["values"]}

@@ -586,6 +586,32 @@ def _watch(camera: int, answerer: Any, every: int, smoothing: float) -> list[dic
 
 
 @command()
+def explain(
+    photos: Annotated[list[Path], typer.Argument(help="Photos, or folders of them.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Folder for the copies with each face's Grad-CAM map drawn over it.")],
+    model: Annotated[
+        str | None,
+        typer.Option(help="A trained convolutional model (default: the best on validation)."),
+    ] = None,
+) -> None:
+    """Where a model looks: each face in the photos under its Grad-CAM map, labelled as predict labels it."""
+    from ferpipe.config import Paths
+    from ferpipe.models.tta import configured_views
+    from ferpipe.serving import explain as fx
+    from ferpipe.serving import predict as fp
+
+    root = repo_root()
+    files = list(fp.image_files(photos))
+    if not files:
+        raise ValueError(f"no photos in {', '.join(map(str, photos))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
+    name, model_file = fx.chosen_model(Paths(root), model)
+    classifier, found = fx.loaded(name, model_file, configured_views(_project_params(root)))
+    rows = fx.explain_files(files, classifier, found, out)
+    typer.echo(fp.results_table(rows, len(files), f"model {name}, Grad-CAM at {found.layer_name}"), nl=False)
+    typer.echo(f"{sum(1 for r in rows if 'picture' in r)} faces drawn in {out}")
+
+
+@command()
 def detector(
     paths: Annotated[list[Path], typer.Argument(help="Photos or videos (or folders) with a known face count each.")],
     expected: Annotated[int, typer.Option(min=0, help="Faces in every photo or frame.")] = 1,

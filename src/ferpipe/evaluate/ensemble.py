@@ -68,3 +68,9 @@ def majority_vote(probs: Sequence[np.ndarray], weights: np.ndarray | None = None
 def combine(method: str, probs: Sequence[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
     """Apply one ensemble method to the members' probabilities (``weights`` for ``weighted``)."""
     return COMBINERS[method](probs, weights)
+
+
+def combine_views(method: str, stacks: Sequence[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
+    """The method applied view by view to members' (views, n, classes) stacks of probabilities (the
+    same faces under each corruption, :mod:`ferpipe.evaluate.robustness`)."""
+    return np.stack([combine(method, [stack[v] for stack in stacks], weights) for v in range(len(stacks[0]))])

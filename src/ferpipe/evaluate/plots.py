@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferpipe.io import atomic_path
+from ferpipe.io import atomic_dir, atomic_path
 from ferpipe.labels import CLASSES
+
+SKIPPED_NOTE = "skipped.txt"  # in a model's saliency folder when it has no Grad-CAM map
 
 
 def write_confusion_csv(path: Path, labels: np.ndarray, predicted: np.ndarray) -> None:
@@ -32,7 +34,8 @@ def confusion_png_from_csv(path: Path) -> bytes:
     return confusion_png(frame["actual"].map(index).to_numpy(), frame["predicted"].map(index).to_numpy(), path.stem)
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,13 +44,14 @@ def _pyplot() -> Any:
     return plt
 
 
-def _png_bytes(fig: Any) -> bytes:
-    """The figure as PNG bytes, closed; no timestamp in the file, so the same input gives the same bytes."""
+def png_bytes(fig: Any, tight: bool = False) -> bytes:
+    """The figure as PNG bytes, closed; no timestamp in the file, so the same input gives the same bytes.
+    ``tight`` trims the margins to what is drawn."""
     import io
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
-    _pyplot().close(fig)
+    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None}, bbox_inches="tight" if tight else None)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -55,7 +59,7 @@ def confusion_png(labels: np.ndarray, predicted: np.ndarray, title: str) -> byte
     """Counts and shares of each actual class side by side, in the canonical class order; same input, same bytes."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    fig, axes = _pyplot().subplots(1, 2, figsize=(12, 5))
+    fig, axes = pyplot().subplots(1, 2, figsize=(12, 5))
     for ax, normalize, name in ((axes[0], None, "counts"), (axes[1], "true", "share of each actual class")):
         ConfusionMatrixDisplay.from_predictions(
             labels,
@@ -71,7 +75,7 @@ def confusion_png(labels: np.ndarray, predicted: np.ndarray, title: str) -> byte
         )
         ax.set_title(f"{title}: {name}")
     fig.tight_layout()
-    return _png_bytes(fig)
+    return png_bytes(fig)
 
 
 def reliability_axes(ax: Any, block: dict[str, Any], temperature: float, title: str) -> None:
@@ -95,9 +99,25 @@ def reliability_axes(ax: Any, block: dict[str, Any], temperature: float, title: 
 
 def write_reliability_png(path: Path, calibration: dict[str, Any], title: str) -> None:
     """Validation and test reliability diagrams side by side, before and after temperature scaling."""
-    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 5))
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 5))
     for ax, split in zip(axes, ("val", "test"), strict=True):
         reliability_axes(ax, calibration[split], calibration["temperature"], f"{title}: {split}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        tmp.write_bytes(_png_bytes(fig))
+        tmp.write_bytes(png_bytes(fig))
+
+
+def saliency_folder(metrics: Path, name: str) -> Path:
+    """Where a model's Grad-CAM pictures are kept (``metrics/saliency/<name>``, DVC-cached): the report
+    and the model card read them there."""
+    return metrics / "saliency" / name
+
+
+def write_pictures(folder: Path, name: str, summary: dict[str, Any], pictures: dict[str, bytes]) -> None:
+    """The pictures, or for a model without a map a note saying why (DVC keeps no empty folder)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(folder) as tmp:
+        for file, png in pictures.items():
+            (tmp / file).write_bytes(png)
+        if not pictures:
+            (tmp / SKIPPED_NOTE).write_text(f"{name}: no Grad-CAM map: {summary['skipped']}\n")

@@ -13,6 +13,7 @@ from ferpipe.evaluate import calibration as cal
 from ferpipe.evaluate.cross import cross_mlflow_metrics
 from ferpipe.evaluate.metrics import classification_metrics, flat_metrics, headline
 from ferpipe.evaluate.plots import write_confusion_csv, write_confusion_png, write_reliability_png
+from ferpipe.evaluate.robustness import robustness_mlflow_metrics
 from ferpipe.io import write_json
 
 EVAL_SPLITS = ("val", "test")
@@ -57,4 +58,5 @@ def mlflow_metrics(scores: dict[str, Any]) -> dict[str, float]:
         **flat_metrics(scores["val"], "val_final"),
         **cal.mlflow_metrics(scores["calibration"]),
         **cross_mlflow_metrics(scores.get("cross", {})),
+        **robustness_mlflow_metrics(scores.get("robustness", {})),
     }

@@ -14,6 +14,9 @@ from ferpipe.data.dataset import load_cross_sets, load_split
 from ferpipe.device import default_device, placed
 from ferpipe.evaluate.cross import cross_split, score_cross
 from ferpipe.evaluate.metrics import softmax
+from ferpipe.evaluate.plots import saliency_folder, write_pictures
+from ferpipe.evaluate.robustness import ROBUST_SPLIT, robustness_faces, score_robustness
+from ferpipe.evaluate.saliency import explain_test
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score, write_scores
 from ferpipe.io import atomic_dir, save_npy
 from ferpipe.models.inference import configured_batch_size, predict_logits
@@ -28,6 +31,8 @@ def evaluate_model(
     """Score the model in ``model_file`` on validation, test and each test-only source, with the same
     test-time views (``evaluate.tta``) for all; write its probabilities to ``predictions``, its metrics
     and confusion matrix under ``metrics/``, and log them to the MLflow run that trained it.
+    The test faces are also scored under every corruption (:mod:`ferpipe.evaluate.robustness`) and a
+    convolutional model's Grad-CAM maps drawn (:mod:`ferpipe.evaluate.saliency`).
     Returns its ``val`` and ``test`` metrics."""
     model = placed(load_model(model_file, configured_views(params)), default_device())
     batch_size = configured_batch_size(params)
@@ -36,13 +41,24 @@ def evaluate_model(
     labels = {split: data.labels for split, data in splits.items()}
     cross = load_cross_sets(paths.audited)  # test-only sources: balance left them out of data/balanced
     cross_probs = {s: softmax(predict_logits(model, data.images, batch_size)) for s, data in cross.items()}
+    test, plain = splits["test"], load_model(model_file)  # plain: one forward pass a face, no test-time views
+    looked, pictures = explain_test(plain, test.images, test.labels, probs["test"].argmax(axis=1))
+    plain = placed(plain, default_device())
+    robust = np.stack([softmax(predict_logits(plain, v, batch_size)) for v in robustness_faces(test.images)])
     with atomic_dir(predictions) as folder:
         for split, p in [*probs.items(), *((cross_split(s), p) for s, p in cross_probs.items())]:
             save_npy(folder / f"{split}.npy", p.astype(np.float32))
+        save_npy(folder / f"{ROBUST_SPLIT}.npy", robust.astype(np.float32))
         scores = score(paths, name, labels, probs, folder)
+    write_pictures(saliency_folder(paths.metrics, name), name, looked, pictures)
     if cross:
         scores["cross"] = score_cross({s: data.labels for s, data in cross.items()}, cross_probs)
+    scores["robustness"] = score_robustness(test.labels, robust)
+    scores["saliency"] = looked
     write_scores(paths, name, scores)
+    where = f"at {looked['layer']}" if "layer" in looked else f"skipped ({looked['skipped']})"
+    print(f"{name}: Grad-CAM {where}; weakest under corruption: {scores['robustness']['weakest']}")
     artifacts = [paths.detail(name), predictions / CONFUSION_PNG, predictions / RELIABILITY_PNG]
+    artifacts += [saliency_folder(paths.metrics, name) / file for file in pictures]
     log_scores(params, paths, name, mlflow_metrics(scores), artifacts, {}, model_file=model_file)
     return scores

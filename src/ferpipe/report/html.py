@@ -18,7 +18,8 @@ from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
 from ferpipe.evaluate.ensemble import METHODS
 from ferpipe.evaluate.metrics import with_interval
-from ferpipe.evaluate.plots import confusion_png_from_csv
+from ferpipe.evaluate.plots import confusion_png_from_csv, saliency_folder
+from ferpipe.evaluate.robustness import ROBUSTNESS, severity_curve
 from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
 from ferpipe.report import figures
@@ -45,6 +46,17 @@ def write_plot_data(params: dict[str, Any], paths: Paths) -> None:
         curves_long(paths.metrics / "curves", list(params["models"])).to_csv(tmp, index=False)
     with atomic_path(folder / "class_distribution.csv") as tmp:
         class_distribution(paths.detail("balance")).to_csv(tmp, index=False)
+    with atomic_path(folder / "robustness.csv") as tmp:
+        pd.DataFrame(severity_curve(robustness_scores(params, paths))).to_csv(tmp, index=False)
+
+
+def robustness_scores(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
+    """Every model's, ensemble method's and student's robustness: the ensemble's table, and each
+    student's own (students train after the ensemble)."""
+    table = _read(paths.detail(ROBUSTNESS))["models"]  # the members, then the methods, as the other tables
+    names = [*params["ensemble"]["members"], *(f"ensemble_{m}" for m in METHODS)]
+    ordered = {name: table[name] for name in names if name in table}
+    return ordered | {s: _read(paths.detail(s))["robustness"] for s in params.get("distill") or {}}
 
 
 def build_report(params: dict[str, Any], paths: Paths) -> str:
@@ -69,6 +81,10 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
     scored = {**_entries(metrics, ensemble), **students}
     if any("cross" in values for values in scored.values()):
         sections.append(("Cross-dataset: the test-only sources", _cross_section(scored)))
+    sections += [
+        ("Robustness: the test faces corrupted", _robustness_section(robustness_scores(params, paths), train)),
+        ("Where the models look: Grad-CAM", _saliency_section(paths, [*models, *students])),
+    ]
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
     title = f"ferpipe report: experiment {params['mlflow']['experiment']}"
     return (
@@ -261,6 +277,55 @@ def _cross_section(scored: dict[str, dict[str, Any]]) -> str:
         "recall and the confusion matrices are in <code>metrics/details/&lt;name&gt;.json</code> under "
         "<code>cross</code>.</p>" + _table(pd.DataFrame(rows))
     )
+
+
+def _robustness_section(scored: dict[str, dict[str, Any]], faces: Any) -> str:
+    """Each model's accuracy under each corruption (mean of the three severities), the weakest, and the
+    accuracy-against-severity panels; one face shown under every corruption."""
+    rows = []
+    for name, robustness in scored.items():
+        row = {"name": name, "clean": robustness["clean_accuracy"]}
+        row |= {c.replace("_", " "): m for c, m in robustness["mean_by_corruption"].items()}
+        rows.append(row | {"mean": robustness["mean_accuracy"], "weakest": robustness["weakest"].replace("_", " ")})
+    n = next(iter(scored.values()))["n"]
+    return (
+        f"<p>{n} test faces under seven corruptions at three severities, each scored in one plain forward pass "
+        "(no test-time views; 'clean' is the same faces in the same pass): Gaussian noise, blur, JPEG, "
+        "dimmer light with less contrast, and black bands over the eyes and the mouth, or random 8x8 patches. "
+        "The same corrupted faces for every model (seeded). Each cell is the accuracy averaged over the three "
+        "severities; every severity with its 95% interval is in <code>metrics/details/robustness.json</code> "
+        "(students: their own details) and MLflow (<code>robust/&lt;corruption&gt;/&lt;severity&gt;/accuracy"
+        "</code>).</p>"
+        + _table(pd.DataFrame(rows))
+        + _img(figures.robustness_png(scored), "accuracy against severity")
+        + "<p>One test face under each corruption, severities 1 to 3 below the clean face:</p>"
+        + _img(figures.corruptions_png(faces.images[0]), "the corruptions")
+    )
+
+
+def _saliency_section(paths: Paths, names: list[str]) -> str:
+    """Each convolutional model's mean Grad-CAM per class and its examples; the others listed as skipped."""
+    parts, skipped = [], []
+    for name in names:
+        folder = saliency_folder(paths.metrics, name)
+        layer = _read(paths.detail(name)).get("saliency", {})
+        if "skipped" in layer or not (folder / "saliency.png").exists():
+            skipped.append(f"{name} ({layer.get('skipped', 'no map')})")
+            continue
+        parts.append(
+            f"<h3>{html.escape(name)}</h3><p>Layer <code>{html.escape(layer['layer'])}</code>, its map "
+            f"{layer['map'][0]}x{layer['map'][1]} before it is stretched over the face.</p>"
+            + _img((folder / "saliency.png").read_bytes(), f"{name}: mean Grad-CAM per class")
+            + _img((folder / "saliency_examples.png").read_bytes(), f"{name}: Grad-CAM examples")
+        )
+    note = (
+        "<p>Grad-CAM (Selvaraju et al. 2017) weighs a convolution's feature maps by the gradient of the class "
+        "score: red is where evidence for the class was found. The layer is the deepest convolution whose map is "
+        "still at least 6x6, not the last one (2x2 or 3x3 on 48x48 faces). A wrong face's map is for the class "
+        "the model chose. <code>ferpipe explain PHOTO...</code> draws the same for faces in photos.</p>"
+    )
+    listed = f"<p>Skipped: {html.escape(', '.join(skipped))}.</p>" if skipped else ""
+    return note + listed + "".join(parts)
 
 
 def _f1_table(metrics: dict[str, dict[str, Any]], ensemble: dict[str, Any]) -> str:

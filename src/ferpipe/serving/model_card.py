@@ -76,6 +76,8 @@ def card_facts(
         "scores": {split: scores[split] for split in ("val", "test")},
         "cross": scores.get("cross", {}),  # the test-only sources: never trained on, never chosen with
         "calibration": scores.get("calibration"),
+        "robustness": scores.get("robustness"),  # the test faces corrupted (ferpipe.evaluate.robustness)
+        "saliency": {m: read_json(paths.detail(m)).get("saliency", {}) for m in members},
         "provenance": {
             "data.hash": tags.get("data.hash", "-"),
             "git.commit": tags.get("git.commit", "-"),
@@ -162,8 +164,45 @@ def render(facts: dict[str, Any], registered: str, version: str) -> str:
             f"{calibration['val']['ece']:.3f} -> {calibration['val']['ece_scaled']:.3f}, test "
             f"{calibration['test']['ece']:.3f} -> {calibration['test']['ece_scaled']:.3f}.",
         ]
+    lines += _robustness_lines(facts.get("robustness")) + _saliency_lines(facts.get("saliency") or {})
     lines += ["", "## Known limits", *(f"- {limit}" for limit in LIMITS)]
     return "\n".join(lines) + "\n"
+
+
+def _robustness_lines(robustness: dict[str, Any] | None) -> list[str]:
+    if not robustness:
+        return []
+    means = robustness["mean_by_corruption"]
+    weakest = robustness["weakest"]
+    return [
+        "",
+        "## Robustness (the test faces corrupted, three severities each)",
+        f"Weakest under **{weakest.replace('_', ' ')}**: accuracy {means[weakest]:.3f} (mean of its severities) "
+        f"against {robustness['clean_accuracy']:.3f} clean.",
+        "",
+        "| corruption | accuracy (mean of severities 1-3) |",
+        "|---|---:|",
+        *(f"| {name.replace('_', ' ')} | {value:.3f} |" for name, value in means.items()),
+    ]
+
+
+def _saliency_lines(saliency: dict[str, dict[str, Any]]) -> list[str]:
+    if not saliency:
+        return []
+    return [
+        "",
+        "## Where it looks (Grad-CAM)",
+        *(
+            f"- {m}: "
+            + (
+                f"skipped, {found['skipped']}"
+                if "skipped" in found
+                else f"layer `{found['layer']}`, "
+                f"{found['map'][0]}x{found['map'][1]} map; pictures `saliency.png`, `saliency_examples.png` in its run"
+            )
+            for m, found in saliency.items()
+        ),
+    ]
 
 
 def identity(facts: dict[str, Any], registered: str, version: str) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, met
     tta = configured_views(params)  # the views evaluate scored the models with
     warning = SYNTHETIC_WARNING if synthetic_only(params) else ""
     if model is not None:
-        files = {model: _model_file(paths, model)}
+        files = {model: trained_model_file(paths, model)}
         temperature = temperature_of(read_json(paths.detail(model)))
         classifier = FerClassifier.load(files, "average", None, tta, temperature)
         return Answerer(classifier, f"model {model} (workspace)", warning)
@@ -88,7 +88,7 @@ def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, met
     summary = read_json(paths.detail("ensemble"))
     members = list(summary.get("members") or params["ensemble"]["members"])
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
-    files = {m: _model_file(paths, m) for m in members}
+    files = {m: trained_model_file(paths, m) for m in members}
     classifier = FerClassifier.load(files, str(method), weights, tta, temperature_of(summary.get(str(method), {})))
     return Answerer(classifier, f"ensemble ({method}) of {', '.join(members)} (workspace)", warning)
 
@@ -127,7 +127,8 @@ def _load_registered(uri: str) -> Any:
         ) from None
 
 
-def _model_file(paths: Paths, name: str) -> Path:
+def trained_model_file(paths: Paths, name: str) -> Path:
+    """The weights of the workspace's trained model ``name`` (a member or a student); a clear error if none."""
     trained = paths.trained_models()
     if name not in trained:
         have = ", ".join(trained) or "none"
@@ -141,27 +142,33 @@ def read_picture(path: Path) -> np.ndarray:
     return np.asarray(to_8bit(open_picture(path)).convert("RGB"))
 
 
+def faces_in(picture: np.ndarray) -> tuple[list[Box], np.ndarray]:
+    """The faces the cascade finds in an RGB picture: their boxes, and each cut out grey at 48x48."""
+    import cv2
+
+    grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+    boxes = find_faces(grey, min_size=max(24, min(grey.shape) // 20))
+    crops = [grey[b.y : b.y + b.h, b.x : b.x + b.w] for b in boxes]
+    crops = [cv2.resize(crop, (SIDE, SIDE), interpolation=cv2.INTER_AREA) for crop in crops]
+    return boxes, np.stack(crops) if crops else np.zeros((0, SIDE, SIDE), dtype=np.uint8)
+
+
 def predict_files(files: Iterable[Path], classifier: FerClassifier) -> Iterator[tuple[FaceResult, np.ndarray | None]]:
     """Rows for every face of every file, each with the picture it came from (for annotation).
 
     A file that cannot be read (not an image, truncated, over the pixel limit)
     gets an ``unreadable`` row with the reason; the rest of the batch carries on.
     """
-    import cv2
-
     for path in files:
         try:
             picture = read_picture(path)
         except (OSError, ValueError) as exc:
             yield FaceResult(str(path), -1, UNREADABLE, error=f"{type(exc).__name__}: {exc}"), None
             continue
-        grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
-        boxes = find_faces(grey, min_size=max(24, min(grey.shape) // 20))
+        boxes, faces = faces_in(picture)
         if not boxes:
             yield FaceResult(str(path), -1, NO_FACE), picture
             continue
-        crops = [grey[b.y : b.y + b.h, b.x : b.x + b.w] for b in boxes]
-        faces = np.stack([cv2.resize(crop, (SIDE, SIDE), interpolation=cv2.INTER_AREA) for crop in crops])
         for i, (box, probs) in enumerate(zip(boxes, classifier.predict_proba(faces), strict=True)):
             label = CLASSES[int(np.argmax(probs))]
             yield FaceResult(str(path), i, label, box, tuple(float(p) for p in probs)), picture

@@ -17,6 +17,7 @@ from ferpipe.evaluate import calibration as cal
 from ferpipe.evaluate import ensemble as ens
 from ferpipe.evaluate.cross import cross_split, score_cross
 from ferpipe.evaluate.metrics import classification_metrics, headline
+from ferpipe.evaluate.robustness import ROBUST_SPLIT, ROBUSTNESS, robustness_table, score_robustness
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score
 from ferpipe.evaluate.uncertainty import paired, paired_metrics
 from ferpipe.io import write_json
@@ -53,9 +54,11 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         m: {split: classification_metrics(labels[split], probs[split][i]) for split in EVAL_SPLITS}
         for i, m in enumerate(members)
     }
-    for i, m in enumerate(members):  # the card of a member chosen as the best names its cross-dataset scores
+    robust = [np.load(paths.probabilities(m, ROBUST_SPLIT)) for m in members]  # (1 + views, faces, classes)
+    for i, m in enumerate(members):  # the card of a member chosen as the best names these too
         if cross_labels:
             scored[m]["cross"] = score_cross(cross_labels, {s: p[i] for s, p in cross_probs.items()})
+        scored[m]["robustness"] = score_robustness(labels["test"], robust[i])
     top = max(members, key=lambda m: scored[m]["val"]["accuracy"])  # the member an ensemble must beat
     top_predicted = {split: probs[split][members.index(top)].argmax(axis=1) for split in EVAL_SPLITS}
     val_predicted = {m: probs["val"][i].argmax(axis=1) for i, m in enumerate(members)}  # the champion rule pairs them
@@ -68,6 +71,7 @@ def run(params: dict[str, Any], paths: Paths) -> None:
             if cross_labels:  # the same weights, fitted on validation, on each test-only source
                 combined_cross = {s: ens.combine(method, p, weights) for s, p in cross_probs.items()}
                 summary[method]["cross"] = score_cross(cross_labels, combined_cross)
+            summary[method]["robustness"] = score_robustness(labels["test"], ens.combine_views(method, robust, weights))
             predicted = {split: combined[split].argmax(axis=1) for split in EVAL_SPLITS}
             val_predicted[f"ensemble_{method}"] = predicted["val"]
             against = paired(labels, top_predicted, predicted, (top, f"ensemble_{method}"))
@@ -94,6 +98,7 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         scored[best]["calibration"] = cal.calibrate(labels, chosen_probs)
     summary["best"] = {"name": best, "val_accuracy": scored[best]["val"]["accuracy"]}
     write_json(paths.detail("ensemble"), summary)
+    write_json(paths.detail(ROBUSTNESS), robustness_table({name: scored[name]["robustness"] for name in scored}))
     # unique keys, so `dvc exp show --drop 'metrics/|data/'` keeps them with short headers: the pipeline's result
     best_scores = {"best_val_acc": scored[best]["val"]["accuracy"], "best_test_acc": scored[best]["test"]["accuracy"]}
     write_json(paths.headline("best"), best_scores)
