@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ferpipe.config import Paths
-from ferpipe.data.dataset import load_split
+from ferpipe.data.dataset import Split, load_split
 from ferpipe.evaluate.ensemble import METHODS
 from ferpipe.evaluate.metrics import with_interval
 from ferpipe.evaluate.plots import confusion_png_from_csv, saliency_folder
@@ -66,7 +66,7 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
     ensemble = _read(paths.detail("ensemble"))
     best = ensemble.get("best", {}).get("name", "")
     students = {s: _read(paths.detail(s)) for s in params.get("distill") or {}}
-    train = load_split(paths.audited, "train")
+    train, test = load_split(paths.audited, "train"), load_split(paths.audited, "test")
     sections = [
         ("Data", _data_section(paths)),
         ("Sample faces (training split, after the audit)", _img(figures.faces_png(train.images, train.labels))),
@@ -82,7 +82,7 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
     if any("cross" in values for values in scored.values()):
         sections.append(("Cross-dataset: the test-only sources", _cross_section(scored)))
     sections += [
-        ("Robustness: the test faces corrupted", _robustness_section(robustness_scores(params, paths), train)),
+        ("Robustness: the test faces corrupted", _robustness_section(robustness_scores(params, paths), test)),
         ("Where the models look: Grad-CAM", _saliency_section(paths, [*models, *students])),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
@@ -279,7 +279,7 @@ def _cross_section(scored: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def _robustness_section(scored: dict[str, dict[str, Any]], faces: Any) -> str:
+def _robustness_section(scored: dict[str, dict[str, Any]], test: Split) -> str:
     """Each model's accuracy under each corruption (mean of the three severities), the weakest, and the
     accuracy-against-severity panels; one face shown under every corruption."""
     rows = []
@@ -299,7 +299,7 @@ def _robustness_section(scored: dict[str, dict[str, Any]], faces: Any) -> str:
         + _table(pd.DataFrame(rows))
         + _img(figures.robustness_png(scored), "accuracy against severity")
         + "<p>One test face under each corruption, severities 1 to 3 below the clean face:</p>"
-        + _img(figures.corruptions_png(faces.images[0]), "the corruptions")
+        + _img(figures.corruptions_png(test.images[0]), "the corruptions")
     )
 
 
