@@ -32,6 +32,7 @@ def test_explain_draws_each_face_under_its_map(workspace: Path) -> None:
     result = CliRunner().invoke(app, ["explain", str(photos), "--out", "maps"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "answered by model c" in result.output  # the best convolutional model, not logreg 'a'
+    assert "warning: model c was trained on ferpipe's built-in synthetic" in result.stderr
     assert "no face" in result.output and "unreadable" in result.output
     drawn = sorted((workspace / "maps").glob("*.png"))
     if (photos / "face.tiff").exists():

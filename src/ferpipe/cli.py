@@ -599,13 +599,17 @@ def explain(
     from ferpipe.models.tta import configured_views
     from ferpipe.serving import explain as fx
     from ferpipe.serving import predict as fp
+    from ferpipe.serving.model_card import SYNTHETIC_WARNING, synthetic_only
 
     root = repo_root()
     files = list(fp.image_files(photos))
     if not files:
         raise ValueError(f"no photos in {', '.join(map(str, photos))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
+    params = _project_params(root)
     name, model_file = fx.chosen_model(Paths(root), model)
-    classifier, found = fx.loaded(name, model_file, configured_views(_project_params(root)))
+    classifier, found = fx.loaded(name, model_file, configured_views(params))
+    if synthetic_only(params):
+        typer.echo(f"warning: model {name} was {SYNTHETIC_WARNING}", err=True)
     rows = fx.explain_files(files, classifier, found, out)
     typer.echo(fp.results_table(rows, len(files), f"model {name}, Grad-CAM at {found.layer_name}"), nl=False)
     typer.echo(f"{sum(1 for r in rows if 'picture' in r)} faces drawn in {out}")
