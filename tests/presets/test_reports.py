@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ferpipe.config import load_yaml
 from ferpipe.models import create_model
 from ferpipe.presets import launch, reports
 from ferpipe.presets import results as report_results
+from ferpipe.presets.apply import committed_params, start_from_committed
 from ferpipe.protocol import deliberate_leaks
 from ferpipe.train.config import TrainConfig
 from tests.conftest import REPO
@@ -154,16 +156,42 @@ def test_readme_without_markers_is_an_error(project: Path) -> None:
     assert not report_results.update_readme(project)
 
 
+def _commit_params(root: Path, params: dict) -> None:
+    """params.yaml committed in a fresh git repository: what a report run starts from."""
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    for command in (
+        ["init", "-q"],
+        ["add", "params.yaml"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "p"],
+    ):
+        subprocess.run(["git", *command], cwd=root, check=True)
+
+
 def test_run_params_apply_the_budget_knobs_and_overrides(project: Path) -> None:
-    (project / "params.yaml").write_text(yaml.safe_dump({"train": {"epochs_scale": 0.1, "batch_size": 64}}))
+    _commit_params(project, {"train": {"epochs_scale": 0.1, "batch_size": 64}})
     report = reports.load_report(project, "tiny")
     updates = launch.run_params(project, report, reports.BASE, 0.02, 0.5, ["models.net.args.ten_crop=false"])
-    assert updates["train"] == {"epochs_scale": 0.02, "batch_size": 64}  # the workspace's train, rescaled
+    assert updates["train"] == {"epochs_scale": 0.02, "batch_size": 64}  # the committed train, rescaled
     assert updates["prepare"] == {"subsample": 0.5}
     assert updates["models"]["net"] == {"args": {"ten_crop": False}}
     assert report.params["models"]["net"] == {}  # the preset itself is untouched
     with pytest.raises(ValueError, match=r"expected key\.path=value"):
         launch.run_params(project, report, reports.BASE, overrides=["models.net"])
+
+
+def test_a_report_run_starts_from_the_committed_params_not_what_the_last_run_left(project: Path) -> None:
+    """A leaky variant's applied params (audit.policy: keep) once carried into the next report's runs,
+    which were then recorded as leaky: each run now starts from HEAD's params.yaml."""
+    _commit_params(project, {"audit": {"policy": "drop_from_train"}, "train": {"batch_size": 64}})
+    (project / "params.yaml").write_text(yaml.safe_dump({"audit": {"policy": "keep"}, "train": {"batch_size": 8}}))
+    updates = launch.run_params(project, reports.load_report(project, "tiny"), reports.BASE, 0.5)
+    assert updates["train"] == {"batch_size": 64, "epochs_scale": 0.5}
+    assert start_from_committed(project, updates)  # the workspace differed, and says so
+    written = yaml.safe_load((project / "params.yaml").read_text())
+    assert written["audit"] == {"policy": "drop_from_train"} and written["models"] == {"net": {}}
+    assert not deliberate_leaks(written)
+    (project / "params.yaml").write_text(committed_params(project))
+    assert not start_from_committed(project, {})  # the workspace was the committed params: nothing left out
 
 
 def test_without_a_base_run_the_leak_is_read_against_the_honest_twin(project: Path) -> None:

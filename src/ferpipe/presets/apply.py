@@ -82,6 +82,30 @@ def write_params(root: Path, updates: Mapping[str, Any]) -> list[str]:
     return list(updates)
 
 
+def committed_params(root: Path) -> str:
+    """HEAD's params.yaml: what a report run starts from, so that what an earlier run left in the
+    workspace (``dvc exp run`` applies a finished run's params, a leaky variant's ``audit.policy:
+    keep`` among them) never carries into the next report's run."""
+    import subprocess
+
+    done = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ValueError(f"{root / 'params.yaml'}: no committed version to start from ({done.stderr.strip()})")
+    return done.stdout
+
+
+def start_from_committed(root: Path, updates: Mapping[str, Any]) -> bool:
+    """Write HEAD's params.yaml with ``updates`` over it; True when the workspace's differed (its
+    changes are left out of the run)."""
+    params_path = root / "params.yaml"
+    committed = committed_params(root)
+    differed = params_path.read_text(encoding="utf-8") != committed
+    with atomic_path(params_path) as tmp:
+        tmp.write_text(committed, encoding="utf-8")
+    write_params(root, updates)
+    return differed
+
+
 RESTORED = ("params.yaml", "dvc.lock", "metrics")
 
 

@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ferpipe.config import load_yaml
-from ferpipe.presets.apply import with_overrides, write_params
+from ferpipe.presets.apply import committed_params, start_from_committed, with_overrides
 from ferpipe.presets.reports import Report, experiment_name
 from ferpipe.presets.results import record
 
@@ -29,7 +31,7 @@ def run_params(
     updates.setdefault("distill", {})  # a report's protocol has no distillation unless it names one
     knobs = [f"train.epochs_scale={epochs_scale}"] if epochs_scale is not None else []
     knobs += [f"prepare.subsample={subsample}"] if subsample is not None else []
-    return with_overrides(updates, load_yaml(root / "params.yaml") or {}, [*knobs, *overrides])
+    return with_overrides(updates, yaml.safe_load(committed_params(root)) or {}, [*knobs, *overrides])
 
 
 def _free_name(root: Path, name: str) -> str:
@@ -54,7 +56,8 @@ def launch(
 
     params_file = root / "params.yaml"
     before = params_file.read_text(encoding="utf-8")
-    write_params(root, updates)
+    if start_from_committed(root, updates):
+        print("params.yaml: the run starts from HEAD's params.yaml; the workspace's changes are left out of it")
     command = ["dvc", "exp", "run", "-n", _free_name(root, experiment_name(report.name, variant))]
     command += ["--queue"] if queue else []
     try:
