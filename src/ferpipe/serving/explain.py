@@ -8,12 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ferpipe.config import Paths
 from ferpipe.evaluate.metrics import softmax
 from ferpipe.evaluate.saliency import Explainer, explainer, grad_cam, overlay
-from ferpipe.io import atomic_path, read_json
+from ferpipe.io import read_json
 from ferpipe.labels import CLASSES
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.saved import load_model
@@ -25,6 +23,7 @@ from ferpipe.serving.predict import (
     faces_in,
     read_picture,
     trained_model_file,
+    write_png,
 )
 
 
@@ -78,16 +77,5 @@ def explain_files(files: Iterable[Path], model: Any, found: Explainer, out: Path
             draw_face(canvas, box, f"{label} {probs[k].max():.2f}")
             found_face = FaceResult(str(path), k, label, box, tuple(float(p) for p in probs[k]))
             rows.append(found_face.as_dict() | {"picture": str(target)})
-        _write_png(target, canvas)
+        write_png(target, canvas)
     return rows
-
-
-def _write_png(target: Path, canvas: np.ndarray) -> None:
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", canvas)
-    if not ok:
-        raise ValueError(f"{target}: could not encode the picture")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(encoded.tobytes())

@@ -193,10 +193,18 @@ def annotate(picture: np.ndarray, results: list[FaceResult], target: Path) -> No
     for result in results:
         if result.box is not None:
             draw_face(canvas, result.box, f"{result.label} {max(result.probs):.2f}")
+    write_png(target, canvas)
+
+
+def write_png(target: Path, canvas: np.ndarray) -> None:
+    """A BGR picture written atomically as PNG (its folder made if missing): predict's and explain's copies."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", canvas)
+    if not ok:
+        raise ValueError(f"{target}: could not encode the picture as PNG")
+    target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        ok, encoded = cv2.imencode(".png", canvas)
-        if not ok:
-            raise ValueError(f"{target}: could not encode the annotated image")
         tmp.write_bytes(encoded.tobytes())
 
 
