@@ -70,3 +70,40 @@ def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path: Path) 
     assert "old table" not in text and "| cnn | 16 |" in text and text.endswith(f"{README_END}\nbottom\n")
     readme.write_text("no markers\n")
     assert not update_readme(tmp_path) and readme.read_text() == "no markers\n"
+
+
+def test_a_run_with_test_only_sources_gets_a_table_of_them_below_its_own(tmp_path: Path) -> None:
+    assert "test-only" not in recipes_table(_recorded(tmp_path))  # no cross-dataset scores: one table
+    cross = {
+        "cnn": {"ckplus": {"accuracy": 0.665, "interval": [0.633, 0.694], "n": 927}},
+        "ensemble_weighted": {
+            "ckplus": {"accuracy": 0.7, "interval": [0.669, 0.729], "n": 927},
+            "jaffe": {"accuracy": 0.545, "interval": [0.478, 0.61], "n": 213},
+        },
+    }
+    (tmp_path / "results" / "recipes" / "cross.json").write_text(json.dumps({**RECORD, "cross": cross}))
+    text = recipes_table(tmp_path)
+    main, below = text.split("The same runs on their test-only sources (never trained on, never chosen on):")
+    assert "| cnn | 16 |" in main and "ckplus" not in main
+    lines = below.strip().splitlines()
+    assert lines[0] == "| recipe run | model | ckplus % (95% CI, faces) | jaffe % (95% CI, faces) |"
+    assert lines[2].startswith("| cross (2-core CPU, 70.4 min end to end") and lines[2].endswith(
+        "| cnn | 66.5 (63.3-69.4, 927) | - |"
+    )  # a source a model was not scored on is a dash, not a zero
+    assert lines[3] == "|  | ensemble_weighted | 70.0 (66.9-72.9, 927) | 54.5 (47.8-61.0, 213) |"
+    assert len(lines) == 4  # the run without test-only sources has no rows here
+
+
+def test_the_record_reads_cross_dataset_scores_from_a_model_s_and_the_ensemble_s_details(tmp_path: Path) -> None:
+    from ferpipe.config import Paths
+    from ferpipe.presets.recipes import cross_scores
+
+    paths = Paths(tmp_path)
+    paths.detail("cnn").parent.mkdir(parents=True)
+    scores = {"accuracy": 0.665, "n": 927, "interval": {"accuracy": [0.633, 0.694], "macro_f1": [0.4, 0.6]}}
+    paths.detail("cnn").write_text(json.dumps({"test": {}, "cross": {"ckplus": scores}}))
+    paths.detail("plain").write_text(json.dumps({"test": {}}))
+    paths.detail("ensemble").write_text(json.dumps({"vote": {"cross": {"jaffe": {**scores, "n": 213}}}}))
+    assert cross_scores(paths, "cnn") == {"ckplus": {"accuracy": 0.665, "interval": [0.633, 0.694], "n": 927}}
+    assert cross_scores(paths, "ensemble_vote") == {"jaffe": {"accuracy": 0.665, "interval": [0.633, 0.694], "n": 213}}
+    assert cross_scores(paths, "plain") == {}  # no test-only source declared

@@ -58,6 +58,7 @@ def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> di
     models = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params["models"]}
     students = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params.get("distill") or {}}
     best = json.loads(paths.detail("ensemble").read_text())["best"]["name"]
+    cross = {name: cross_scores(paths, name) for name in [*models, best, *students]}
     return {
         "preset": preset,
         "recorded": datetime.date.today().isoformat(),
@@ -70,12 +71,26 @@ def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> di
         "models": models,
         "best": {"name": best, **_scores(paths, best)},
         "students": students,
+        "cross": {name: scores for name, scores in cross.items() if scores},
     }
 
 
 def _scores(paths: Paths, name: str) -> dict[str, float]:
     saved = json.loads(paths.headline(name).read_text())
     return {"val_acc": round(saved["val_acc"], 4), "test_acc": round(saved["test_acc"], 4)}
+
+
+def cross_scores(paths: Paths, name: str) -> dict[str, dict[str, Any]]:
+    """Per test-only source (``role: test_only``): accuracy, its 95% interval and the number of faces;
+    empty when the preset declares none. An ensemble method's scores are in the ensemble's details."""
+    if name.startswith("ensemble_"):
+        details = json.loads(paths.detail("ensemble").read_text())[name.removeprefix("ensemble_")]
+    else:
+        details = json.loads(paths.detail(name).read_text())
+    return {
+        source: {"accuracy": scores["accuracy"], "interval": scores["interval"]["accuracy"], "n": scores["n"]}
+        for source, scores in (details.get("cross") or {}).items()
+    }
 
 
 def _timings(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
@@ -125,21 +140,17 @@ def commit(root: Path) -> str:
 
 
 def recipes_table(root: Path) -> str:
-    """One row per model, best and student of every recorded recipe run."""
+    """One row per model, best and student of every recorded recipe run; below it, when a run
+    declared test-only sources, their accuracies (the cross-dataset protocol)."""
+    records = {path.stem: json.loads(path.read_text()) for path in sorted((root / RECIPES).glob("*.json"))}
     rows = []
-    for path in sorted((root / RECIPES).glob("*.json")):
-        entry = json.loads(path.read_text())
-        machine = entry["machine"]["gpu"] or f"{entry['machine']['cores']}-core CPU"
-        cut = f"; {', '.join(entry['overrides'])}" if entry.get("overrides") else ""
-        to_ensemble = f"{entry['ensemble_minutes']:g} min to the ensemble" if entry.get("ensemble_minutes") else ""
-        to_end = f"{entry['wall_minutes']:g} min end to end" if entry.get("wall_minutes") else entry.get("stopped", "")
-        when = ", ".join(part for part in (to_end, to_ensemble, entry["recorded"]) if part) + cut
-        where = f"{path.stem} ({machine}, {when})"
-        for kind, name, row in _rows(entry):
+    for name, entry in records.items():
+        where = _run_cell(name, entry)
+        for kind, model, row in _rows(entry):
             rows.append(
                 [
                     where,
-                    f"{name}{kind}",
+                    f"{model}{kind}",
                     _cell(row.get("epochs")),
                     _cell(row.get("train_minutes")),
                     _cell(row.get("images_per_second")),
@@ -148,9 +159,48 @@ def recipes_table(root: Path) -> str:
                 ]
             )
             where = ""
+    if not rows:
+        return "(no recipe runs recorded in results/recipes/)"
     columns = [("recipe run", "left"), ("model", "left"), ("epochs", "right"), ("train min", "right")]
     columns += [("img/s", "right"), ("val %", "right"), ("test % (95% CI)", "right")]
-    return markdown(columns, rows) if rows else "(no recipe runs recorded in results/recipes/)"
+    table = markdown(columns, rows)
+    cross = cross_table(records)
+    if not cross:
+        return table
+    return f"{table}\n\nThe same runs on their test-only sources (never trained on, never chosen on):\n\n{cross}"
+
+
+def cross_table(records: dict[str, dict[str, Any]]) -> str:
+    """A row per model of each run that scored test-only sources, a column per source: accuracy,
+    its Wilson interval and the number of faces. Empty when no run did."""
+    scored = [scores for entry in records.values() for scores in entry.get("cross", {}).values()]
+    sources = sorted({source for scores in scored for source in scores})
+    rows = []
+    for name, entry in records.items():
+        where = _run_cell(name, entry)
+        for model, scores in entry.get("cross", {}).items():
+            rows.append([where, model, *(_cross_cell(scores.get(source)) for source in sources)])
+            where = ""
+    columns = [("recipe run", "left"), ("model", "left")]
+    columns += [(f"{source} % (95% CI, faces)", "right") for source in sources]
+    return markdown(columns, rows) if rows else ""
+
+
+def _run_cell(name: str, entry: dict[str, Any]) -> str:
+    """``cpu (2-core CPU, 70.4 min end to end, ..., 2026-11-24; overrides)``: a run and its budget."""
+    machine = entry["machine"]["gpu"] or f"{entry['machine']['cores']}-core CPU"
+    cut = f"; {', '.join(entry['overrides'])}" if entry.get("overrides") else ""
+    to_ensemble = f"{entry['ensemble_minutes']:g} min to the ensemble" if entry.get("ensemble_minutes") else ""
+    to_end = f"{entry['wall_minutes']:g} min end to end" if entry.get("wall_minutes") else entry.get("stopped", "")
+    when = ", ".join(part for part in (to_end, to_ensemble, entry["recorded"]) if part) + cut
+    return f"{name} ({machine}, {when})"
+
+
+def _cross_cell(scores: dict[str, Any] | None) -> str:
+    if scores is None:
+        return "-"
+    low, high = scores["interval"]
+    return f"{100 * scores['accuracy']:.1f} ({100 * low:.1f}-{100 * high:.1f}, {scores['n']:,})"
 
 
 def _rows(entry: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
