@@ -207,3 +207,12 @@ def test_without_a_base_run_the_leak_is_read_against_the_honest_twin(project: Pa
     report_results.record(project, report, reports.REPORT_PROTOCOL, report.params_for(reports.REPORT_PROTOCOL))
     table = report_results.results_table(project)
     assert "| tiny | alone | net accuracy | - | 40.00 | 70.00 |" in table and "report_protocol |" not in table
+
+
+def test_one_budget_shared_by_both_protocols_is_said_once(project: Path) -> None:
+    report = reports.load_report(project, "tiny")
+    for variant in (reports.BASE, reports.REPORT_PROTOCOL):
+        _finish_run(project, 0.5, 0.5, 4)
+        report_results.record(project, report, variant, report.params_for(variant))
+    row = next(line for line in report_results.results_table(project).splitlines() if "net accuracy" in line)
+    assert row.endswith("| cpu, 4 epochs (x1 of the recipe) |")

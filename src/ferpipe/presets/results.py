@@ -81,7 +81,7 @@ def _row(name: str, variant: str, measure: Measure, entry: dict, own: dict | Non
     budgets = [_budget_text(entry["budget"])] + ([_budget_text(own["budget"])] if other is not None else [])
     return (
         f"| {name} | {variant} | {measure.what} | {_cell(measure.claimed)} | {_cell(*honest)} | {_cell(*reported)} "
-        f"| {'; '.join(budgets)} |"
+        f"| {'; '.join(dict.fromkeys(budgets))} |"  # the same budget for both protocols: said once
     )
 
 
