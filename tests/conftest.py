@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from ferpipe.schema import Fetch, Params, Prepare, Read, Source, parse_params
 from ferpipe.sources import materialise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +38,36 @@ TINY_SOURCES = {
 }
 
 
+def fetch_of(fetch: dict) -> Fetch:
+    """A ``fetch`` section as the stages receive it: parsed by the schema (its kind picks the model)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Fetch).validate_python(fetch)
+
+
+def read_of(fmt: str, **keys: object) -> Read:
+    """A ``read`` section of format ``fmt`` as the readers receive it."""
+    return Read.model_validate({"format": fmt, **keys})
+
+
+def sources_of(sources: dict) -> dict[str, Source]:
+    """``sources`` as prepare receives them, each one parsed by the schema; prepare reads what the
+    download stage left in ``data/raw/<name>``, so a test may leave a source's ``fetch`` out."""
+    placeholder = {"kind": "path", "path": "(materialised by the test)"}
+    return {name: Source.model_validate({"fetch": placeholder, **source}) for name, source in sources.items()}
+
+
+def prepare_of(cfg: dict) -> Prepare:
+    return Prepare.model_validate(cfg)
+
+
+def params_of(**sections: object) -> Params:
+    """The repo's params with ``sections`` replaced, parsed as a stage receives them."""
+    from ferpipe.config import load_yaml
+
+    return parse_params({**load_yaml(REPO / "params.yaml"), **sections})
+
+
 def write_params(folder: Path, **sections: dict) -> Path:
     """A schema-valid ``params.yaml`` in ``folder``: the repo's params with ``sections`` replaced."""
     from ferpipe.config import load_yaml
@@ -51,7 +82,7 @@ def tiny_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``data/raw`` with the three tiny synthetic sources materialised (built once per session)."""
     raw = tmp_path_factory.mktemp("raw")
     for name, cfg in TINY_SOURCES.items():
-        materialise(name, cfg["fetch"], raw, raw)
+        materialise(name, fetch_of(cfg["fetch"]), raw, raw)
     return raw
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ferpipe.data.prepare import prepare
 from ferpipe.readers.base import SourceError
 from ferpipe.readers.registry import read_source
-from tests.conftest import TINY_SOURCES
+from tests.conftest import TINY_SOURCES, prepare_of, read_of, sources_of
 from tests.corpus import BROKEN, Case, build_corpus
 
 
@@ -33,7 +33,11 @@ def test_prepare_lists_every_bad_item_of_the_corpus_by_file_and_row(corpus, tiny
         (root / "fer2013").symlink_to(tiny_raw / "fer2013")
     sources = {"fer2013": TINY_SOURCES["fer2013"]}
     sources |= {name: {"read": {"format": case.format, "role": "extra"}} for name, case in readable.items()}
-    result = prepare(sources, root, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}})
+    result = prepare(
+        sources_of(sources),
+        root,
+        prepare_of({"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}),
+    )
     got = {(r.source, r.file, r.row): r.reason for r in result.skipped.itertuples() if r.source in readable}
     expected = {(name, *item): reason for name, case in readable.items() for item, reason in case.skipped.items()}
     assert set(got) == set(expected)
@@ -54,9 +58,13 @@ def test_every_item_a_reader_sees_is_used_or_listed(corpus, tiny_raw: Path) -> N
     formats = readable | {name: cfg["read"]["format"] for name, cfg in TINY_SOURCES.items()}
     sources = {name: {"read": {"format": fmt, "role": "extra"}} for name, fmt in formats.items()}
     sources["fer2013"] = TINY_SOURCES["fer2013"]
-    result = prepare(sources, root, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}})
+    result = prepare(
+        sources_of(sources),
+        root,
+        prepare_of({"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}),
+    )
     for name, fmt in formats.items():
-        records = read_source(fmt, root / name, {})
+        records = read_source(root / name, read_of(fmt))
         seen = len(records) + len(records.skipped)
         used = int((result.manifest["source"] == name).sum())
         listed = int((result.skipped["source"] == name).sum())
@@ -66,23 +74,23 @@ def test_every_item_a_reader_sees_is_used_or_listed(corpus, tiny_raw: Path) -> N
 def test_on_error_fail_stops_at_a_bad_item_naming_it(corpus) -> None:
     root, _ = corpus
     with pytest.raises(SourceError, match=r"images/happy/(bomb|garbage|truncated|zero)"):
-        read_source("image_folder", root / "images", {"on_error": "fail"})
+        read_source(root / "images", read_of("image_folder", **{"on_error": "fail"}))
     with pytest.raises(SourceError, match=r"csv_rows/fer2013.csv: row 3: 3 pixel values"):
-        read_source("fer2013_csv", root / "csv_rows", {"on_error": "fail"})
+        read_source(root / "csv_rows", read_of("fer2013_csv", **{"on_error": "fail"}))
 
 
 @pytest.mark.parametrize("name", BROKEN)
 def test_a_broken_source_is_named(corpus, name: str) -> None:
     root, cases = corpus
     with pytest.raises(SourceError, match=f"{root / name}.*{cases[name].error}") as caught:
-        read_source(cases[name].format, root / name, {})
+        read_source(root / name, read_of(cases[name].format))
     assert len(str(caught.value).splitlines()) == 1  # one line, not a dump
 
 
 def test_an_empty_source_is_named(tmp_path: Path) -> None:
     (tmp_path / "happy").mkdir()
     with pytest.raises(SourceError, match=str(tmp_path)):
-        read_source("image_folder", tmp_path, {})
+        read_source(tmp_path, read_of("image_folder"))
 
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -95,7 +103,7 @@ def test_random_bytes_as_an_image_never_crash_the_reader(tmp_path_factory, data:
     (root / "sad").mkdir()
     (root / "sad" / "x.png").write_bytes(data)
     try:
-        records = read_source("image_folder", root, {})
+        records = read_source(root, read_of("image_folder"))
     except SourceError as exc:
         assert "x.png" in str(exc) or str(root) in str(exc)
         return
@@ -121,7 +129,7 @@ def test_random_csv_rows_are_read_or_skipped_with_their_row(tmp_path_factory, ro
     lines = ["emotion,pixels,Usage"] + [f'"{e.replace(chr(34), "")}","{p}",Training' for e, p in rows]
     (root / "fer2013.csv").write_text("\n".join(lines) + "\n")
     try:
-        records = read_source("fer2013_csv", root, {})
+        records = read_source(root, read_of("fer2013_csv"))
     except SourceError as exc:
         assert "fer2013.csv" in str(exc)
         return

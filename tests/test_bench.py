@@ -67,7 +67,8 @@ def test_bench_times_ferpipes_own_loop_beside_the_plain_step(project: Path, monk
     real_fit = bench.fit
     monkeypatch.setattr(bench, "fit", lambda *args, **kwargs: configs.append(args[3]) or real_fit(*args, **kwargs))
     options = bench.BenchOptions(batches=2, steps=3, repeats=3, seconds=0.2, batch_size=16, workers=0, repro=False)
-    text = bench.run_bench(project, load_params(project / "params.yaml"), options)
+    params = load_params(project / "params.yaml")
+    text = bench.run_bench(project, params.models, params.train, options)
     assert len(configs) == 1 and configs[0].epochs == 4 and configs[0].batch_size == 16  # 3 timed after 1
     assert "ferpipe loop img/s" in text and "loop vs plain" in text and "fp32 plain img/s" in text
     assert "slowest loop vs plain step: " in text and "goal: at least 0.90" in text

@@ -20,6 +20,7 @@ from ferpipe.readers.registry import read_source
 from ferpipe.serving.classifier import to_images
 from ferpipe.serving.predict import read_picture
 from ferpipe.sources import materialise
+from tests.conftest import fetch_of, read_of
 
 ROTATE_90_CW = 6  # EXIF orientation: the stored pixels must be turned 90 degrees clockwise to be upright
 
@@ -50,7 +51,7 @@ def test_an_exif_rotated_photo_is_upright_in_training_predict_and_serving(tmp_pa
     upright = _sideways_jpeg(tmp_path / "happy" / "phone.jpg")
     expected = np.asarray(upright.resize((48, 48)), dtype=float)
 
-    trained_on = read_source("image_folder", tmp_path, {}).images[0]
+    trained_on = read_source(tmp_path, read_of("image_folder")).images[0]
     predicted_on = np.asarray(Image.fromarray(read_picture(tmp_path / "happy" / "phone.jpg")).convert("L"))
     payload = pd.DataFrame({"image": [base64.b64encode((tmp_path / "happy" / "phone.jpg").read_bytes()).decode()]})
     served = to_images(payload)[0]
@@ -76,7 +77,7 @@ def test_a_pixel_bomb_under_pils_limit_is_refused_before_decoding_by_every_path(
     (tmp_path / "sad").mkdir()
     (tmp_path / "sad" / "bomb.png").write_bytes(bomb)
     (tmp_path / "sad" / "fine.png").write_bytes(_png(60, 60))
-    records = read_source("image_folder", tmp_path, {})
+    records = read_source(tmp_path, read_of("image_folder"))
     assert [(s.file, s.reason.split(" (")[0]) for s in records.skipped] == [
         ("sad/bomb.png", "unreadable: 13000x13000 pixels")
     ]
@@ -91,8 +92,8 @@ def test_the_pixel_limit_is_a_setting(tmp_path: Path, monkeypatch: pytest.Monkey
         open_picture(picture)
     (tmp_path / "sad").mkdir()
     (tmp_path / "sad" / "wide.png").write_bytes(picture)
-    assert len(read_source("image_folder", tmp_path, {"max_pixels": 10**6})) == 1  # readers: read.max_pixels
-    assert read_source("image_folder", tmp_path, {"max_pixels": 100}).skipped[0].file == "sad/wide.png"
+    assert len(read_source(tmp_path, read_of("image_folder", **{"max_pixels": 10**6}))) == 1  # readers: read.max_pixels
+    assert read_source(tmp_path, read_of("image_folder", **{"max_pixels": 100})).skipped[0].file == "sad/wide.png"
     monkeypatch.setenv(MAX_PIXELS_ENV, "lots")
     with pytest.raises(ValueError, match=f"{MAX_PIXELS_ENV}='lots'"):
         open_picture(picture)
@@ -121,9 +122,9 @@ def test_a_link_out_of_a_path_source_is_not_followed_but_listed(tmp_path: Path) 
     (source / "happy" / "inside_link.png").symlink_to(source / "happy" / "mine.png")
     (source / "happy" / "stranger.png").symlink_to(outside)
     raw = tmp_path / "raw"
-    materialise("faces", {"kind": "path", "path": str(source)}, raw, tmp_path)
+    materialise("faces", fetch_of({"kind": "path", "path": str(source)}), raw, tmp_path)
 
     copied = sorted(p.name for p in (raw / "faces" / "happy").iterdir())
     assert copied == ["inside_link.png", "mine.png"]  # the link out left no bytes behind
-    records = read_source("image_folder", raw / "faces", {})
+    records = read_source(raw / "faces", read_of("image_folder"))
     assert [(s.file, s.reason) for s in records.skipped] == [("happy/stranger.png", LINK_OUT_REASON)]

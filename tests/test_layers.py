@@ -106,3 +106,34 @@ def test_the_parts_import_no_circle() -> None:
 @pytest.mark.parametrize("part", ["serving", "tracking", "checks", "pipeline"])
 def test_the_grouped_packages_exist_with_a_docstring_saying_their_job(part: str) -> None:
     assert ast.get_docstring(ast.parse((PACKAGE / part / "__init__.py").read_text()))
+
+
+# MLflow's own inference params (a pyfunc's ``predict(context, model_input, params)``), not ferpipe's
+NOT_FERPIPE_PARAMS = {("serving/pyfunc_model.py", "predict")}
+
+
+def test_below_the_stages_params_arrive_typed_never_as_the_raw_dict() -> None:
+    """Params are parsed once (``config.load_params`` returns ``schema.Params``) and each stage hands
+    the layers below their typed sections: no module below the stages takes a raw params dict or
+    looks a key up in one. (Presets and studies edit params *documents*, named so.)"""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if LAYERS[relative.parts[0].removesuffix(".py")] >= LAYERS["stages"]:
+            continue
+        for function in [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef)]:
+            if (relative.as_posix(), function.name) in NOT_FERPIPE_PARAMS:
+                continue
+            for node in ast.walk(function):
+                raw = (
+                    (
+                        isinstance(node, ast.arg)
+                        and node.arg == "params"
+                        and "dict" in ast.unparse(node.annotation or "")
+                    )
+                    or (isinstance(node, ast.Subscript) and ast.unparse(node.value) == "params")
+                    or (isinstance(node, ast.Call) and ast.unparse(node.func) == "params.get")
+                )
+                if raw:
+                    offenders.append(f"{relative}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, "\n".join(offenders)

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferpipe.config import Paths, load_yaml
+from ferpipe.config import Paths
 from ferpipe.labels import CLASSES
+from ferpipe.schema import Params
 from ferpipe.serving.model_card import SYNTHETIC_WARNING, card_facts, identity, render, synthetic_only
 from ferpipe.serving.registration import Chosen
-from tests.conftest import REPO
+from tests.conftest import params_of
 
 PER_CLASS = {c: {"precision": 0.5, "recall": 0.25, "f1": 0.333333, "support": 10} for c in CLASSES}
 NO_PREDICTIONS = np.zeros(0, dtype=np.int8)  # what the card does not need
@@ -56,11 +57,24 @@ def paths(tmp_path: Path) -> Paths:
     return Paths(tmp_path)
 
 
-def _params(kind: str = "synthetic", **extra) -> dict:
-    params = load_yaml(REPO / "params.yaml")
-    params["sources"] = {"fer2013": {"fetch": {"kind": kind}, "read": {"role": "primary"}}}
-    params["models"] = {"cnn": {"arch": "simple_cnn"}, "logreg": {"arch": "logreg"}}
-    return {**params, **extra}
+FETCHES = {
+    "synthetic": {"kind": "synthetic", "layout": "fer2013_csv", "seed": 0, "counts": {"Training": 10}},
+    "location": {"kind": "location", "where": "../shared/datasets/fer2013.csv.gz"},
+    "path": {"kind": "path", "path": "../shared/datasets/jaffe.tar.gz"},
+}
+
+
+def _sources(**kinds: str) -> dict:
+    return {
+        name: {"fetch": FETCHES[kind], "read": {"format": "fer2013_csv", "role": "primary"}}
+        for name, kind in kinds.items()
+    }
+
+
+def _params(kind: str = "synthetic", **extra) -> Params:
+    models = {"cnn": {"arch": "simple_cnn"}, "logreg": {"arch": "logreg"}}
+    sections = {"sources": _sources(fer2013=kind), "models": models, "ensemble": {"members": ["cnn", "logreg"]}}
+    return params_of(**{**sections, "distill": {}, **extra})
 
 
 def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Paths) -> None:
@@ -90,8 +104,7 @@ def test_an_ensembles_card_says_what_it_is_what_it_saw_and_how_it_did(paths: Pat
 
 
 def test_real_data_carries_no_warning_and_a_leak_is_shouted(paths: Paths) -> None:
-    params = _params("location", audit={"policy": "keep"})
-    params["evaluate"] = {"tta": "none"}
+    params = _params("location", audit={"policy": "keep"}, evaluate={"tta": "none"})
     facts = card_facts(
         params, paths, Chosen("cnn", {"cnn": Path("a")}, "cnn", None, [""], NO_PREDICTIONS), SCORES, TAGS, {}
     )
@@ -102,7 +115,5 @@ def test_real_data_carries_no_warning_and_a_leak_is_shouted(paths: Paths) -> Non
 
 
 def test_only_an_all_synthetic_source_list_is_synthetic() -> None:
-    assert synthetic_only(load_yaml(REPO / "params.yaml"))  # the built-in default data
-    mixed = _params()
-    mixed["sources"]["jaffe"] = {"fetch": {"kind": "path"}, "read": {"role": "extra"}}
-    assert not synthetic_only(mixed)
+    assert synthetic_only(params_of())  # the built-in default data
+    assert not synthetic_only(_params(sources=_sources(fer2013="synthetic", jaffe="path")))

@@ -17,7 +17,7 @@ from ferpipe.stages import audit as audit_stage
 from ferpipe.stages import balance as balance_stage
 from ferpipe.stages import evaluate as evaluate_stage
 from ferpipe.stages import train as train_stage
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, SHARED, fetch_of, prepare_of, sources_of
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,8 +31,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     preset = load_yaml(REPO / "presets" / "fer2013_shared.yaml")
     paths = Paths(tmp_path_factory.mktemp("real"))
     for name, cfg in preset["sources"].items():
-        materialise(name, cfg["fetch"], paths.raw, REPO)
-    result = prepare(preset["sources"], paths.raw, preset["prepare"])
+        materialise(name, fetch_of(cfg["fetch"]), paths.raw, REPO)
+    result = prepare(sources_of(preset["sources"]), paths.raw, prepare_of(preset["prepare"]))
     save_prepared(paths.prepared, result.images, result.manifest)
     paths.details.mkdir(parents=True)
     (paths.details / "data_report.json").write_text(json.dumps(result.report))

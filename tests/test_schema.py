@@ -16,11 +16,9 @@ from ferpipe import choices
 from ferpipe.config import load_params, load_yaml
 from ferpipe.data.balance import SAMPLERS
 from ferpipe.evaluate.ensemble import COMBINERS, METHODS
-from ferpipe.models.inference import configured_batch_size
-from ferpipe.models.tta import configured_views
 from ferpipe.presets.apply import available, load_preset
 from ferpipe.readers.registry import READERS
-from ferpipe.schema import Evaluate, ParamsError, validate_params
+from ferpipe.schema import Evaluate, Params, ParamsError, validate_params
 from ferpipe.sources import KINDS
 from ferpipe.sources.synthetic import WRITERS as SYNTHETIC_LAYOUTS
 from ferpipe.train.optim import OPTIMIZERS, SCHEDULES
@@ -83,6 +81,16 @@ def test_the_repo_params_and_every_preset_fit() -> None:
         (lambda p: p["balance"].update(scope="sometimes"), r"balance\.scope: .*'after_split' or 'before_split'"),
         (lambda p: p["balance"].update(strategy={"disgusted": 3}), r"balance\.strategy"),
         (lambda p: p["sources"]["ckplus"]["fetch"].update(kind="ftp"), r"sources\.ckplus\.fetch\.kind: must be one of"),
+        # a format without a reader file, a layout without a writer: refused before any stage looks for one
+        (
+            lambda p: p["sources"]["ckplus"]["read"].update(format="kdef2"),
+            r"ckplus\.read\.format: .*'affectnet'",
+        ),
+        (
+            lambda p: p["sources"]["ckplus"]["fetch"].update(layout="kdef"),
+            r"ckplus\.fetch\.layout: .*'ckplus'",
+        ),
+        (lambda p: p["prepare"].update(subsample=0), r"prepare\.subsample: .*greater than 0, got 0"),
         (lambda p: p["models"]["cnn"].pop("arch"), r"models\.cnn\.arch: required key is missing"),
         (
             lambda p: p["sources"]["googlefer"]["fetch"].pop("count"),
@@ -145,11 +153,17 @@ def test_the_names_match_the_registries_they_choose_from() -> None:
     assert set(choices.BALANCE_METHODS) == {*SAMPLERS, "none", "augment"}
 
 
-def test_the_scoring_lookups_default_to_what_the_schema_documents() -> None:
-    documented = Evaluate()
-    for unset in ({}, {"evaluate": {}}):
-        assert configured_views(unset) == documented.tta
-        assert configured_batch_size(unset) == documented.batch_size
+def test_params_are_parsed_once_into_typed_sections_and_the_file_is_kept_as_written(tmp_path: Path) -> None:
+    """What the stages hand down is typed, its unset keys filled with the schema's defaults; what
+    the pipeline's MLflow run logs (and a study or a recipe copies) is the file as written."""
+    written = _with(lambda p: p.pop("evaluate", None))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(written))
+    params = load_params(tmp_path / "params.yaml")
+    assert isinstance(params, Params) and params.evaluate == Evaluate()  # the defaults the schema documents
+    assert params.models["cnn"].arch == PARAMS["models"]["cnn"]["arch"]
+    assert params.document() == written and "evaluate" not in params.document()
+    with pytest.raises(ValueError, match="frozen"):
+        params.evaluate.tta = "flip"  # a stage cannot change what the next layer reads
 
 
 def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ferpipe import tracking
+from tests.conftest import params_of
 
 
 def test_default_store_is_sqlite_in_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,12 +22,12 @@ def test_default_store_is_sqlite_in_the_root(tmp_path: Path, monkeypatch: pytest
 def test_tags_name_the_stage_commit_and_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DVC_STAGE", "train@cnn")
     monkeypatch.setenv("DVC_EXP_NAME", "brave-newt")
-    tags = tracking.run_tags(tmp_path, {"mlflow": {"experiment": "ferpipe"}}, "abc123")
+    tags = tracking.run_tags(tmp_path, tracking.TrackingSettings.of(params_of()), "abc123")
     assert tags["dvc.stage"] == "train@cnn" and tags["dvc.exp_name"] == "brave-newt"
     assert tags["data.hash"] == "abc123" and tags["git.commit"] == "unknown"
     assert tags["leaky"] == "false" and "ferpipe.leaks" not in tags
-    leaky = {"mlflow": {"experiment": "ferpipe"}, "balance": {"scope": "before_split"}, "audit": {"policy": "keep"}}
-    tags = tracking.run_tags(tmp_path, leaky, "abc123")
+    leaky = params_of(balance={"scope": "before_split"}, audit={"policy": "keep"})
+    tags = tracking.run_tags(tmp_path, tracking.TrackingSettings.of(leaky), "abc123")
     assert tags["leaky"] == "true" and tags["ferpipe.leaks"] == "balance.scope=before_split; audit.policy=keep"
 
 

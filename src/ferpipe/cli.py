@@ -7,13 +7,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ferpipe.config import load_params, repo_root
 from ferpipe.errors import one_line_errors
 from ferpipe.tracking.server import ADMIN_PASSWORD_ENV, DEFAULT_BACKEND
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 app = typer.Typer(help="ferpipe: reproducible facial expression recognition on DVC and MLflow.", no_args_is_help=True)
 
@@ -33,7 +36,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
     return register
 
 
-def _project_params(root: Path) -> dict:
+def _project_params(root: Path) -> Params:
     """The project's params.yaml, checked against the schema (a ParamsError names every bad key)."""
     return load_params(root / "params.yaml")
 
@@ -47,21 +50,18 @@ def models() -> None:
 
     params = _project_params(repo_root())
     rows = []
-    for name, cfg in params.get("models", {}).items():
-        cfg = {k: v for k, v in cfg.items() if k != "balance"}
-        n_params = count_parameters(create_model(cfg["arch"], **(cfg.get("args") or {})))
-        training = TrainConfig.from_params(params.get("train", {}), cfg)
+    for name, cfg in params.models.items():
+        n_params = count_parameters(create_model(cfg.arch, **cfg.args))
+        training = TrainConfig.of(params.train, cfg)
         epochs = (
             str(training.epochs)
             if training.total_epochs == training.epochs
             else f"{training.total_epochs} of {training.epochs}"
         )
-        rows.append(
-            [name, cfg["arch"], f"{n_params:,}", epochs, "yes" if name in params["ensemble"]["members"] else ""]
-        )
+        rows.append([name, cfg.arch, f"{n_params:,}", epochs, "yes" if name in params.ensemble.members else ""])
     columns = [("model", "left"), ("arch", "left"), ("parameters", "right"), ("epochs", "right"), ("ensembled", "left")]
     typer.echo(render("models in params.yaml (`dvc repro` trains these)", columns, rows), nl=False)
-    scale = params.get("train", {}).get("epochs_scale", 1.0)
+    scale = params.train.epochs_scale or 1.0
     if scale != 1.0:
         typer.echo(f"epochs: 'N of M' runs N of the recipe's M epochs (train.epochs_scale: {scale:g})\n")
     zoo = [[arch, f"{count_parameters(create_model(arch)):,}", describe(arch)] for arch in list_models()]
@@ -76,7 +76,7 @@ def params_reference(
     """Every params.yaml key with what it accepts and its default, written from the schema every stage checks."""
     if check:
         found = _project_params(repo_root())
-        typer.echo(f"params.yaml fits the schema ({len(found['sources'])} sources, {len(found['models'])} models)")
+        typer.echo(f"params.yaml fits the schema ({len(found.sources)} sources, {len(found.models)} models)")
         return
     from ferpipe.report.params_reference import reference
 
@@ -153,7 +153,7 @@ def results(
 
     root = repo_root()
     if record:
-        report_results.record(root, reports.load_report(root, record), variant, _project_params(root))
+        report_results.record(root, reports.load_report(root, record), variant, _project_params(root).document())
     tables = (report_results.results_table(root), recipes.recipes_table(root), seed_records.seeds_table(root))
     typer.echo("\n\n".join(tables))
     for module in (report_results, recipes, seed_records) if readme else ():
@@ -228,8 +228,8 @@ def seeds(
     params = _project_params(root)
     others = [m.strip() for m in also.split(",") if m.strip()]
     for wanted in (model, *others):
-        if wanted not in params["models"]:
-            raise ValueError(f"params.yaml: no model {wanted!r} under models (have: {', '.join(params['models'])})")
+        if wanted not in params.models:
+            raise ValueError(f"params.yaml: no model {wanted!r} under models (have: {', '.join(params.models)})")
     chosen = _seed_list(seeds)
     record = run_seeds(root, model, chosen, jobs, name=name, run=not collect, also=others)
     for score, summary in record["summary"].items():
@@ -280,7 +280,7 @@ def tune(
     if show:
         typer.echo(seeing.trials_table(found), nl=False)
         written, skipped = seeing.write_plots(found, root / "reports" / "tune" / found.study_name)
-        tracking.configure(params["mlflow"]["experiment"], paths.home)
+        tracking.configure(params.mlflow.experiment, paths.home)
         seeing.attach_plots(found, written)
         for line in [*map(str, written), *(f"not drawn: {why}" for why in skipped)]:
             typer.echo(line)
@@ -463,10 +463,10 @@ def runs(
 
     root = repo_root()
     params = _project_params(root)
-    experiment = params["mlflow"]["experiment"]
+    experiment = params.mlflow.experiment
     tracking.configure(experiment, root)
     runs = load_runs(experiment)
-    aliases = alias_runs(tracking.registered_model(params))
+    aliases = alias_runs(params.mlflow.registered_model)
     typer.echo(runs_table(runs, metric or DEFAULT_METRICS, pipelines, aliases), nl=False)
     if url := compare_url(runs, ui):
         typer.echo(f"compare the newest pipeline's runs side by side (after `ferpipe ui`):\n  {url}")
@@ -481,7 +481,7 @@ def promote(version: Annotated[str, typer.Argument(help="The registered model ve
     from ferpipe.tracking import registry
 
     root = repo_root()
-    name = tracking.registered_model(_project_params(root))
+    name = _project_params(root).mlflow.registered_model
     tracking.connect(root)
     found = registry.promote(mlflow.MlflowClient(), name, version)
     val = found.tags.get(registry.VAL_TAG, "?")
@@ -596,7 +596,6 @@ def explain(
 ) -> None:
     """Where a model looks: each face in the photos under its Grad-CAM map, labelled as predict labels it."""
     from ferpipe.config import Paths
-    from ferpipe.models.tta import configured_views
     from ferpipe.serving import explain as fx
     from ferpipe.serving import predict as fp
     from ferpipe.serving.model_card import SYNTHETIC_WARNING, synthetic_only
@@ -607,7 +606,7 @@ def explain(
         raise ValueError(f"no photos in {', '.join(map(str, photos))} ({', '.join(sorted(fp.IMAGE_SUFFIXES))})")
     params = _project_params(root)
     name, model_file = fx.chosen_model(Paths(root), model)
-    classifier, found = fx.loaded(name, model_file, configured_views(params))
+    classifier, found = fx.loaded(name, model_file, params.evaluate.tta)
     if synthetic_only(params):
         typer.echo(f"warning: model {name} was {SYNTHETIC_WARNING}", err=True)
     rows = fx.explain_files(files, classifier, found, out)
@@ -645,7 +644,6 @@ def export(
     from ferpipe.data.dataset import load_split
     from ferpipe.evaluate.calibration import temperature_of
     from ferpipe.io import read_json
-    from ferpipe.models.tta import configured_views
     from ferpipe.serving.export import FORMATS, export_onnx
 
     if format not in FORMATS:
@@ -657,7 +655,7 @@ def export(
         typer.echo("error: no trained models in data/models; run `dvc repro`", err=True)
         raise typer.Exit(1)
     check = load_split(paths.audited, "test").images[:64]
-    tta = configured_views(_project_params(paths.root))
+    tta = _project_params(paths.root).evaluate.tta
     for name in names:
         target = out / f"{name}.onnx"
         temperature = temperature_of(read_json(paths.detail(name)))
@@ -691,7 +689,8 @@ def bench(
 
     root = repo_root()
     options = BenchOptions(tuple(model or ()), batches, steps, repeats, seconds, batch_size, workers, data, repro)
-    typer.echo(run_bench(root, _project_params(root), options), nl=False)
+    params = _project_params(root)
+    typer.echo(run_bench(root, params.models, params.train, options), nl=False)
 
 
 @command()
@@ -728,7 +727,7 @@ def loadtest(
     if not faces_file.exists():
         raise FileNotFoundError(f"{faces_file}: no prepared faces to send; run `dvc repro` first")
     faces = np.load(faces_file, mmap_mode="r")[:8].copy()
-    uri = model or f"models:/{tracking.registered_model(params)}@champion"
+    uri = model or f"models:/{params.mlflow.registered_model}@champion"
     results = []
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -829,7 +828,7 @@ def ui(
 
     root = repo_root()
     uri = tracking.tracking_uri(root)
-    experiment = tracking.configure(_project_params(root)["mlflow"]["experiment"], root)
+    experiment = tracking.configure(_project_params(root).mlflow.experiment, root)
     typer.echo(f"MLflow UI for {uri}; the pipeline's training runs:")
     typer.echo(f"  {tracking.runs_page(f'http://{host}:{port}', experiment)}")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]

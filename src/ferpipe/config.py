@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 
 class _ParamsLoader(yaml.SafeLoader):
@@ -100,18 +103,17 @@ def expanded_size(data: Any) -> int:
     return size(data)
 
 
-def load_params(path: Path | None = None) -> dict[str, Any]:
-    """Load ``params.yaml`` from the project root (or the given file), checked against the schema.
+def load_params(path: Path | None = None) -> Params:
+    """Load ``params.yaml`` from the project root (or the given file), parsed once into the schema's
+    typed sections: a stage hands each layer below only its own section.
 
     Raises ``ParamsError`` (a ValueError) naming every key that does not fit, before the
     caller does any work or opens an MLflow run.
     """
-    from ferpipe.schema import validate_params  # pydantic only where params are read
+    from ferpipe.schema import parse_params  # pydantic only where params are read
 
     path = path or repo_root() / "params.yaml"
-    params = load_yaml(path)
-    validate_params(params, path.name)
-    return params
+    return parse_params(load_yaml(path), path.name)
 
 
 MODEL_FILE = "model.pt"  # a trained model's weights, in its folder under data/models or data/distilled

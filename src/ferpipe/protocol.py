@@ -9,37 +9,39 @@ shouts, the audit report lists it, and every MLflow run carries ``leaky=true``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Audit, Balance, Params
 
 
-def deliberate_leaks(params: Mapping[str, Any]) -> list[str]:
-    """The leaky switches these params turn on, each as a sentence; empty for an honest run."""
+def deliberate_leaks(balance: Balance, audit: Audit) -> list[str]:
+    """The leaky switches these two sections turn on, each as a sentence; empty for an honest run."""
     leaks = []
-    if params.get("balance", {}).get("scope", "after_split") == "before_split":
+    if balance.scope == "before_split":
         leaks.append(
             "balance.scope=before_split: training, validation and test images are balanced together and "
             "split afterwards, so test images (and synthetic images made from them) sit in training"
         )
-    if params.get("audit", {}).get("policy") == "keep":
+    if audit.policy == "keep":
         leaks.append(
             "audit.policy=keep: validation/test images that have copies in training are reported but left there"
         )
     return leaks
 
 
-def leak_tags(params: Mapping[str, Any]) -> dict[str, str]:
+def leak_tags(params: Params) -> dict[str, str]:
     """MLflow tags: ``leaky`` (``true``/``false``) and, when leaky, which switches."""
-    leaks = deliberate_leaks(params)
+    leaks = deliberate_leaks(params.balance, params.audit)
     tags = {"leaky": str(bool(leaks)).lower()}
     if leaks:
         tags["ferpipe.leaks"] = "; ".join(leak.split(":")[0] for leak in leaks)
     return tags
 
 
-def warn_if_leaky(params: Mapping[str, Any]) -> list[str]:
+def warn_if_leaky(params: Params) -> list[str]:
     """Print a banner to stderr when the protocol leaks on purpose; returns the leaks."""
-    leaks = deliberate_leaks(params)
+    leaks = deliberate_leaks(params.balance, params.audit)
     if leaks:
         bar = "!" * 78
         lines = [bar, "LEAKY PROTOCOL, ON PURPOSE: these numbers are NOT honest test accuracy.", *leaks, bar]

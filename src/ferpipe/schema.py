@@ -2,8 +2,10 @@
 
 Every section is a pydantic model that forbids unknown keys and coerces nothing (``strict``):
 a misspelt key, a word where a number belongs or an out-of-range value is an error naming
-its key path, never a silent default. The schema checks; the stages keep reading the plain
-dict, so a key left out still means the default its stage documents.
+its key path, never a silent default. :func:`parse_params` parses the file once into these
+typed sections; each stage hands the layers below only the sections they need, and a key left
+out means the default written here (a ``None`` default: "not set", resolved where the docstring
+of that section says, such as a model's training settings over ``train``).
 
 Model ``args`` are a free mapping here: they are checked against the model's builder when the
 model is built (first thing in ``train@<model>``), because importing the model zoo costs
@@ -346,6 +348,11 @@ class Params(Section):
     distill: dict[Name, Student] = {}
     tune: Tune | None = None
 
+    def document(self) -> dict[str, Any]:
+        """The params as written, without the defaults filled in: what the pipeline's MLflow run logs
+        and what a recipe or a study copies and changes."""
+        return self.model_dump(exclude_unset=True)
+
     @model_validator(mode="after")
     def _members_are_models(self) -> Params:
         members = self.ensemble.members
@@ -450,13 +457,19 @@ class ParamsError(ValueError):
     """Params that do not fit the schema; one line per problem, each naming its key path."""
 
 
-def validate_params(params: dict[str, Any], source: Path | str = "params.yaml") -> None:
-    """Raise ParamsError listing every problem in ``params``; return quietly when they fit."""
+def parse_params(document: dict[str, Any], source: Path | str = "params.yaml") -> Params:
+    """A params ``document`` (the file as read) as the typed sections the stages hand down;
+    ParamsError lists every problem."""
     try:
-        Params.model_validate(params)
+        return Params.model_validate(document)
     except ValidationError as exc:
         lines = [_clip(_describe(error)) for error in exc.errors(include_url=False)]
         raise ParamsError("\n".join(f"{source}: {line}" for line in dict.fromkeys(lines))) from None
+
+
+def validate_params(document: dict[str, Any], source: Path | str = "params.yaml") -> None:
+    """Raise ParamsError listing every problem in a params ``document``; return quietly when it fits."""
+    parse_params(document, source)
 
 
 def _describe(error: Any) -> str:

@@ -14,6 +14,7 @@ from ferpipe.data.audit import exact_pairs, near_pairs, perceptual_hash, rmse
 from ferpipe.data.dataset import load_manifest, save_prepared
 from ferpipe.sources.faces import RenderOptions, render_faces
 from ferpipe.stages import audit as audit_stage
+from tests.conftest import params_of
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_exact_pairs_cross_splits_only(tmp_path: Path, faces: np.ndarray) -> Non
 
 def test_audit_drops_leaks_from_training_and_reports_them(tmp_path: Path, faces: np.ndarray) -> None:
     paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
-    audit_stage.run({"audit": {"policy": "drop_from_train"}}, paths)
+    audit_stage.run(params_of(audit={"policy": "drop_from_train"}), paths)
     report = json.loads((paths.details / "audit.json").read_text())
     assert report["exact"]["train~test"]["held_images"] == 1
     assert report["near"]["train~test"]["held_images"] == 1
@@ -93,7 +94,7 @@ def test_audit_drops_leaks_from_training_and_reports_them(tmp_path: Path, faces:
 def test_audit_policy_fail_stops_the_pipeline(tmp_path: Path, faces: np.ndarray) -> None:
     paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
     with pytest.raises(ValueError, match="3 validation/test images have copies in training or validation"):
-        audit_stage.run({"audit": {"policy": "fail"}}, paths)
+        audit_stage.run(params_of(audit={"policy": "fail"}), paths)
     assert (paths.details / "audit.json").exists() and not paths.audited.exists()
 
 
@@ -101,7 +102,7 @@ def test_audit_policy_keep_leaves_the_leaks_in_and_flags_the_run(
     tmp_path: Path, faces: np.ndarray, capsys: pytest.CaptureFixture[str]
 ) -> None:
     paths = _prepared(tmp_path, faces, extra_copy_of_test=True)
-    audit_stage.run({"audit": {"policy": "keep"}}, paths)
+    audit_stage.run(params_of(audit={"policy": "keep"}), paths)
     report = json.loads((paths.details / "audit.json").read_text())
     assert report["test_images_with_copies"] == 3 and report["dropped"] == 0
     assert report["leaky_protocol"] is True and report["deliberate_leaks"][0].startswith("audit.policy=keep")

@@ -16,16 +16,21 @@ from ferpipe.readers.formats.read_affectnet import IMAGES_FOLDER
 from ferpipe.readers.registry import read_source
 from ferpipe.sources import materialise
 from ferpipe.stages import audit as audit_stage
+from tests.conftest import fetch_of, params_of, prepare_of, read_of, sources_of
 
 USAGE_MAP = {"Training": "train", "PublicTest": "val", "PrivateTest": "test", "train": "train", "training": "train"}
 
 
 def _raw(raw: Path) -> None:
     fer = {"layout": "fer2013_csv", "seed": 4, "counts": {"Training": 120, "PublicTest": 40, "PrivateTest": 40}}
-    materialise("fer2013", {"kind": "synthetic", **fer, "votes": True, "duplicates": 0, "blank": 0}, raw, raw)
-    materialise("rafdb", {"kind": "synthetic", "layout": "rafdb", "seed": 5, "counts": {"train": 30}}, raw, raw)
+    materialise("fer2013", fetch_of({"kind": "synthetic", **fer, "votes": True, "duplicates": 0, "blank": 0}), raw, raw)
+    materialise(
+        "rafdb", fetch_of({"kind": "synthetic", "layout": "rafdb", "seed": 5, "counts": {"train": 30}}), raw, raw
+    )
     counts = {"training": 30, "validation": 0}
-    materialise("affectnet", {"kind": "synthetic", "layout": "affectnet", "seed": 6, "counts": counts}, raw, raw)
+    materialise(
+        "affectnet", fetch_of({"kind": "synthetic", "layout": "affectnet", "seed": 6, "counts": counts}), raw, raw
+    )
 
 
 def _plant_copies(raw: Path, faces: list[np.ndarray]) -> None:
@@ -48,7 +53,7 @@ def test_extra_sources_of_every_new_format_never_carry_a_test_image_into_trainin
     raw = tmp_path / "raw"
     _raw(raw)
     ferplus = {"format": "fer2013_csv", "role": "primary", "votes": True}
-    base = read_source("fer2013_csv", raw / "fer2013", ferplus)
+    base = read_source(raw / "fer2013", read_of("fer2013_csv", **ferplus))
     tests = [image for image, usage in zip(base.images, base.usages, strict=True) if usage == "PrivateTest"]
     _plant_copies(raw, tests[:2])
     (raw / "fer2013_original").symlink_to(raw / "fer2013")  # FER2013's own labels over the same pixels
@@ -58,11 +63,11 @@ def test_extra_sources_of_every_new_format_never_carry_a_test_image_into_trainin
         "rafdb": {"read": {"format": "rafdb", "role": "extra"}},
         "affectnet": {"read": {"format": "affectnet", "role": "extra"}},
     }
-    result = prepare(sources, raw, {"usage_map": USAGE_MAP, "val_fraction": 0.0, "seed": 0})
+    result = prepare(sources_of(sources), raw, prepare_of({"usage_map": USAGE_MAP, "val_fraction": 0.0, "seed": 0}))
     paths = Paths(tmp_path)
     save_prepared(paths.prepared, result.images, result.manifest)
 
-    audit_stage.run({"audit": {"policy": "drop_from_train"}}, paths)
+    audit_stage.run(params_of(audit={"policy": "drop_from_train"}), paths)
 
     kept = load_manifest(paths.audited)
     held_out = result.manifest["split"].isin(["val", "test"]) & (result.manifest["source"] == "fer2013")

@@ -13,7 +13,7 @@ from ferpipe.data.balance import METHODS, as_dataset, balance, class_counts
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.data.prepare import prepare
 from ferpipe.stages import balance as balance_stage
-from tests.conftest import TINY_SOURCES
+from tests.conftest import TINY_SOURCES, params_of, prepare_of, sources_of
 
 
 @pytest.fixture
@@ -63,10 +63,12 @@ def test_unknown_method_is_named(skewed: Split) -> None:
 def test_balance_stage_touches_training_only(tiny_raw, tmp_path) -> None:
     paths = Paths(tmp_path)
     result = prepare(
-        TINY_SOURCES, tiny_raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
+        sources_of(TINY_SOURCES),
+        tiny_raw,
+        prepare_of({"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}),
     )
     save_prepared(paths.audited, result.images, result.manifest)
-    balance_stage.run({"balance": {"method": "ros"}}, paths)
+    balance_stage.run(params_of(balance={"method": "ros"}), paths)
     balanced = load_split(paths.balanced, "train")
     train = load_split(paths.audited, "train")
     assert len(balanced) > len(train)
@@ -85,10 +87,12 @@ def test_balancing_before_the_split_leaks_and_says_so(
 ) -> None:
     paths = Paths(tmp_path)
     result = prepare(
-        TINY_SOURCES, tiny_raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}
+        sources_of(TINY_SOURCES),
+        tiny_raw,
+        prepare_of({"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}),
     )
     save_prepared(paths.audited, result.images, result.manifest)
-    balance_stage.run({"balance": {"method": "smote", "scope": "before_split", "k_neighbors": 2}}, paths)
+    balance_stage.run(params_of(balance={"method": "smote", "scope": "before_split", "k_neighbors": 2}), paths)
     assert "LEAKY PROTOCOL" in capsys.readouterr().err
     evidence = json.loads((paths.details / "balance.json").read_text())["leak_evidence"]
     assert evidence["test_synthetic"] > 0  # SMOTE's interpolations, made partly from test images, in test

@@ -16,7 +16,7 @@ from ferpipe.data.prepare import prepare
 from ferpipe.schema import validate_params
 from ferpipe.sources import materialise
 from ferpipe.stages import audit as audit_stage
-from tests.conftest import write_params
+from tests.conftest import fetch_of, params_of, prepare_of, sources_of, write_params
 
 USAGE_MAP = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
@@ -24,9 +24,12 @@ USAGE_MAP = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 def test_a_test_only_source_is_its_own_held_out_set_and_its_training_copies_are_dropped(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     fer = {"layout": "fer2013_csv", "seed": 4, "counts": {"Training": 120, "PublicTest": 40, "PrivateTest": 40}}
-    materialise("fer2013", {"kind": "synthetic", **fer, "duplicates": 0, "blank": 0}, raw, raw)
+    materialise("fer2013", fetch_of({"kind": "synthetic", **fer, "duplicates": 0, "blank": 0}), raw, raw)
     materialise(
-        "ckplus", {"kind": "synthetic", "layout": "ckplus", "seed": 2, "sequences": 12, "subjects": 6}, raw, raw
+        "ckplus",
+        fetch_of({"kind": "synthetic", "layout": "ckplus", "seed": 2, "sequences": 12, "subjects": 6}),
+        raw,
+        raw,
     )
     (raw / "ckplus_copy").symlink_to(raw / "ckplus")  # the same faces offered as extra training data: a leak
     sources = {
@@ -34,7 +37,7 @@ def test_a_test_only_source_is_its_own_held_out_set_and_its_training_copies_are_
         "ckplus": {"read": {"format": "ckplus", "role": "test_only"}},
         "ckplus_copy": {"read": {"format": "ckplus", "role": "extra"}},
     }
-    result = prepare(sources, raw, {"usage_map": USAGE_MAP, "seed": 0})
+    result = prepare(sources_of(sources), raw, prepare_of({"usage_map": USAGE_MAP, "seed": 0}))
     cross = result.manifest[result.manifest["source"] == "ckplus"]
     assert len(cross) > 0 and set(cross["split"]) == {CROSS}  # every frame, whatever its folder said
     assert result.report["splits"][CROSS] == len(cross)
@@ -42,7 +45,7 @@ def test_a_test_only_source_is_its_own_held_out_set_and_its_training_copies_are_
 
     paths = Paths(tmp_path)
     save_prepared(paths.prepared, result.images, result.manifest)
-    audit_stage.run({"audit": {"policy": "drop_from_train"}}, paths)
+    audit_stage.run(params_of(audit={"policy": "drop_from_train"}), paths)
     kept = load_manifest(paths.audited)
     # the test-only faces stay whole; every training copy of them is dropped, and the audit says so
     assert (kept["split"] == CROSS).sum() == len(cross)
@@ -58,8 +61,12 @@ def test_a_test_only_source_is_its_own_held_out_set_and_its_training_copies_are_
 def test_a_pipeline_without_test_only_sources_has_no_cross_sets(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     fer = {"layout": "fer2013_csv", "seed": 4, "counts": {"Training": 60, "PublicTest": 20, "PrivateTest": 20}}
-    materialise("fer2013", {"kind": "synthetic", **fer, "duplicates": 0, "blank": 0}, raw, raw)
-    result = prepare({"fer2013": {"read": {"format": "fer2013_csv", "role": "primary"}}}, raw, {"usage_map": USAGE_MAP})
+    materialise("fer2013", fetch_of({"kind": "synthetic", **fer, "duplicates": 0, "blank": 0}), raw, raw)
+    result = prepare(
+        sources_of({"fer2013": {"read": {"format": "fer2013_csv", "role": "primary"}}}),
+        raw,
+        prepare_of({"usage_map": USAGE_MAP}),
+    )
     save_prepared(tmp_path / "prepared", result.images, result.manifest)
     assert CROSS not in result.report["splits"] and load_cross_sets(tmp_path / "prepared") == {}
 

@@ -12,7 +12,7 @@ from ferpipe.models import create_model
 from ferpipe.presets.apply import apply_preset, available
 from ferpipe.train.config import TrainConfig
 from ferpipe.train.optim import Schedule, build_optimizer
-from tests.conftest import REPO
+from tests.conftest import REPO, params_of
 
 
 def test_a_preset_replaces_its_keys_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -47,18 +47,12 @@ def test_a_preset_includes_others_under_its_own_keys(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("source", ["params.yaml", "presets/zoo.yaml", "presets/cpu_recipe.yaml"])
 def test_every_shipped_model_recipe_builds(source: str) -> None:
-    train = load_yaml(REPO / "params.yaml")["train"]
-    preset = load_yaml(REPO / source)
-    assert set(preset["ensemble"]["members"]) <= set(preset["models"])
-    for name, model_cfg in preset["models"].items():
-        cfg = TrainConfig.from_params(train, model_cfg)
-        model = create_model(model_cfg["arch"], **(model_cfg.get("args") or {}))
+    preset = {key: value for key, value in load_yaml(REPO / source).items() if key != "include"}
+    params = params_of(**{"distill": {}, **preset})  # the schema: members are models, students have recipes
+    for name, model_cfg in params.models.items():
+        cfg = TrainConfig.of(params.train, model_cfg)
+        model = create_model(model_cfg.arch, **model_cfg.args)
         optimizer = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
         Schedule(optimizer, cfg.schedule, cfg.total_epochs, 10, cfg.epochs_scale)
         assert cfg.total_epochs >= 1, name
         assert isinstance(model, torch.nn.Module)
-
-
-def test_misspelt_training_keys_are_errors() -> None:
-    with pytest.raises(ValueError, match="learning_rate"):
-        TrainConfig.from_params({}, {"arch": "logreg", "learning_rate": 0.1})

@@ -12,14 +12,12 @@ import yaml
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
-from ferpipe.config import load_yaml
 from ferpipe.models import create_model
 from ferpipe.presets import launch, reports
 from ferpipe.presets import results as report_results
 from ferpipe.presets.apply import committed_params, start_from_committed
-from ferpipe.protocol import deliberate_leaks
 from ferpipe.train.config import TrainConfig
-from tests.conftest import REPO
+from tests.conftest import REPO, params_of
 
 REPORTS = reports.report_names(REPO)
 
@@ -31,17 +29,16 @@ def test_the_five_reports_ship() -> None:
 @pytest.mark.parametrize("name", REPORTS)
 def test_every_variant_of_every_report_is_a_runnable_pipeline(name: str) -> None:
     report = reports.load_report(REPO, name)
-    train_defaults = load_yaml(REPO / "params.yaml")["train"]
     for variant in [reports.BASE, *report.variants]:
         params = report.params_for(variant)
+        typed = params_of(**{"distill": {}, **params})  # as `ferpipe reproduce` writes them over params.yaml
         assert {"sources", "prepare", "balance", "models", "ensemble"} <= set(params), variant
         assert set(params["ensemble"]["members"]) <= set(params["models"]), variant
         for source in params["sources"].values():
             assert source["fetch"]["kind"] in ("path", "augmented_copy")  # real data from ../shared
-        for model_name, model_cfg in params["models"].items():
-            own = {k: v for k, v in model_cfg.items() if k != "balance"}
-            assert TrainConfig.from_params(train_defaults, own).total_epochs >= 1, model_name
-            assert isinstance(create_model(own["arch"], **(own.get("args") or {})), torch.nn.Module)
+        for model_name, model_cfg in typed.models.items():
+            assert TrainConfig.of(typed.train, model_cfg).total_epochs >= 1, model_name
+            assert isinstance(create_model(model_cfg.arch, **model_cfg.args), torch.nn.Module)
         for measure in report.measures:  # every measure reads a metrics file this variant writes
             if measure.applies_to(variant):
                 file = Path(measure.metric.partition(":")[0]).stem
@@ -51,9 +48,9 @@ def test_every_variant_of_every_report_is_a_runnable_pipeline(name: str) -> None
 def test_only_the_report_protocols_leak() -> None:
     for name in REPORTS:
         report = reports.load_report(REPO, name)
-        assert not deliberate_leaks(report.params_for(reports.BASE)), name
+        assert not reports.document_leaks(report.params_for(reports.BASE)), name
         for variant in report.variants:
-            leaky = bool(deliberate_leaks(report.params_for(variant)))
+            leaky = bool(reports.document_leaks(report.params_for(variant)))
             assert leaky == (variant == reports.REPORT_PROTOCOL), (name, variant)
 
 
@@ -189,7 +186,7 @@ def test_a_report_run_starts_from_the_committed_params_not_what_the_last_run_lef
     assert start_from_committed(project, updates)  # the workspace differed, and says so
     written = yaml.safe_load((project / "params.yaml").read_text())
     assert written["audit"] == {"policy": "drop_from_train"} and written["models"] == {"net": {}}
-    assert not deliberate_leaks(written)
+    assert not reports.document_leaks(written)
     (project / "params.yaml").write_text(committed_params(project))
     assert not start_from_committed(project, {})  # the workspace was the committed params: nothing left out
 

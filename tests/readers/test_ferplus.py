@@ -15,6 +15,7 @@ from ferpipe.readers.base import SourceError
 from ferpipe.readers.ferplus import EMOTIONS, HEADER, labels_from_votes, targets_from_votes
 from ferpipe.readers.registry import read_source
 from ferpipe.sources import materialise
+from tests.conftest import fetch_of, prepare_of, read_of, sources_of
 
 PIXELS = " ".join(["128"] * 2304)
 
@@ -45,7 +46,7 @@ VOTES = [
 
 
 def test_majority_labels_by_the_reference_rules(tmp_path: Path) -> None:
-    records = read_source("fer2013_csv", _by_hand(tmp_path, BASE, VOTES), {"votes": True})
+    records = read_source(_by_hand(tmp_path, BASE, VOTES), read_of("fer2013_csv", **{"votes": True}))
     assert records.labels == ["happiness", "unknown", "NF", "neutral", "fear"]
     assert records.usages == ["Training", "Training", "PublicTest", "PrivateTest", "Training"]
 
@@ -55,7 +56,11 @@ def test_prepare_drops_unknown_and_not_a_face_and_counts_them(tmp_path: Path) ->
     surprise = ["PublicTest", "fer0000005.png", 0, 0, 8, 0, 0, 0, 0, 0, 0, 2]
     _by_hand(raw / "fer", [*BASE, (5, "PublicTest")], [*VOTES, surprise])
     source = {"fer": {"read": {"format": "fer2013_csv", "role": "primary", "votes": True}}}
-    result = prepare(source, raw, {"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}})
+    result = prepare(
+        sources_of(source),
+        raw,
+        prepare_of({"usage_map": {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}}),
+    )
     assert sorted(result.manifest["label_name"]) == ["fear", "happy", "neutral", "surprise"]
     assert result.report["dropped"] == {
         "fer: label 'NF' is not one of the 7 classes": 1,
@@ -77,7 +82,7 @@ def test_prepare_drops_unknown_and_not_a_face_and_counts_them(tmp_path: Path) ->
 def test_votes_that_do_not_fit_are_one_error_naming_file_and_row(tmp_path: Path, votes: list, message: str) -> None:
     folder = _by_hand(tmp_path, BASE, votes)
     with pytest.raises(SourceError, match=rf"fer2013new.csv: {message}"):
-        read_source("fer2013_csv", folder, {"votes": True})
+        read_source(folder, read_of("fer2013_csv", **{"votes": True}))
 
 
 def test_probability_draws_training_labels_from_the_votes_and_keeps_majority_elsewhere() -> None:
@@ -96,9 +101,9 @@ def test_probability_draws_training_labels_from_the_votes_and_keeps_majority_els
 def test_the_twin_votes_mostly_for_the_drawn_expression(tmp_path: Path) -> None:
     fetch = {"kind": "synthetic", "layout": "fer2013_csv", "seed": 1, "counts": {"Training": 300, "PublicTest": 60},
              "label_noise": 0.3, "blank": 4, "votes": True}  # fmt: skip
-    materialise("fer", fetch, tmp_path, tmp_path)
-    plain = read_source("fer2013_csv", tmp_path / "fer", {})
-    ferplus = read_source("fer2013_csv", tmp_path / "fer", {"votes": True})
+    materialise("fer", fetch_of(fetch), tmp_path, tmp_path)
+    plain = read_source(tmp_path / "fer", read_of("fer2013_csv"))
+    ferplus = read_source(tmp_path / "fer", read_of("fer2013_csv", **{"votes": True}))
     assert ferplus.labels.count("NF") == 4  # the blank frames
     assert 0 < ferplus.labels.count("unknown") < 0.3 * len(ferplus)
     names = {"happiness": "happy", "sadness": "sad", "anger": "angry"}
@@ -108,7 +113,9 @@ def test_the_twin_votes_mostly_for_the_drawn_expression(tmp_path: Path) -> None:
 
 def test_soft_targets_are_the_emotion_votes_and_held_out_rows_keep_the_majority(tmp_path: Path) -> None:
     votes = [*VOTES[:4], ["Training", "fer0000004.png", 0, 4, 0, 3, 3, 0, 0, 0, 0, 0]]  # 4-3-3: no majority
-    records = read_source("fer2013_csv", _by_hand(tmp_path, BASE, votes), {"votes": True, "votes_scheme": "soft"})
+    records = read_source(
+        _by_hand(tmp_path, BASE, votes), read_of("fer2013_csv", **{"votes": True, "votes_scheme": "soft"})
+    )
     assert records.labels == ["happiness", "neutral", "NF", "neutral", "happiness"]  # training rows: the most votes
     assert records.majority == ["happiness", "unknown", "NF", "neutral", "unknown"]
     happy, neutral, sad, angry = (CLASSES.index(c) for c in ("happy", "neutral", "sad", "angry"))
@@ -139,18 +146,23 @@ def test_prepare_carries_targets_and_scores_carved_validation_rows_on_the_majori
     raw = tmp_path / "raw"
     fetch = {"kind": "synthetic", "layout": "fer2013_csv", "seed": 3, "counts": {"Training": 400, "PublicTest": 80},
              "label_noise": 0.0, "blank": 0, "duplicates": 0, "votes": True}  # fmt: skip
-    materialise("fer", fetch, raw, raw)
-    materialise("jaffe", {"kind": "synthetic", "layout": "ckplus", "seed": 2, "sequences": 10, "subjects": 5}, raw, raw)
+    materialise("fer", fetch_of(fetch), raw, raw)
+    materialise(
+        "jaffe",
+        fetch_of({"kind": "synthetic", "layout": "ckplus", "seed": 2, "sequences": 10, "subjects": 5}),
+        raw,
+        raw,
+    )
     read = {"format": "fer2013_csv", "role": "primary", "votes": True, "votes_scheme": scheme}
     sources = {"fer": {"read": read}, "jaffe": {"read": {"format": "ckplus", "role": "extra"}}}
     cfg = {"usage_map": {"Training": "train", "PublicTest": "test"}, "val_fraction": 0.25, "seed": 0}
-    result = prepare(sources, raw, cfg)
+    result = prepare(sources_of(sources), raw, prepare_of(cfg))
     manifest = result.manifest
     columns = target_columns(scheme)
     assert manifest[columns].notna().all().all()
     extra = manifest[manifest["source"] == "jaffe"]
     assert (extra[columns].to_numpy().argmax(1) == extra["label"]).all() and (extra[columns].max(1) == 1).all()
-    majority = read_source("fer2013_csv", raw / "fer", {**read, "votes_scheme": "majority"})
+    majority = read_source(raw / "fer", read_of("fer2013_csv", **{**read, "votes_scheme": "majority"}))
     by_row = dict(zip(majority.rows, majority.labels, strict=True))
     held = manifest[(manifest["source"] == "fer") & (manifest["split"] != "train")]
     assert len(held) > 50 and [CLASSES[i] for i in held["label"]] == [canonical_name(by_row[r]) for r in held["row"]]

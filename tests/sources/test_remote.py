@@ -16,6 +16,7 @@ import pytest
 
 from ferpipe.sources import materialise
 from ferpipe.sources.remote import DownloadError, download
+from tests.conftest import fetch_of
 
 
 def _archive() -> bytes:
@@ -76,16 +77,16 @@ SHA = hashlib.sha256(ARCHIVE).hexdigest()
 
 def test_url_source_downloads_checks_and_unpacks(server: str, tmp_path: Path) -> None:
     fetch = {"kind": "url", "url": f"{server}/data.tar.gz", "sha256": SHA}
-    assert materialise("web", fetch, tmp_path / "raw", tmp_path) == 2
+    assert materialise("web", fetch_of(fetch), tmp_path / "raw", tmp_path) == 2
     assert (tmp_path / "raw" / "web" / "happy" / "a.png").exists()
-    assert materialise("web", fetch, tmp_path / "raw", tmp_path) == 2  # cached: no second download
+    assert materialise("web", fetch_of(fetch), tmp_path / "raw", tmp_path) == 2  # cached: no second download
     assert len(Handler.requests_seen) == 1
 
 
 def test_corrupted_download_is_refused_and_deleted(server: str, tmp_path: Path) -> None:
     fetch = {"kind": "url", "url": f"{server}/data.tar.gz", "sha256": "0" * 64}
     with pytest.raises(DownloadError, match=r"sha256 is [0-9a-f]{64}, expected 0+; the file was deleted"):
-        materialise("web", fetch, tmp_path / "raw", tmp_path)
+        materialise("web", fetch_of(fetch), tmp_path / "raw", tmp_path)
     assert not (tmp_path / "raw" / "web").exists()
     assert list((tmp_path / "downloads" / "web").iterdir()) == []
 
@@ -107,26 +108,31 @@ def test_kaggle_without_credentials_is_a_clear_error(tmp_path: Path, monkeypatch
     monkeypatch.delenv("KAGGLE_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(ValueError, match="no credentials; set KAGGLE_USERNAME and KAGGLE_KEY"):
-        materialise("k", {"kind": "kaggle", "dataset": "msambare/fer2013"}, tmp_path / "raw", tmp_path)
+        materialise("k", fetch_of({"kind": "kaggle", "dataset": "msambare/fer2013"}), tmp_path / "raw", tmp_path)
 
 
 def test_kaggle_secret_never_appears_in_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "s3cr3t-key-value")
     with pytest.raises(ValueError) as info:
-        materialise("k", {"kind": "kaggle"}, tmp_path / "raw", tmp_path)  # no dataset named
+        materialise("k", fetch_of({"kind": "kaggle"}), tmp_path / "raw", tmp_path)  # no dataset named
     assert "s3cr3t" not in str(info.value)
 
 
 def test_one_location_setting_reaches_a_url_a_path_or_kaggle(server: str, tmp_path: Path, monkeypatch) -> None:
     """presets/fer2013.yaml's `where`: the same source from the web, from disk, or (named) from Kaggle."""
-    assert materialise("web", {"kind": "location", "where": f"{server}/data.tar.gz"}, tmp_path / "raw", tmp_path) == 2
+    assert (
+        materialise("web", fetch_of({"kind": "location", "where": f"{server}/data.tar.gz"}), tmp_path / "raw", tmp_path)
+        == 2
+    )
     local = tmp_path / "copy.tar.gz"
     local.write_bytes(ARCHIVE)
-    assert materialise("disk", {"kind": "location", "where": "copy.tar.gz"}, tmp_path / "raw", tmp_path) == 2
+    assert materialise("disk", fetch_of({"kind": "location", "where": "copy.tar.gz"}), tmp_path / "raw", tmp_path) == 2
     assert sorted(p.name for p in (tmp_path / "raw" / "disk").rglob("*.png")) == ["a.png", "b.png"]
     for variable in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(ValueError, match="kaggle source: no credentials"):
-        materialise("k", {"kind": "location", "where": "kaggle:deadskull7/fer2013"}, tmp_path / "raw", tmp_path)
+        materialise(
+            "k", fetch_of({"kind": "location", "where": "kaggle:deadskull7/fer2013"}), tmp_path / "raw", tmp_path
+        )

@@ -21,7 +21,7 @@ from ferpipe.readers.formats.read_fer2013_csv import read_fer2013_csv
 from ferpipe.sources import archive, materialise
 from ferpipe.sources.archive import UnsafeArchiveError, extract_archive
 from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces
-from tests.conftest import TINY_SOURCES
+from tests.conftest import TINY_SOURCES, fetch_of, prepare_of, read_of, sources_of
 
 
 def test_renderer_is_seeded_and_shaped() -> None:
@@ -70,14 +70,6 @@ def test_image_folder_layout_is_rgb_jpeg(tiny_raw: Path) -> None:
         assert img.mode == "RGB" and img.size == (96, 96)
 
 
-def test_unknown_kind_and_layout_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown fetch kind 'ftp'"):
-        materialise("x", {"kind": "ftp"}, tmp_path, tmp_path)
-    with pytest.raises(ValueError, match="unknown synthetic layout 'kdef'"):
-        materialise("x", {"kind": "synthetic", "layout": "kdef", "seed": 0}, tmp_path, tmp_path)
-    assert not (tmp_path / "x").exists()  # nothing half-written
-
-
 def _tar(path: Path, members: dict[str, bytes], link: str | None = None) -> Path:
     with tarfile.open(path, "w:gz") as tf:
         for name, data in members.items():
@@ -100,7 +92,7 @@ def test_path_source_unpacks_archives(tmp_path: Path, suffix: str) -> None:
             zf.writestr("happy/a.png", b"x")
     else:
         _tar(archive, {"happy/a.png": b"x"})
-    n = materialise("src", {"kind": "path", "path": archive.name}, tmp_path / "raw", tmp_path)
+    n = materialise("src", fetch_of({"kind": "path", "path": archive.name}), tmp_path / "raw", tmp_path)
     assert n == 1 and (tmp_path / "raw" / "src" / "happy" / "a.png").read_bytes() == b"x"
 
 
@@ -108,10 +100,10 @@ def test_path_source_copies_csv_gz_and_folders(tmp_path: Path) -> None:
     (tmp_path / "f.csv.gz").write_bytes(b"gz")
     (tmp_path / "tree" / "sad").mkdir(parents=True)
     (tmp_path / "tree" / "sad" / "b.png").write_bytes(b"p")
-    assert materialise("a", {"kind": "path", "path": "f.csv.gz"}, tmp_path / "raw", tmp_path) == 1
-    assert materialise("b", {"kind": "path", "path": "tree"}, tmp_path / "raw", tmp_path) == 1
+    assert materialise("a", fetch_of({"kind": "path", "path": "f.csv.gz"}), tmp_path / "raw", tmp_path) == 1
+    assert materialise("b", fetch_of({"kind": "path", "path": "tree"}), tmp_path / "raw", tmp_path) == 1
     with pytest.raises(FileNotFoundError, match=r"missing\.zip"):
-        materialise("c", {"kind": "path", "path": "missing.zip"}, tmp_path / "raw", tmp_path)
+        materialise("c", fetch_of({"kind": "path", "path": "missing.zip"}), tmp_path / "raw", tmp_path)
 
 
 def test_tar_slip_and_links_are_refused(tmp_path: Path) -> None:
@@ -140,16 +132,16 @@ def test_augmented_copy_rebuilds_fer2013_with_its_test_images_and_the_audit_find
 ) -> None:
     raw = tmp_path / "raw"
     shutil.copytree(tiny_raw / "fer2013", raw / "fer2013")
-    n = materialise("copy", {"kind": "augmented_copy", "path": "raw/fer2013", "copies": 1}, raw, tmp_path)
+    n = materialise("copy", fetch_of({"kind": "augmented_copy", "path": "raw/fer2013", "copies": 1}), raw, tmp_path)
     pngs = sorted((raw / "copy").rglob("*.png"))
-    rows = len(read_fer2013_csv(raw / "fer2013", {}))
+    rows = len(read_fer2013_csv(raw / "fer2013", read_of("fer2013_csv")))
     assert n == len(pngs) == 2 * rows and {p.parent.name for p in pngs} <= set(CLASSES)
     sources = {
         "fer2013": TINY_SOURCES["fer2013"],
         "copy": {"read": {"format": "image_folder", "role": "extra"}},
     }
     usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-    manifest = prepare(sources, raw, {"usage_map": usage}).manifest
+    manifest = prepare(sources_of(sources), raw, prepare_of({"usage_map": usage})).manifest
     leaks = exact_pairs(manifest)
     from_copy = leaks[manifest.loc[leaks["copy"], "source"].to_numpy() == "copy"]
     held = set(manifest.index[manifest["split"] != "train"])
@@ -179,7 +171,7 @@ def test_a_truncated_archive_is_one_error_naming_it(tmp_path: Path, suffix: str)
     cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
     with pytest.raises(ValueError, match=rf"cut{re.escape(suffix)}: not a readable zip or tar archive"):
-        materialise("src", {"kind": "path", "path": cut.name}, tmp_path / "raw", tmp_path)
+        materialise("src", fetch_of({"kind": "path", "path": cut.name}), tmp_path / "raw", tmp_path)
     assert not (tmp_path / "raw" / "src").exists()
 
 
@@ -188,6 +180,6 @@ def test_a_link_loop_in_a_folder_source_is_one_short_error(tmp_path: Path) -> No
     (tmp_path / "tree" / "sad" / "b.png").write_bytes(b"p")
     (tmp_path / "tree" / "sad" / "up").symlink_to("..")
     with pytest.raises(ValueError, match=r"tree/sad/up: a link back to .*tree") as caught:
-        materialise("b", {"kind": "path", "path": "tree"}, tmp_path / "raw", tmp_path)
+        materialise("b", fetch_of({"kind": "path", "path": "tree"}), tmp_path / "raw", tmp_path)
     assert len(str(caught.value)) < 300 and not (tmp_path / "raw" / "b").exists()
     assert [p.name for p in (tmp_path / "raw").iterdir()] == []  # no temporary left either

@@ -22,7 +22,7 @@ from ferpipe.stages import train as train_stage
 from ferpipe.train.config import TrainConfig
 from ferpipe.train.distributed import joined_world
 from ferpipe.train.loop import _batch_starts, fit
-from tests.conftest import TINY_SOURCES, write_params
+from tests.conftest import TINY_SOURCES, prepare_of, sources_of, write_params
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def runs(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     """The same model trained by one process and by two under torchrun, in two project folders."""
     single = Paths(tmp_path_factory.mktemp("single"))
     usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-    result = prepare(TINY_SOURCES, tiny_raw, {"usage_map": usage})
+    result = prepare(sources_of(TINY_SOURCES), tiny_raw, prepare_of({"usage_map": usage}))
     save_prepared(single.audited, result.images, result.manifest)
     balance_stage.run(_params(32), single)
     params = _params(_batch_size(len(load_split(single.balanced, "train"))))

@@ -88,12 +88,18 @@ def test_training_is_deterministic_on_cpu() -> None:
 
 
 def test_train_config_merges_defaults_and_model_overrides() -> None:
-    cfg = TrainConfig.from_params(
-        {"epochs": 5, "lr": 0.1, "augment": {"flip": False, "scale_range": [0.8, 1.2]}},
-        {"arch": "logreg", "lr": 0.01, "augment": {"max_shift": 0.0}},
-    )
-    assert (cfg.epochs, cfg.lr) == (5, 0.01)
-    assert cfg.augment == AugmentConfig(flip=False, max_shift=0.0, scale_range=(0.8, 1.2))
+    from ferpipe.schema import Model, Training
+
+    augment = {"flip": False, "scale_range": [0.8, 1.2]}
+    step = {"name": "step", "milestones": [3]}
+    defaults = Training.model_validate({"epochs": 5, "lr": 0.1, "schedule": step, "augment": augment})
+    own = {"arch": "logreg", "lr": 0.01, "schedule": {"name": "none"}, "augment": {"max_shift": 0.0}}
+    model = Model.model_validate(own)
+    cfg = TrainConfig.of(defaults, model)
+    assert (cfg.epochs, cfg.lr) == (5, 0.01)  # unset on the model: the default's; set: the model's
+    assert cfg.schedule == {"name": "none"}  # a model's schedule replaces the default one whole, as written
+    assert cfg.augment == AugmentConfig(flip=False, max_shift=0.0, scale_range=(0.8, 1.2))  # merged key by key
+    assert TrainConfig.of(Training()) == TrainConfig()  # nothing set: the training code's own defaults
 
 
 def test_augment_batch_warps_but_keeps_shape() -> None:

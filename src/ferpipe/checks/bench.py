@@ -23,10 +23,10 @@ import math
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from ferpipe.labels import CLASSES
 from ferpipe.models.registry import model_option, penalty
 from ferpipe.train.augment import AugmentConfig, random_affine, warp
 from ferpipe.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Model, Training
 from ferpipe.train.loop import fit
 from ferpipe.train.optim import build_optimizer
 
@@ -362,21 +365,20 @@ class BenchOptions:
     repro: bool = True
 
 
-def run_bench(root: Path, params: dict[str, Any], options: BenchOptions) -> str:
-    """Measure everything and return the report: two tables and the goals."""
+def run_bench(root: Path, models: Mapping[str, Model], defaults: Training, options: BenchOptions) -> str:
+    """Measure everything (the ``models`` of params over their ``train`` ``defaults``) and return the
+    report: two tables and the goals."""
     from ferpipe.tables import render
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    configured = params.get("models", {})
-    unknown = sorted(set(options.models) - set(configured))
+    unknown = sorted(set(options.models) - set(models))
     if unknown:
-        raise ValueError(f"params: no model {', '.join(unknown)} under 'models' (have: {', '.join(configured)})")
+        raise ValueError(f"params: no model {', '.join(unknown)} under 'models' (have: {', '.join(models)})")
     chosen = []
-    for name in options.models or list(configured):
-        spec = {k: v for k, v in configured[name].items() if k != "balance"}
-        build = functools.partial(_seeded_model, spec["arch"], dict(spec.get("args") or {}))
-        chosen.append((name, build, TrainConfig.from_params(params.get("train", {}), spec)))
-    augment = TrainConfig.from_params(params.get("train", {}), {}).augment
+    for name in options.models or list(models):
+        build = functools.partial(_seeded_model, models[name].arch, dict(models[name].args))
+        chosen.append((name, build, TrainConfig.of(defaults, models[name])))
+    augment = TrainConfig.of(defaults).augment
     needed = max([(options.batches + 2) * options.batch_size] + [options.steps * cfg.batch_size for *_, cfg in chosen])
     images, labels, described = load_training_images(root / options.data, needed)
     figures = data_path_figures(images, labels, augment, options.batch_size, options.batches, options.workers, device)

@@ -94,7 +94,7 @@ def check(root: Path) -> list[Change]:
     from ferpipe.sources.fingerprint import write_fingerprints
 
     paths = Paths(root)
-    write_fingerprints(load_params(root / "params.yaml").get("sources", {}), paths.home, paths.watch)
+    write_fingerprints(load_params(root / "params.yaml").sources, paths.home, paths.watch)
     return classify(dvc_status(root), pipeline_outputs(root))
 
 

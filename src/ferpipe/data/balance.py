@@ -8,7 +8,7 @@ classes with albumentations transforms instead of interpolating pixels.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from ferpipe.data.augmentation import augmentation_pipeline
 from ferpipe.data.dataset import Split, target_columns
 from ferpipe.labels import CLASSES
 from ferpipe.named import Registry
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Balance
 
 SAMPLERS: Registry = Registry("balance method")  # imbalanced-learn's samplers, imported lazily (heavy)
 
@@ -131,14 +134,9 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
     return {name: int(n) for name, n in zip(CLASSES, counts, strict=True)}
 
 
-def balance_params(cfg: dict[str, Any]) -> dict[str, Any]:
+def balance_params(cfg: Balance) -> dict[str, Any]:
     """Keyword arguments of :func:`balance` from a ``balance`` params section (or a model's override)."""
-    return {
-        "method": cfg.get("method", "none"),
-        "strategy": _strategy(cfg.get("strategy", "auto")),
-        "seed": int(cfg.get("seed", 0)),
-        "k_neighbors": int(cfg.get("k_neighbors", 5)),
-    }
+    return {"method": cfg.method, "strategy": _strategy(cfg.strategy), "seed": cfg.seed, "k_neighbors": cfg.k_neighbors}
 
 
 def as_dataset(splits: dict[str, Split]) -> tuple[np.ndarray, pd.DataFrame]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from ferpipe.data.dataset import CROSS, target_columns, target_kind
 from ferpipe.labels import CLASSES, UnknownLabelError, canonical_index
 from ferpipe.readers.base import Records, SourceError
 from ferpipe.readers.registry import read_source
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Prepare, Source
 
 SPLITS = ("train", "val", "test")
 
@@ -57,22 +61,20 @@ class Prepared:
 
 
 def _source_frame(
-    name: str, source_cfg: dict[str, Any], raw_dir: Path, usage_map: dict[str, str], left: LeftOut
+    name: str, source: Source, raw_dir: Path, usage_map: dict[str, str], left: LeftOut
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Read one source, map labels and splits, and count what was left out."""
-    read_cfg = source_cfg.get("read", {})
-    fmt = read_cfg.get("format")
-    records = read_source(fmt, raw_dir / name, read_cfg)
+    read_cfg = source.read
+    records = read_source(raw_dir / name, read_cfg)
     for skip in records.skipped:
         left.leave(name, skip.file, skip.row, skip.reason)
-    role = read_cfg.get("role", "extra")
-    label_map = read_cfg.get("label_map")
+    role, label_map = read_cfg.role, read_cfg.label_map
     keep, indices, splits = [], [], []
     for i, raw_label in enumerate(records.labels):
         try:
             index = canonical_index(raw_label, label_map)
         except UnknownLabelError as exc:
-            if read_cfg.get("on_error", "skip") == "fail":
+            if read_cfg.on_error == "fail":
                 raise SourceError(f"{raw_dir / name / records.files[i]}: row {records.rows[i]}: {exc}") from exc
             left.leave(name, records.files[i], records.rows[i], f"unknown label {raw_label!r}")
             continue
@@ -105,7 +107,7 @@ def _source_frame(
         }
     )
     if records.targets is not None:
-        frame = _with_targets(frame, records, keep, read_cfg["votes_scheme"])
+        frame = _with_targets(frame, records, keep, read_cfg.votes_scheme)
     return frame, [records.images[i] for i in keep]
 
 
@@ -188,21 +190,14 @@ def _counts(frame: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prepared:
-    """Read, label, split, clean and merge every configured source."""
-    if not sources:
-        raise SourceError("params: no sources configured")
-    usage_map = cfg.get("usage_map", {})
-    unknown = set(usage_map.values()) - set(SPLITS)
-    if unknown:
-        raise ValueError(f"params prepare.usage_map: unknown splits {sorted(unknown)}; use {SPLITS}")
-    fraction = float(cfg.get("subsample", 1.0))  # below 1: a quick run on a share of every split
-    if not 0 < fraction <= 1:
-        raise ValueError(f"params prepare.subsample: {fraction} is not a fraction in (0, 1]")
+def prepare(sources: Mapping[str, Source], raw_dir: Path, cfg: Prepare) -> Prepared:
+    """Read, label, split, clean and merge every configured source (the schema has checked the
+    sources are there, the splits named and the fractions in range)."""
+    usage_map, fraction = cfg.usage_map, cfg.subsample  # below 1: a quick run on a share of every split
     left = LeftOut()
     frames, images = [], []
-    for name, source_cfg in sources.items():
-        frame, imgs = _source_frame(name, source_cfg, raw_dir, usage_map, left)
+    for name, source in sources.items():
+        frame, imgs = _source_frame(name, source, raw_dir, usage_map, left)
         if frame.empty:
             raise SourceError(f"{raw_dir / name}: no usable images in source {name!r}")
         frames.append(frame)
@@ -212,11 +207,10 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     frame["sha1"] = [hashlib.sha1(img.tobytes()).hexdigest() for img in stack]
 
     reasons = pd.Series("", index=frame.index, dtype=object)
-    blank = np.ptp(stack.reshape(len(stack), -1), axis=1) <= int(cfg.get("blank_max_range", 0))
+    blank = np.ptp(stack.reshape(len(stack), -1), axis=1) <= cfg.blank_max_range
     reasons[blank] = "blank image"
-    seed = int(cfg.get("seed", 0))
-    frame = _carve(frame, float(cfg.get("test_fraction", 0.0)), seed, "test")
-    frame = _carve(frame, float(cfg.get("val_fraction", 0.0)), seed, "val")
+    frame = _carve(frame, cfg.test_fraction, cfg.seed, "test")
+    frame = _carve(frame, cfg.val_fraction, cfg.seed, "val")
     if "held_out_label" in frame:  # carved rows are scored on the majority, like every held-out row
         held = frame["split"] != "train"
         frame.loc[held, "label"] = frame.loc[held, "held_out_label"]
@@ -225,7 +219,7 @@ def prepare(sources: dict[str, Any], raw_dir: Path, cfg: dict[str, Any]) -> Prep
     kept_so_far = reasons == ""
     reasons[kept_so_far] = _resolve_duplicates(frame[kept_so_far])
     if fraction < 1:
-        reasons[_subsampled_out(frame[reasons == ""], fraction, seed)] = f"left out by prepare.subsample={fraction}"
+        reasons[_subsampled_out(frame[reasons == ""], fraction, cfg.seed)] = f"left out by prepare.subsample={fraction}"
     dropped = frame[reasons != ""]
     for source, file, row, reason in zip(
         dropped["source"], dropped["file"], dropped["row"], reasons[reasons != ""], strict=True

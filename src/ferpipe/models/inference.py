@@ -3,9 +3,6 @@ distillation's teacher and the training loop's validation pass share."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
@@ -13,12 +10,6 @@ from torch import nn
 from ferpipe.choices import DEFAULT_EVALUATE_BATCH_SIZE
 from ferpipe.device import default_device, to_input
 from ferpipe.labels import NUM_CLASSES
-
-
-def configured_batch_size(params: Mapping[str, Any]) -> int:
-    """Faces per forward pass when scoring (``evaluate.batch_size``): the one lookup evaluate and
-    distillation's teacher share, so both score in the same batches."""
-    return int(params.get("evaluate", {}).get("batch_size", DEFAULT_EVALUATE_BATCH_SIZE))
 
 
 @torch.no_grad()

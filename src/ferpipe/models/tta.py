@@ -4,13 +4,10 @@ same views. The wrappers average logits, as vgg_fer's ten-crop does over its cro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 from torch import nn
 
-from ferpipe.choices import DEFAULT_TTA, TTA_MODES
+from ferpipe.choices import TTA_MODES
 from ferpipe.models.crops import CentreCrop, TenCropAverage
 
 
@@ -23,12 +20,6 @@ class FlipAverage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.model(x) + self.model(x.flip(-1))) / 2
-
-
-def configured_views(params: Mapping[str, Any]) -> str:
-    """The test-time views params name (``evaluate.tta``): the one lookup every inference path
-    shares, so evaluate, the registered classifier, predict and export agree."""
-    return str(params.get("evaluate", {}).get("tta", DEFAULT_TTA))
 
 
 def with_tta(model: nn.Module, tta: str) -> nn.Module:

@@ -4,8 +4,9 @@ trained it. The ``evaluate@<model>`` and ``distill@<student>`` stages call :func
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,14 +20,28 @@ from ferpipe.evaluate.robustness import ROBUST_SPLIT, robustness_faces, score_ro
 from ferpipe.evaluate.saliency import explain_test
 from ferpipe.evaluate.scoring import CONFUSION_PNG, EVAL_SPLITS, RELIABILITY_PNG, mlflow_metrics, score, write_scores
 from ferpipe.io import atomic_dir, save_npy
-from ferpipe.models.inference import configured_batch_size, predict_logits
+from ferpipe.models.inference import predict_logits
 from ferpipe.models.saved import load_model
-from ferpipe.models.tta import configured_views
-from ferpipe.tracking import log_scores
+from ferpipe.tracking import TrackingSettings, log_scores
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Evaluate, Params
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """What scoring takes from params: the evaluation's views and batch size, and MLflow's settings."""
+
+    evaluation: Evaluate
+    tracking: TrackingSettings
+
+    @classmethod
+    def of(cls, params: Params) -> ScoringSettings:
+        return cls(params.evaluate, TrackingSettings.of(params))
 
 
 def evaluate_model(
-    name: str, model_file: Path, predictions: Path, params: dict[str, Any], paths: Paths
+    name: str, model_file: Path, predictions: Path, settings: ScoringSettings, paths: Paths
 ) -> dict[str, dict[str, Any]]:
     """Score the model in ``model_file`` on validation, test and each test-only source, with the same
     test-time views (``evaluate.tta``) for all; write its probabilities to ``predictions``, its metrics
@@ -34,8 +49,8 @@ def evaluate_model(
     The test faces are also scored under every corruption (:mod:`ferpipe.evaluate.robustness`) and a
     convolutional model's Grad-CAM maps drawn (:mod:`ferpipe.evaluate.saliency`).
     Returns its ``val`` and ``test`` metrics."""
-    model = placed(load_model(model_file, configured_views(params)), default_device())
-    batch_size = configured_batch_size(params)
+    model = placed(load_model(model_file, settings.evaluation.tta), default_device())
+    batch_size = settings.evaluation.batch_size
     splits = {split: load_split(paths.balanced, split) for split in EVAL_SPLITS}
     probs = {split: softmax(predict_logits(model, data.images, batch_size)) for split, data in splits.items()}
     labels = {split: data.labels for split, data in splits.items()}
@@ -60,5 +75,5 @@ def evaluate_model(
     print(f"{name}: Grad-CAM {where}; weakest under corruption: {scores['robustness']['weakest']}")
     artifacts = [paths.detail(name), predictions / CONFUSION_PNG, predictions / RELIABILITY_PNG]
     artifacts += [saliency_folder(paths.metrics, name) / file for file in pictures]
-    log_scores(params, paths, name, mlflow_metrics(scores), artifacts, {}, model_file=model_file)
+    log_scores(settings.tracking, paths, name, mlflow_metrics(scores), artifacts, {}, model_file=model_file)
     return scores

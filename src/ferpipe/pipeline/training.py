@@ -7,11 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from ferpipe.train.loop import fit
 from ferpipe.train.soft_targets import Teacher
 from ferpipe.train.state import seed_everything
 
+if TYPE_CHECKING:  # the schema's types only: training runs without pydantic on a GPU box
+    from ferpipe.schema import Balance, Model, Params, Training
+
 # Per-epoch values worth committing: deterministic on CPU (timings go to MLflow only).
 CURVE_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
 CHECKPOINT = "last.pt"
@@ -44,18 +47,12 @@ class Recipe:
     arch: str
     args: dict[str, Any]
     cfg: TrainConfig
-    balance: dict[str, Any] | None
+    balance: Balance | None  # the model's own balancing of the training split, if it has one
 
     @classmethod
-    def of(cls, params: dict[str, Any], name: str) -> Recipe:
-        """``models.<name>`` merged over the ``train`` defaults (a misspelt training key is an error)."""
-        models = params.get("models", {})
-        if name not in models:
-            raise ValueError(f"params: no model {name!r} under 'models' (have: {', '.join(models)})")
-        model_cfg = dict(models[name])
-        own_balance = model_cfg.pop("balance", None)
-        cfg = TrainConfig.from_params(params.get("train", {}), model_cfg)
-        return cls(name, model_cfg["arch"], dict(model_cfg.get("args") or {}), cfg, own_balance)
+    def of(cls, name: str, model: Model, defaults: Training) -> Recipe:
+        """``models.<name>`` over the ``train`` defaults."""
+        return cls(name, model.arch, dict(model.args), TrainConfig.of(defaults, model), model.balance)
 
     def build(self) -> Any:
         """The untrained model, its initial weights drawn from the recipe's seed (same seed, same model)."""
@@ -73,24 +70,45 @@ class Recipe:
         return train, load_split(paths.balanced, "val")
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What training takes from params: the shared ``train`` defaults, the models, the pipeline's
+    balancing (logged on the run of a model without its own) and MLflow's settings."""
+
+    defaults: Training
+    models: Mapping[str, Model]
+    balance: Balance
+    tracking: tracking.TrackingSettings
+
+    @classmethod
+    def of(cls, params: Params) -> TrainingSettings:
+        return cls(params.train, params.models, params.balance, tracking.TrackingSettings.of(params))
+
+    def recipe(self, name: str) -> Recipe:
+        """``models.<name>``'s recipe; a name that is not a model is an error listing the models."""
+        if name not in self.models:
+            raise ValueError(f"params: no model {name!r} under 'models' (have: {', '.join(self.models)})")
+        return Recipe.of(name, self.models[name], self.defaults)
+
+
 def train_student(
-    name: str, recipe: str, teach: Callable[[Split], Teacher], params: dict[str, Any], paths: Paths
+    name: str, recipe: str, teach: Callable[[Split], Teacher], settings: TrainingSettings, paths: Paths
 ) -> None:
     """Train ``name`` by ``models.<recipe>``'s settings with a teacher's soft targets beside the labels
     (the distill stage); its weights go to ``data/distilled/<name>``, its curves where every model's go."""
-    train_model(name, params, paths, World(), recipe=recipe, teach=teach, out=paths.distilled)
+    train_model(name, settings, paths, World(), recipe=recipe, teach=teach, out=paths.distilled)
 
 
 def train_model(
     name: str,
-    params: dict[str, Any],
+    settings: TrainingSettings,
     paths: Paths,
     world: World,
     recipe: str | None = None,
     teach: Callable[[Split], Teacher] | None = None,
     out: Path | None = None,
 ) -> None:
-    found = Recipe.of(params, recipe or name)
+    found = settings.recipe(recipe or name)
     arch, args, cfg, own_balance = found.arch, found.args, found.cfg, found.balance
     if world.is_main:
         print(f"train {name}: {cfg.epochs_note()}", flush=True)
@@ -100,7 +118,7 @@ def train_model(
     checkpoints = paths.checkpoints(name)
     data_hash = tracking.data_hash(paths)
     taught = _teaching(teacher)
-    fingerprint = _fingerprint(arch, args, cfg, data_hash, own_balance, taught)
+    fingerprint = _fingerprint(arch, args, cfg, data_hash, _written(own_balance), taught)
     run_fit = partial(
         fit, model, train, val, cfg, checkpoint=checkpoints / CHECKPOINT, fingerprint=fingerprint, world=world
     )
@@ -110,15 +128,19 @@ def train_model(
 
     import mlflow
 
-    tracking.configure(params["mlflow"]["experiment"], paths.home)
+    tracking.configure(settings.tracking.experiment, paths.home)
     resumed_run = _resumable_run(checkpoints, fingerprint)
-    tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": name, "ferpipe.kind": "model"}
+    tags = {
+        **tracking.run_tags(paths.root, settings.tracking, data_hash),
+        "ferpipe.model": name,
+        "ferpipe.kind": "model",
+    }
     tags.update({f"ferpipe.{k}": str(v) for k, v in taught.items()})
-    parent = None if resumed_run else tracking.pipeline_run(paths.root, params)
+    parent = None if resumed_run else tracking.pipeline_run(paths.root, settings.tracking)
     with tracking.open_run(run_id=resumed_run, run_name=name, tags=tags, parent_run_id=parent) as run:
         write_json(checkpoints / RUN_META, {"fingerprint": fingerprint, "mlflow_run_id": run.info.run_id})
         if resumed_run is None:
-            balancing = own_balance or params.get("balance", {})
+            balancing = _written(own_balance or settings.balance)
             mlflow.log_params(tracking.flatten({"arch": arch, "args": args, **_resolved(cfg, world.device(), model)}))
             mlflow.log_params(tracking.flatten({"balance": balancing, **({"distill": taught} if taught else {})}))
             mlflow.log_params(
@@ -156,6 +178,11 @@ def train_model(
     with atomic_path(paths.curves(name)) as tmp:
         curves[list(CURVE_COLUMNS)].round(6).to_csv(tmp, index=False)
     shutil.rmtree(checkpoints)  # finished: a later run must start afresh, not resume
+
+
+def _written(section: Balance | None) -> dict[str, Any] | None:
+    """A params section as the file wrote it (the keys given, no defaults): logged, and fingerprinted."""
+    return section.model_dump(exclude_unset=True) if section is not None else None
 
 
 def _resolved(cfg: TrainConfig, device: Any, model: Any) -> dict[str, Any]:

@@ -74,11 +74,11 @@ def write_params(root: Path, updates: Mapping[str, Any]) -> list[str]:
     yaml = YAML()
     yaml.preserve_quotes = True
     params_path = root / "params.yaml"
-    params = yaml.load(params_path.read_text(encoding="utf-8"))
+    document = yaml.load(params_path.read_text(encoding="utf-8"))
     for key, value in updates.items():
-        params[key] = value
+        document[key] = value
     with atomic_path(params_path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        yaml.dump(params, handle)
+        yaml.dump(document, handle)
     return list(updates)
 
 

@@ -19,13 +19,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.config import Paths, load_params, load_yaml
 from ferpipe.evaluate.uncertainty import wilson
 from ferpipe.io import replace_between, write_json
 from ferpipe.presets.apply import load_preset, with_overrides, write_params
 from ferpipe.tables import markdown
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params, Prepare
 
 RECIPES = Path("results") / "recipes"
 README_START = "<!-- recipes:start (written by `ferpipe results --readme` from results/recipes; not by hand) -->"
@@ -48,15 +51,15 @@ def run_recipe(root: Path, preset: str, name: str | None = None, overrides: Sequ
     return path
 
 
-def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> dict[str, Any]:
+def measure(root: Path, params: Params, preset: str, began: float) -> dict[str, Any]:
     """What the workspace's finished pipeline measured, with the budget it took since ``began`` (epoch seconds):
     to the end of the run, and to the ensemble's result (when ``metrics/best.json`` was written: the
     ensemble stage writes it last before registering, and the distill stages come after it)."""
     paths = Paths(root)
     ensembled = paths.headline("best").stat().st_mtime - began
     timings = _timings(params, paths)
-    models = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params["models"]}
-    students = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params.get("distill") or {}}
+    models = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params.models}
+    students = {name: {**_scores(paths, name), **timings.get(name, {})} for name in params.distill}
     best = json.loads(paths.detail("ensemble").read_text())["best"]["name"]
     cross = {name: cross_scores(paths, name) for name in [*models, best, *students]}
     return {
@@ -64,7 +67,7 @@ def measure(root: Path, params: dict[str, Any], preset: str, began: float) -> di
         "recorded": datetime.date.today().isoformat(),
         "commit": commit(root),
         "machine": machine(),
-        "test_split": split_named(params, "test"),
+        "test_split": split_named(params.prepare, "test"),
         "n_test": json.loads(paths.headline("prepare").read_text())["n_test"],  # each accuracy's interval
         "wall_minutes": round((time.time() - began) / 60, 1),
         "ensemble_minutes": round(ensembled / 60, 1) if ensembled > 0 else None,  # None: the ensemble was cached
@@ -93,13 +96,13 @@ def cross_scores(paths: Paths, name: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def _timings(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
+def _timings(params: Params, paths: Paths) -> dict[str, dict[str, Any]]:
     """Per trained model and student: its train run's budget (``tracking.train_budget``)."""
     from ferpipe import tracking
 
-    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
-    files = {m: paths.model_file(m) for m in params["models"]}
-    files.update({s: paths.student_file(s) for s in params.get("distill") or {}})
+    experiment_id = tracking.configure(params.mlflow.experiment, paths.home)
+    files = {m: paths.model_file(m) for m in params.models}
+    files.update({s: paths.student_file(s) for s in params.distill})
     out: dict[str, dict[str, Any]] = {}
     for name, file in files.items():
         run_id = tracking.model_run(experiment_id, file)
@@ -126,10 +129,11 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def split_named(params: dict[str, Any], split: str) -> str:
+def split_named(prepare: Prepare, split: str) -> str:
     """The source split a pipeline split comes from (``PublicTest``), or how it was drawn."""
-    usage = [u for u, s in (params.get("prepare", {}).get("usage_map") or {}).items() if s == split]
-    return ", ".join(usage) or f"a {params.get('prepare', {}).get(f'{split}_fraction', 0):g} share of training"
+    usage = [u for u, s in prepare.usage_map.items() if s == split]
+    fraction = {"val": prepare.val_fraction, "test": prepare.test_fraction}.get(split, 0)
+    return ", ".join(usage) or f"a {fraction:g} share of training"
 
 
 def commit(root: Path) -> str:

@@ -14,6 +14,7 @@ ferpipe's, typically a leak (:mod:`ferpipe.protocol`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,15 @@ def load_report(root: Path, name: str) -> Report:
     )
 
 
+def document_leaks(document: Mapping[str, Any]) -> list[str]:
+    """The leaky switches a params document turns on (a report's variant, the params a run wrote),
+    its sections read through the schema so that an unset key means what it means to the stages."""
+    from ferpipe.schema import Audit, Balance
+
+    balance = Balance.model_validate(document.get("balance") or {})
+    return deliberate_leaks(balance, Audit.model_validate(document.get("audit") or {}))
+
+
 def report_names(root: Path) -> list[str]:
     return sorted(p.stem for p in (root / REPORTS).glob("*.yaml"))
 
@@ -126,7 +136,7 @@ def describe(report: Report) -> str:
         claimed = f"{m.claimed:g}%" if m.claimed is not None else "not on record here"
         lines.append(f"  claimed {claimed:>20}  {m.what}")
     for variant in report.variants:
-        leaks = deliberate_leaks(report.params_for(variant))
+        leaks = document_leaks(report.params_for(variant))
         lines.append(f"  variant {variant}{'  (LEAKY, on purpose)' if leaks else ''}")
     if report.notes:
         lines.append(f"  notes: {' '.join(report.notes.split())}")

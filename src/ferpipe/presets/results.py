@@ -12,18 +12,18 @@ from typing import Any
 
 from ferpipe.config import Paths
 from ferpipe.io import read_json, replace_between, write_json
-from ferpipe.presets.reports import BASE, REPORT_PROTOCOL, Measure, Report, load_report, report_names
-from ferpipe.protocol import deliberate_leaks
+from ferpipe.presets.reports import BASE, REPORT_PROTOCOL, Measure, Report, document_leaks, load_report, report_names
 
 RESULTS = Path("results")
 README_START = "<!-- results:start (written by `ferpipe results --readme`; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
 
 
-def budget(root: Path, params: dict[str, Any]) -> dict[str, Any]:
-    """The compute a finished run spent, from its metrics: device, epochs per model, data share."""
+def budget(root: Path, document: dict[str, Any]) -> dict[str, Any]:
+    """The compute a finished run spent, from its metrics and the params document it ran with:
+    device, epochs per model, data share."""
     epochs, devices = {}, set()
-    for name in params.get("models", {}):
+    for name in document.get("models", {}):
         path = Paths(root).detail(f"train/{name}")
         if path.exists():
             train = json.loads(path.read_text())
@@ -32,21 +32,22 @@ def budget(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "device": ", ".join(sorted(devices)) or "unknown",
         "epochs": epochs,
-        "epochs_scale": params.get("train", {}).get("epochs_scale", 1.0),
-        "subsample": params.get("prepare", {}).get("subsample", 1.0),
+        "epochs_scale": document.get("train", {}).get("epochs_scale", 1.0),
+        "subsample": document.get("prepare", {}).get("subsample", 1.0),
     }
 
 
 def record(
-    root: Path, report: Report, variant: str, params: dict[str, Any], overrides: Sequence[str] = ()
+    root: Path, report: Report, variant: str, document: dict[str, Any], overrides: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Add a finished run's measurements to ``results/<name>.json`` (one entry per variant)."""
+    """Add a finished run's measurements to ``results/<name>.json`` (one entry per variant), with the
+    params document it ran with (its leaks, its budget)."""
     measures = [m for m in report.measures if m.applies_to(variant)]
     entry = {
         "measured": {m.what: m.read(root) for m in measures},
         "intervals": {m.what: interval for m in measures if (interval := m.interval(root))},
-        "leaky": bool(deliberate_leaks(params)),
-        "budget": {**budget(root, params), "overrides": list(overrides)},
+        "leaky": bool(document_leaks(document)),
+        "budget": {**budget(root, document), "overrides": list(overrides)},
         "recorded": time.strftime("%Y-%m-%d"),
     }
     path = root / RESULTS / f"{report.name}.json"

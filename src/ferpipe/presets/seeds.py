@@ -153,14 +153,14 @@ def read_scores(root: Path, model: str, names: dict[int, str]) -> dict[int, dict
     return found
 
 
-def read_budgets(root: Path, params: dict[str, Any], model: str, names: dict[int, str]) -> dict[int, dict[str, Any]]:
+def read_budgets(root: Path, experiment: str, model: str, names: dict[int, str]) -> dict[int, dict[str, Any]]:
     """Each seed's training budget: epochs run (DVC, at the experiment) and minutes, images/s and
     device from its MLflow train run (empty when the store has no run of that experiment)."""
     import mlflow
 
     from ferpipe import tracking
 
-    experiment_id = tracking.configure(params["mlflow"]["experiment"], Paths(root).home)
+    experiment_id = tracking.configure(experiment, Paths(root).home)
     budgets = {}
     for seed, name in names.items():
         run_id = tracking.experiment_model_run(experiment_id, name, model)
@@ -217,7 +217,7 @@ def run_seeds(
     else:
         names = {seed: experiment_name(model, seed) for seed in seeds}
     per_seed = read_scores(root, model, names)
-    budgets = read_budgets(root, params, model, names)
+    budgets = read_budgets(root, params.mlflow.experiment, model, names)
     first = next(iter(names.values()))
     record = {
         "model": model,
@@ -225,7 +225,7 @@ def run_seeds(
         "experiments": {str(seed): name for seed, name in names.items()},
         "summary": summarise(per_seed),
         "train_minutes": _mean([b.get("train_minutes") for b in budgets.values()]),
-        "test_split": split_named(params, "test"),
+        "test_split": split_named(params.prepare, "test"),
         "n_test": _read_at(root, "metrics/prepare.json", first)["n_test"],
         "commit": _ran_at(budgets.values(), commit(root)),
         "machine": machine(),

@@ -6,12 +6,10 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 from PIL import Image, ImageOps
-
-from ferpipe.choices import DEFAULT_MAX_PIXELS
 
 IMAGE_SIZE = 48
 # Longest text line a reader holds: a FER2013 row is at most about 9,300 characters, a label-file
@@ -76,11 +74,6 @@ def links_left_out(folder: Path) -> list[Skipped]:
     if not listed.exists():
         return []
     return [Skipped(name, -1, LINK_OUT_REASON) for name in listed.read_text(encoding="utf-8").splitlines() if name]
-
-
-def picture_limit(cfg: dict[str, Any]) -> int:
-    """The source's ``read.max_pixels``: a picture whose header claims more is skipped undecoded."""
-    return int(cfg.get("max_pixels", DEFAULT_MAX_PIXELS))
 
 
 def bounded_lines(handle: TextIO, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str | None]]:

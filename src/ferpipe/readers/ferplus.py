@@ -22,13 +22,16 @@ name (not a face), gets that label, which prepare drops and counts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ferpipe.choices import FERPLUS_SCHEMES, TARGET_SCHEMES
 from ferpipe.labels import CLASSES, canonical_index
 from ferpipe.readers.base import Records, SourceError, bounded_lines, csv_fields
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Read
 
 VOTES_FILE = "fer2013new.csv"
 EMOTIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
@@ -154,12 +157,12 @@ def targets_from_votes(votes: np.ndarray, scheme: str) -> np.ndarray:
     return np.divide(chosen, total, out=np.zeros_like(chosen), where=total > 0).astype(np.float32)
 
 
-def relabel(folder: Path, base: Path, records: Records, cfg: dict[str, Any]) -> None:
+def relabel(folder: Path, base: Path, records: Records, cfg: Read) -> None:
     """Replace the labels FER2013's CSV gave its rows with FER+'s, joined by row."""
     vote_usages, names, votes = read_votes(folder, base)
     check_rows_agree(folder / VOTES_FILE, records, vote_usages)
-    scheme = cfg.get("votes_scheme", "majority")
-    labels = labels_from_votes(votes, names, vote_usages, scheme, cfg.get("seed", 0))
+    scheme = cfg.votes_scheme
+    labels = labels_from_votes(votes, names, vote_usages, scheme, cfg.seed)
     records.labels = [labels[row - 2] for row in records.rows]
     if scheme in TARGET_SCHEMES:  # prepare keeps the majority for training rows it carves into validation
         index = np.array(records.rows, dtype=np.int64) - 2

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.choices import READ_FORMAT_PREFIX
 from ferpipe.named import Registry
 from ferpipe.readers.base import Records, SourceError, links_left_out
 
-Reader = Callable[[Path, dict[str, Any]], Records]
+if TYPE_CHECKING:
+    from ferpipe.schema import Read
+
+Reader = Callable[[Path, "Read"], Records]
 READERS: Registry[Reader] = Registry("format", package="ferpipe.readers.formats", prefix=READ_FORMAT_PREFIX)
 
 
-def read_source(fmt: str, folder: Path, cfg: dict[str, Any]) -> Records:
-    """Read one materialised source with the reader its params name."""
-    if fmt not in READERS:
-        raise SourceError(f"{folder}: unknown format {fmt!r}; choose one of {', '.join(READERS)}")
+def read_source(folder: Path, cfg: Read) -> Records:
+    """Read one materialised source with the reader its ``read.format`` names (the schema allows only
+    the formats that have a reader file)."""
     if not folder.exists():
         raise SourceError(f"{folder}: source folder is missing; run the download stage first")
-    records = READERS[fmt](folder, cfg)
+    records = READERS[cfg.format](folder, cfg)
     records.skipped.extend(links_left_out(folder))
     return records

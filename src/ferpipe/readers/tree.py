@@ -6,14 +6,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from ferpipe.detect import face_crop
 from ferpipe.images import open_picture
-from ferpipe.readers.base import Records, Skipped, SourceError, contained, picture_limit, to_grey
+from ferpipe.readers.base import Records, Skipped, SourceError, contained, to_grey
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Read
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 
@@ -28,14 +31,14 @@ class Layout:
     angles: tuple[str, ...] | None = None  # KDEF: keep only these camera angles
 
 
-def read_tree(folder: Path, cfg: dict[str, Any], layout: Layout) -> Records:
+def read_tree(folder: Path, cfg: Read, layout: Layout) -> Records:
     """Every image below ``folder``, in a stable order; unreadable or unnamed files are skipped
     (or raise, with ``on_error: fail``) with the file named."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise SourceError(f"{folder}: no images found")
     pattern = re.compile(layout.name_pattern, re.IGNORECASE) if layout.name_pattern else None
-    crop = cfg.get("face_crop", layout.face_crop)
+    crop = layout.face_crop if cfg.face_crop is None else cfg.face_crop
     records = Records()
     for path in files:
         relative = str(path.relative_to(folder))
@@ -46,11 +49,11 @@ def read_tree(folder: Path, cfg: dict[str, Any], layout: Layout) -> Records:
             fields = match.groupdict() if match else {}
             if layout.angles and fields.get("angle", "").upper() not in layout.angles:
                 continue
-            image = open_picture(contained(folder, relative), picture_limit(cfg))
+            image = open_picture(contained(folder, relative), cfg.max_pixels)
             grey = image if not crop else Image.fromarray(face_crop(np.asarray(image.convert("L"))))
             array = to_grey(grey)
         except (OSError, ValueError) as exc:
-            if cfg.get("on_error", "skip") == "fail":
+            if cfg.on_error == "fail":
                 raise SourceError(f"{path}: {exc}") from exc
             records.skipped.append(Skipped(relative, -1, f"unreadable: {exc}"))
             continue

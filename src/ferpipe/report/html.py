@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,6 +25,9 @@ from ferpipe.io import atomic_path
 from ferpipe.labels import CLASSES
 from ferpipe.report import figures
 from ferpipe.report.plotdata import class_distribution, curves_long
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 REPORT_FILE = "report.html"
 
@@ -39,33 +43,49 @@ th { background: #f3f5f8; } img { max-width: 100%; display: block; margin: .4rem
 """
 
 
-def write_plot_data(params: dict[str, Any], paths: Paths) -> None:
+@dataclass(frozen=True)
+class Contents:
+    """What the report shows, from params: the experiment, its models, the ensemble's members, the students."""
+
+    experiment: str
+    models: tuple[str, ...]
+    members: tuple[str, ...]
+    students: tuple[str, ...]
+
+    @classmethod
+    def of(cls, params: Params) -> Contents:
+        return cls(
+            params.mlflow.experiment, tuple(params.models), tuple(params.ensemble.members), tuple(params.distill)
+        )
+
+
+def write_plot_data(contents: Contents, paths: Paths) -> None:
     """The long-format CSVs behind the cross-model ``dvc plots``."""
     folder = paths.metrics / "plots"
     with atomic_path(folder / "curves.csv") as tmp:
-        curves_long(paths.metrics / "curves", list(params["models"])).to_csv(tmp, index=False)
+        curves_long(paths.metrics / "curves", list(contents.models)).to_csv(tmp, index=False)
     with atomic_path(folder / "class_distribution.csv") as tmp:
         class_distribution(paths.detail("balance")).to_csv(tmp, index=False)
     with atomic_path(folder / "robustness.csv") as tmp:
-        pd.DataFrame(severity_curve(robustness_scores(params, paths))).to_csv(tmp, index=False)
+        pd.DataFrame(severity_curve(robustness_scores(contents, paths))).to_csv(tmp, index=False)
 
 
-def robustness_scores(params: dict[str, Any], paths: Paths) -> dict[str, dict[str, Any]]:
+def robustness_scores(contents: Contents, paths: Paths) -> dict[str, dict[str, Any]]:
     """Every model's, ensemble method's and student's robustness: the ensemble's table, and each
     student's own (students train after the ensemble)."""
     table = _read(paths.detail(ROBUSTNESS))["models"]  # the members, then the methods, as the other tables
-    names = [*params["ensemble"]["members"], *(f"ensemble_{m}" for m in METHODS)]
+    names = [*contents.members, *(f"ensemble_{m}" for m in METHODS)]
     ordered = {name: table[name] for name in names if name in table}
-    return ordered | {s: _read(paths.detail(s))["robustness"] for s in params.get("distill") or {}}
+    return ordered | {s: _read(paths.detail(s))["robustness"] for s in contents.students}
 
 
-def build_report(params: dict[str, Any], paths: Paths) -> str:
+def build_report(contents: Contents, paths: Paths) -> str:
     """The whole page as one string."""
-    models = list(params["models"])
+    models = list(contents.models)
     metrics = {m: _read(paths.detail(m)) for m in models}
     ensemble = _read(paths.detail("ensemble"))
     best = ensemble.get("best", {}).get("name", "")
-    students = {s: _read(paths.detail(s)) for s in params.get("distill") or {}}
+    students = {s: _read(paths.detail(s)) for s in contents.students}
     train, test = load_split(paths.audited, "train"), load_split(paths.audited, "test")
     sections = [
         ("Data", _data_section(paths)),
@@ -76,17 +96,17 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
         ("Confusion matrices (test split)", _confusion_section(paths, models)),
         ("Calibration: how sure the predictions really are", _calibration_section({**metrics, **students}, ensemble)),
     ]
-    if params.get("distill"):
-        sections.append(("Distillation: one model taught by the ensemble", _distill_section(paths, params["distill"])))
+    if contents.students:
+        sections.append(("Distillation: one model taught by the ensemble", _distill_section(paths, contents.students)))
     scored = {**_entries(metrics, ensemble), **students}
     if any("cross" in values for values in scored.values()):
         sections.append(("Cross-dataset: the test-only sources", _cross_section(scored)))
     sections += [
-        ("Robustness: the test faces corrupted", _robustness_section(robustness_scores(params, paths), test)),
+        ("Robustness: the test faces corrupted", _robustness_section(robustness_scores(contents, paths), test)),
         ("Where the models look: Grad-CAM", _saliency_section(paths, [*models, *students])),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
-    title = f"ferpipe report: experiment {params['mlflow']['experiment']}"
+    title = f"ferpipe report: experiment {contents.experiment}"
     return (
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
@@ -100,7 +120,7 @@ def build_report(params: dict[str, Any], paths: Paths) -> str:
 ROLES = {"student": "distilled", "teacher": "its teacher", "alone": "the same recipe, labels alone"}
 
 
-def _distill_section(paths: Paths, students: dict[str, Any]) -> str:
+def _distill_section(paths: Paths, students: tuple[str, ...]) -> str:
     """Each student beside its teacher and its recipe trained alone, from metrics/details/distill/."""
     summaries = [_read(paths.detail(f"distill/{name}")) for name in students]
     rows = [

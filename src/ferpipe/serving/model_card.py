@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.config import Paths
 from ferpipe.io import read_json
 from ferpipe.labels import CLASSES
-from ferpipe.models.tta import configured_views
 from ferpipe.protocol import deliberate_leaks
 from ferpipe.serving.chosen import Chosen
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 CARD_FILE = "model_card.md"
 IDENTITY_FILE = "model_card.json"  # read by the served model (classifier.py)
@@ -37,13 +39,13 @@ LIMITS = (
 )
 
 
-def synthetic_only(params: dict[str, Any]) -> bool:
+def synthetic_only(params: Params) -> bool:
     """Whether every source is ferpipe's built-in synthetic data (the default pipeline)."""
-    return all(source["fetch"]["kind"] == "synthetic" for source in params["sources"].values())
+    return all(source.fetch.kind == "synthetic" for source in params.sources.values())
 
 
 def card_facts(
-    params: dict[str, Any],
+    params: Params,
     paths: Paths,
     chosen: Chosen,
     scores: dict[str, Any],
@@ -63,15 +65,15 @@ def card_facts(
         "members": {m: {**read_json(paths.detail(f"train/{m}")), **budgets.get(m, {})} for m in members},
         "archs": {m: _arch(params, m) for m in members},
         "weights": dict(zip(members, weights, strict=True)) if weights else None,
-        "tta": configured_views(params),
-        "sources": {s: f"{v['fetch']['kind']}, {v['read']['role']}" for s, v in params["sources"].items()},
+        "tta": params.evaluate.tta,
+        "sources": {name: f"{source.fetch.kind}, {source.read.role}" for name, source in params.sources.items()},
         "splits": {
             split: sum(sum(per_source.get(split, {}).values()) for per_source in data.get("counts", {}).values())
             for split in ("train", "val", "test")
         },
         "audit": {k: audit.get(k) for k in ("policy", "test_images_with_copies", "val_images_with_copies", "dropped")},
-        "balance": balance.get("method", params.get("balance", {}).get("method", "none")),
-        "leaks": deliberate_leaks(params),
+        "balance": balance.get("method", params.balance.method),
+        "leaks": deliberate_leaks(params.balance, params.audit),
         "synthetic_only": synthetic_only(params),
         "scores": {split: scores[split] for split in ("val", "test")},
         "cross": scores.get("cross", {}),  # the test-only sources: never trained on, never chosen with
@@ -222,10 +224,10 @@ def write_card(facts: dict[str, Any], registered: str, version: str, folder: Pat
     return text, [card, ident]
 
 
-def _arch(params: dict[str, Any], name: str) -> str:
-    recipe = (params.get("distill") or {}).get(name, {}).get("recipe")
-    cfg = params["models"].get(recipe or name, {})
-    return f"{cfg.get('arch', '?')}" + (f" (distilled, recipe {recipe})" if recipe else "")
+def _arch(params: Params, name: str) -> str:
+    student = params.distill.get(name)
+    model = params.models.get(student.recipe if student else name)
+    return (model.arch if model else "?") + (f" (distilled, recipe {student.recipe})" if student else "")
 
 
 def _with_ci(scores: dict[str, Any], name: str) -> str:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,10 +21,12 @@ from ferpipe.evaluate.calibration import temperature_of
 from ferpipe.images import open_picture
 from ferpipe.io import atomic_path, read_json
 from ferpipe.labels import CLASSES
-from ferpipe.models.tta import configured_views
 from ferpipe.readers.base import to_8bit
 from ferpipe.serving.classifier import SIDE, FerClassifier
 from ferpipe.serving.model_card import SYNTHETIC_WARNING, synthetic_only
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 OUT_SUFFIXES = (".csv", ".json")
@@ -73,10 +75,10 @@ class Answerer:
     warning: str = ""
 
 
-def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, method: str | None) -> Answerer:
+def load_classifier(paths: Paths, params: Params, model: str | None, method: str | None) -> Answerer:
     """One trained model (``model``), an ensemble ``method`` of the ensemble members, or by default the
     registry's ``@champion`` (what ``mlflow models serve`` answers with)."""
-    tta = configured_views(params)  # the views evaluate scored the models with
+    tta = params.evaluate.tta  # the views evaluate scored the models with
     warning = SYNTHETIC_WARNING if synthetic_only(params) else ""
     if model is not None:
         files = {model: trained_model_file(paths, model)}
@@ -84,17 +86,17 @@ def load_classifier(paths: Paths, params: dict[str, Any], model: str | None, met
         classifier = FerClassifier.load(files, "average", None, tta, temperature)
         return Answerer(classifier, f"model {model} (workspace)", warning)
     if method is None:
-        return load_champion(paths, params)
+        return load_champion(paths, params.mlflow.registered_model)
     summary = read_json(paths.detail("ensemble"))
-    members = list(summary.get("members") or params["ensemble"]["members"])
+    members = list(summary.get("members") or params.ensemble.members)
     weights = [summary["weights"][m] for m in members] if method == "weighted" else None
     files = {m: trained_model_file(paths, m) for m in members}
     classifier = FerClassifier.load(files, str(method), weights, tta, temperature_of(summary.get(str(method), {})))
     return Answerer(classifier, f"ensemble ({method}) of {', '.join(members)} (workspace)", warning)
 
 
-def load_champion(paths: Paths, params: dict[str, Any]) -> Answerer:
-    """The registered model's ``@champion`` version, loaded the way the model server loads it,
+def load_champion(paths: Paths, name: str) -> Answerer:
+    """The registered model ``name``'s ``@champion`` version, loaded the way the model server loads it,
     with the warning its model card carries."""
     import mlflow
 
@@ -102,7 +104,6 @@ def load_champion(paths: Paths, params: dict[str, Any]) -> Answerer:
     from ferpipe.tracking import registry
 
     uri = tracking.connect(paths.home)
-    name = tracking.registered_model(params)
     version = registry.aliased(mlflow.MlflowClient(), name, registry.CHAMPION)
     if version is None:
         raise ValueError(f"no models:/{name}@champion in {uri} yet: run `dvc repro`, or pass --model or --ensemble")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,13 +14,16 @@ from ferpipe import tracking
 from ferpipe.config import Paths
 from ferpipe.data.dataset import load_split
 from ferpipe.evaluate.scoring import brief, mlflow_metrics
-from ferpipe.models.tta import configured_views
 from ferpipe.serving.chosen import Chosen
 
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
-def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, scores: dict[str, Any]) -> None:
+
+def register_classifier(params: Params, paths: Paths, chosen: Chosen, scores: dict[str, Any]) -> None:
     """Log ``chosen`` as a pyfunc in a run of its own, register it as a new version, and apply the
-    registry rule. The pipeline's best also gives the pipeline's run its metrics; a student does not."""
+    registry rule. The pipeline's best also gives the pipeline's run its metrics; a student does not.
+    Its model card describes the whole pipeline, so it takes the whole (typed) params."""
     import mlflow
 
     from ferpipe.serving import model_card
@@ -28,10 +31,11 @@ def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, sc
     from ferpipe.tracking import registry
 
     best = chosen.name
-    registered = tracking.registered_model(params)
+    settings = tracking.TrackingSettings.of(params)
+    registered = settings.registered_model
     data_hash = tracking.data_hash(paths)
     tags = {
-        **tracking.run_tags(paths.root, params, data_hash),
+        **tracking.run_tags(paths.root, settings, data_hash),
         "ferpipe.kind": "classifier",
         "ferpipe.model": best,
         "ferpipe.members": ",".join(chosen.members),
@@ -42,12 +46,12 @@ def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, sc
         "test_accuracy": float(scores["test"]["accuracy"]),
         "test_macro_f1": float(scores["test"]["macro_f1"]),
     }
-    parent = tracking.pipeline_run(paths.root, params)
+    parent = tracking.pipeline_run(paths.root, settings)
     with (
         tracking.open_run(run_name=f"classifier: {best}", tags=tags, parent_run_id=parent),
         tempfile.TemporaryDirectory() as workdir,
     ):
-        views = configured_views(params)  # the views its members were scored with
+        views = params.evaluate.tta  # the views its members were scored with
         temperature = float(scores["calibration"]["temperature"])  # fitted on validation
         info = log_classifier(
             chosen.files, chosen.method, chosen.weights, Path(workdir), registered, best, views, temperature
@@ -85,7 +89,7 @@ def register_classifier(params: dict[str, Any], paths: Paths, chosen: Chosen, sc
         data_hash,
         load_split(paths.balanced, "val").labels,
         chosen.val_predicted,
-        params["mlflow"].get("promote_on", "any_gain"),
+        settings.promote_on,
     )
     where = registry.CHAMPION if decision.promote else registry.CHALLENGER
     what = "distilled student" if chosen.student else "best of this pipeline"

@@ -3,48 +3,52 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.io import atomic_dir
 from ferpipe.named import Registry
 from ferpipe.sources.augmented_copy import materialise_augmented_copy
 from ferpipe.sources.local import materialise_path
-from ferpipe.sources.remote import materialise_kaggle, materialise_url
+from ferpipe.sources.remote import UrlCheck, materialise_kaggle, materialise_url
 from ferpipe.sources.synthetic import materialise_synthetic
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Fetch, LocationFetch, UrlFetch
 
 KINDS: Registry = Registry("fetch kind")
 
 
-def materialise(name: str, fetch: dict[str, Any], raw_dir: Path, root: Path) -> int:
+def materialise(name: str, fetch: Fetch, raw_dir: Path, root: Path) -> int:
     """Materialise source ``name`` into ``raw_dir/name`` atomically; returns the number of items.
 
     Downloads are cached in ``<raw_dir>/../downloads/<name>`` (not a DVC output), so a failed
     or interrupted stage resumes its download instead of starting over.
     """
-    try:
-        fetcher = KINDS[fetch.get("kind")]
-    except ValueError as exc:
-        raise ValueError(f"source {name!r}: {exc}") from None
     with atomic_dir(raw_dir / name) as tmp:
-        return fetcher(tmp, fetch, raw_dir.parent / "downloads" / name, root)
+        return KINDS[fetch.kind](tmp, fetch, raw_dir.parent / "downloads" / name, root)
 
 
-# Each kind takes (destination, fetch params, download cache, project root) and returns the items written.
+# Each kind takes (destination, its typed fetch section, download cache, project root) and returns the items written.
 KINDS.register("synthetic")(lambda dest, fetch, cache, root: materialise_synthetic(dest, fetch))
-KINDS.register("url")(lambda dest, fetch, cache, root: materialise_url(dest, fetch, cache))
-KINDS.register("kaggle")(lambda dest, fetch, cache, root: materialise_kaggle(dest, fetch))
+KINDS.register("kaggle")(lambda dest, fetch, cache, root: materialise_kaggle(dest, fetch.dataset, fetch))
 KINDS.register("augmented_copy")(lambda dest, fetch, cache, root: materialise_augmented_copy(dest, fetch, root))
-KINDS.register("path")(lambda dest, fetch, cache, root: materialise_path(dest, fetch, root))
+KINDS.register("path")(lambda dest, fetch, cache, root: materialise_path(dest, fetch.path, root, fetch))
+
+
+@KINDS.register("url")
+def materialise_url_kind(dest: Path, fetch: UrlFetch, cache: Path, root: Path) -> int:
+    """The ``url`` kind: its download checked by ``sha256`` and retried by ``retries`` and ``timeout``."""
+    defaults = UrlCheck()
+    check = UrlCheck(fetch.sha256, fetch.retries or defaults.retries, fetch.timeout or defaults.timeout)
+    return materialise_url(dest, fetch.url, cache, fetch, check)
 
 
 @KINDS.register("location")
-def materialise_location(dest: Path, fetch: dict[str, Any], cache: Path, root: Path) -> int:
+def materialise_location(dest: Path, fetch: LocationFetch, cache: Path, root: Path) -> int:
     """The ``location`` kind: ``where`` names a Kaggle dataset (``kaggle:owner/name``), an http(s)
     URL or a local path, so switching between them is one setting; archive limits carry over."""
-    where = str(fetch["where"])
-    limits = {k: v for k, v in fetch.items() if k in ("max_bytes", "max_ratio")}
-    if where.startswith("kaggle:"):
-        return materialise_kaggle(dest, {**limits, "dataset": where.removeprefix("kaggle:")})
-    if where.startswith(("http://", "https://")):
-        return materialise_url(dest, {**limits, "url": where}, cache)
-    return materialise_path(dest, {**limits, "path": where}, root)
+    if fetch.where.startswith("kaggle:"):
+        return materialise_kaggle(dest, fetch.where.removeprefix("kaggle:"), fetch)
+    if fetch.where.startswith(("http://", "https://")):
+        return materialise_url(dest, fetch.where, cache, fetch)
+    return materialise_path(dest, fetch.where, root, fetch)

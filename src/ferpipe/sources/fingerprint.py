@@ -14,29 +14,32 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.io import write_json
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Fetch, Source
 
 CHUNK = 1 << 20
 
 
-def local_path(fetch: dict[str, Any]) -> str | None:
-    """The local file or folder a source's fetch params read, or None for other kinds."""
-    if fetch.get("kind") == "path":
-        return str(fetch.get("path", ""))
-    where = str(fetch.get("where", ""))
-    if fetch.get("kind") == "location" and not where.startswith(("kaggle:", "http://", "https://")):
-        return where
+def local_path(fetch: Fetch) -> str | None:
+    """The local file or folder a source's fetch section reads, or None for other kinds."""
+    if fetch.kind == "path":
+        return fetch.path
+    if fetch.kind == "location" and not fetch.where.startswith(("kaggle:", "http://", "https://")):
+        return fetch.where
     return None
 
 
-def fingerprint(fetch: dict[str, Any], root: Path) -> dict[str, Any]:
+def fingerprint(fetch: Fetch, root: Path) -> dict[str, Any]:
     """The content hash of a local source's files (path, size and bytes of each), or its kind."""
     where = local_path(fetch)
     if where is None:
-        return {"kind": fetch.get("kind")}
+        return {"kind": fetch.kind}
     path = (root / where).resolve()
     if not path.exists():
         return {"path": where, "missing": True}  # the download stage says so, naming the path
@@ -50,12 +53,12 @@ def fingerprint(fetch: dict[str, Any], root: Path) -> dict[str, Any]:
     return {"path": where, "files": len(files), "sha256": digest.hexdigest()}
 
 
-def write_fingerprints(sources: dict[str, Any], root: Path, folder: Path) -> None:
+def write_fingerprints(sources: Mapping[str, Source], root: Path, folder: Path) -> None:
     """Every source's fingerprint as ``folder/<source>.json``; a file whose bytes do not change keeps
     DVC quiet, and the file of a source taken out of params goes."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, source in sources.items():
-        write_json(folder / f"{name}.json", fingerprint(source.get("fetch", {}), root))
+        write_json(folder / f"{name}.json", fingerprint(source.fetch, root))
     for old in folder.glob("*.json"):
         if old.stem not in sources:
             old.unlink()

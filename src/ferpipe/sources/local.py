@@ -5,28 +5,28 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.readers.base import write_links_left_out
 from ferpipe.sources.archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_RATIO, extract_archive
 
+if TYPE_CHECKING:
+    from ferpipe.schema import ArchiveLimits
+
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 
-def materialise_path(dest: Path, cfg: dict[str, Any], root: Path) -> int:
-    """Copy or unpack ``cfg['path']`` (relative to the repo root) into ``dest``; returns files written."""
-    if "path" not in cfg:
-        raise ValueError("path source: missing 'path'")
-    src = (root / str(cfg["path"])).resolve()
+def materialise_path(dest: Path, path: str | Path, root: Path, limits: ArchiveLimits) -> int:
+    """Copy or unpack ``path`` (relative to the repo root) into ``dest`` within the fetch section's
+    archive ``limits``; returns files written."""
+    src = (root / path).resolve()
     if not src.exists():
         raise FileNotFoundError(f"path source: {src} does not exist")
     name = src.name.lower()
     if src.is_dir():
         _copy_folder(src, dest)
     elif name.endswith(ARCHIVE_SUFFIXES):
-        extract_archive(
-            src, dest, int(cfg.get("max_bytes", DEFAULT_MAX_BYTES)), int(cfg.get("max_ratio", DEFAULT_MAX_RATIO))
-        )
+        extract_archive(src, dest, limits.max_bytes or DEFAULT_MAX_BYTES, limits.max_ratio or DEFAULT_MAX_RATIO)
     elif name.endswith((".csv", ".csv.gz")):
         shutil.copy2(src, dest / src.name)
     else:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from tqdm import tqdm
 
 from ferpipe.sources.local import materialise_path
+
+if TYPE_CHECKING:
+    from ferpipe.schema import ArchiveLimits
 
 CHUNK = 1 << 16  # small enough that a broken connection loses little of what arrived
 
@@ -80,17 +84,25 @@ def download(url: str, target: Path, sha256: str | None = None, retries: int = 3
     return target
 
 
-def materialise_url(dest: Path, cfg: dict[str, Any], cache: Path) -> int:
-    """The ``url`` kind: download (into a cache that survives a failed stage, for resuming), then
-    copy or unpack like a local path."""
-    if "url" not in cfg:
-        raise ValueError("url source: missing 'url'")
-    name = Path(urlparse(cfg["url"]).path).name or "download"
+def materialise_url(dest: Path, url: str, cache: Path, limits: ArchiveLimits, check: UrlCheck | None = None) -> int:
+    """The ``url`` kind (and a ``location`` naming a URL): download (into a cache that survives a
+    failed stage, for resuming), then copy or unpack like a local path."""
+    check = check or UrlCheck()
+    name = Path(urlparse(url).path).name or "download"
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / name
-    if not (target.exists() and cfg.get("sha256") and sha256_of(target) == cfg["sha256"].lower()):
-        download(cfg["url"], target, cfg.get("sha256"), int(cfg.get("retries", 3)), float(cfg.get("timeout", 30)))
-    return materialise_path(dest, {**cfg, "path": str(target)}, cache)
+    if not (target.exists() and check.sha256 and sha256_of(target) == check.sha256.lower()):
+        download(url, target, check.sha256, check.retries, check.timeout)
+    return materialise_path(dest, target, cache, limits)
+
+
+@dataclass(frozen=True)
+class UrlCheck:
+    """How a download is checked and retried: the ``url`` kind's ``sha256``, ``retries`` and ``timeout``."""
+
+    sha256: str | None = None
+    retries: int = 3
+    timeout: float = 30.0
 
 
 KAGGLE_ENV = ("KAGGLE_USERNAME", "KAGGLE_KEY")
@@ -101,10 +113,8 @@ def kaggle_credentials_present() -> bool:
     return all(os.environ.get(k) for k in KAGGLE_ENV) or (Path.home() / ".kaggle" / "kaggle.json").exists()
 
 
-def materialise_kaggle(dest: Path, cfg: dict[str, Any]) -> int:
-    """The ``kaggle`` kind: a Kaggle dataset (``dataset: owner/name``) through kagglehub."""
-    if "dataset" not in cfg:
-        raise ValueError("kaggle source: missing 'dataset' (owner/name)")
+def materialise_kaggle(dest: Path, dataset: str, limits: ArchiveLimits) -> int:
+    """The ``kaggle`` kind (and a ``location`` naming ``kaggle:owner/name``): a Kaggle dataset through kagglehub."""
     if not kaggle_credentials_present():
         raise ValueError(
             "kaggle source: no credentials; set KAGGLE_USERNAME and KAGGLE_KEY or create ~/.kaggle/kaggle.json"
@@ -113,5 +123,5 @@ def materialise_kaggle(dest: Path, cfg: dict[str, Any]) -> int:
         import kagglehub
     except ImportError as exc:
         raise ValueError("kaggle source: needs the kagglehub package (pip install -e '.[kaggle]')") from exc
-    folder = Path(kagglehub.dataset_download(cfg["dataset"]))
-    return materialise_path(dest, {**cfg, "path": str(folder)}, folder.parent)
+    folder = Path(kagglehub.dataset_download(dataset))
+    return materialise_path(dest, folder, folder.parent, limits)

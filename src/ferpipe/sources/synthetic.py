@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -28,6 +28,9 @@ from tqdm import tqdm
 from ferpipe.named import Registry
 from ferpipe.readers.ferplus import EMOTIONS as FERPLUS_EMOTIONS
 from ferpipe.sources.faces import EXPRESSIONS, RenderOptions, render_faces, sample_identities
+
+if TYPE_CHECKING:
+    from ferpipe.schema import SyntheticFetch
 
 # FER2013's class balance (Training counts), with disgust rare; contempt is absent there.
 FER2013_SHARES = {
@@ -81,28 +84,28 @@ def _noisy_labels(rng: np.random.Generator, labels: np.ndarray, rate: float, cho
 
 
 @WRITERS.register("fer2013_csv")
-def write_fer2013_csv(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+def write_fer2013_csv(dest: Path, cfg: SyntheticFetch, options: RenderOptions) -> int:
     """Write ``fer2013.csv`` with the configured rows per Usage; returns the row count."""
-    rng = np.random.default_rng(cfg["seed"])
+    rng = np.random.default_rng(cfg.seed)
     rows: list[tuple[int, np.ndarray, str]] = []
     truth: list[str] = []  # the expression drawn: what FER+'s annotators mostly see
-    for usage, n in cfg["counts"].items():
+    for usage, n in cfg.counts.items():
         names = _draw_classes(rng, FER2013_SHARES, int(n))
         images = render_faces(rng, np.array([_expression_index(k) for k in names]), options)
-        noisy = _noisy_labels(rng, names, cfg.get("label_noise", 0.0), list(FER2013_SHARES))
+        noisy = _noisy_labels(rng, names, cfg.label_noise or 0.0, list(FER2013_SHARES))
         rows += [(list(FER2013_SHARES).index(k), img, usage) for k, img in zip(noisy, images, strict=True)]
         truth += list(names)
     # dirty it like the real file: blank frames, exact copies within Training, and held-out
     # images that also sit in Training (the leak the audit stage must catch)
     training = [i for i, r in enumerate(rows) if r[2] == "Training"]
     held_out = [i for i, r in enumerate(rows) if r[2] != "Training"]
-    for i in rng.choice(training, min(cfg.get("blank", 0), len(training)), replace=False):
+    for i in rng.choice(training, min(cfg.blank or 0, len(training)), replace=False):
         rows[i] = (rows[i][0], np.zeros_like(rows[i][1]), rows[i][2])
         truth[i] = ""  # not a face
-    for i in rng.choice(training, min(cfg.get("duplicates", 0), len(training)), replace=False):
+    for i in rng.choice(training, min(cfg.duplicates or 0, len(training)), replace=False):
         rows.append(rows[i])
         truth.append(truth[i])
-    for i in rng.choice(held_out, min(cfg.get("test_copies", 0), len(held_out)), replace=False):
+    for i in rng.choice(held_out, min(cfg.test_copies or 0, len(held_out)), replace=False):
         rows.append((rows[i][0], rows[i][1], "Training"))
         truth.append(truth[i])
     with open(dest / "fer2013.csv", "w", newline="", encoding="ascii") as handle:
@@ -110,7 +113,7 @@ def write_fer2013_csv(dest: Path, cfg: Mapping[str, Any], options: RenderOptions
         writer.writerow(["emotion", "pixels", "Usage"])
         for label, img, usage in tqdm(rows, desc="fer2013.csv", unit="row", leave=False, disable=None):
             writer.writerow([label, " ".join(map(str, img.ravel().tolist())), usage])
-    if cfg.get("votes"):
+    if cfg.votes:
         write_ferplus_votes(dest, rng, [usage for _, _, usage in rows], truth)
     return len(rows)
 
@@ -137,12 +140,12 @@ def write_ferplus_votes(dest: Path, rng: np.random.Generator, usages: list[str],
 
 
 @WRITERS.register("ckplus")
-def write_ckplus(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+def write_ckplus(dest: Path, cfg: SyntheticFetch, options: RenderOptions) -> int:
     """Write CK+-style sequences: three frames of rising intensity per (subject, sequence)."""
-    rng = np.random.default_rng(cfg["seed"])
-    n_sequences = int(cfg["sequences"])
+    rng = np.random.default_rng(cfg.seed)
+    n_sequences = cfg.sequences
     folders = _draw_classes(rng, CKPLUS_SHARES, n_sequences)
-    n_subjects = max(1, int(cfg.get("subjects", n_sequences // 3)))
+    n_subjects = max(1, cfg.subjects or n_sequences // 3)
     subjects = rng.integers(0, n_subjects, n_sequences)
     people = sample_identities(rng, n_subjects)
     frames = 3
@@ -160,10 +163,10 @@ def write_ckplus(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> 
 
 
 @WRITERS.register("image_folder")
-def write_image_folder(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+def write_image_folder(dest: Path, cfg: SyntheticFetch, options: RenderOptions) -> int:
     """Write RGB JPEGs into class folders (contempt included)."""
-    rng = np.random.default_rng(cfg["seed"])
-    names = _draw_classes(rng, IMAGEFOLDER_SHARES, int(cfg["count"]))
+    rng = np.random.default_rng(cfg.seed)
+    names = _draw_classes(rng, IMAGEFOLDER_SHARES, cfg.count)
     images = render_faces(rng, np.array([_expression_index(k) for k in names]), options)
     for folder in IMAGEFOLDER_SHARES:
         (dest / folder).mkdir(parents=True, exist_ok=True)
@@ -194,15 +197,15 @@ AFFECTNET_TO_EXPRESSION = {
 
 
 @WRITERS.register("rafdb")
-def write_rafdb(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+def write_rafdb(dest: Path, cfg: SyntheticFetch, options: RenderOptions) -> int:
     """Write RAF-DB's label file and aligned colour faces, ``counts`` per split (``train``, ``test``)."""
-    rng = np.random.default_rng(cfg["seed"])
+    rng = np.random.default_rng(cfg.seed)
     lines, aligned = [], dest / "basic" / "Image" / "aligned"
     aligned.mkdir(parents=True, exist_ok=True)
-    for usage, n in cfg["counts"].items():
+    for usage, n in cfg.counts.items():
         codes = _draw_classes(rng, RAFDB_SHARES, int(n)).astype(int)
         images = render_faces(rng, np.array([_expression_index(RAFDB_TO_EXPRESSION[c]) for c in codes]), options)
-        noisy = _noisy_labels(rng, codes, cfg.get("label_noise", 0.0), list(RAFDB_SHARES))
+        noisy = _noisy_labels(rng, codes, cfg.label_noise or 0.0, list(RAFDB_SHARES))
         for i, (code, image) in enumerate(zip(noisy, images, strict=True), start=1):
             Image.fromarray(image).save(aligned / f"{usage}_{i:05d}_aligned.jpg", quality=90)
             lines.append(f"{usage}_{i:05d}.jpg {code}")
@@ -212,14 +215,14 @@ def write_rafdb(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> i
 
 
 @WRITERS.register("affectnet")
-def write_affectnet(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) -> int:
+def write_affectnet(dest: Path, cfg: SyntheticFetch, options: RenderOptions) -> int:
     """Write AffectNet's two CSVs and pictures twice the face's size with the face at a random box
     (its ``face_*`` columns); ``counts`` per file (``training``, ``validation``)."""
-    rng = np.random.default_rng(cfg["seed"])
+    rng = np.random.default_rng(cfg.seed)
     side = options.size
     folder = dest / "Manually_Annotated_Images"
     total = 0
-    for usage, n in cfg["counts"].items():
+    for usage, n in cfg.counts.items():
         codes = _draw_classes(rng, AFFECTNET_SHARES, int(n)).astype(int)
         drawn = np.array([_expression_index(AFFECTNET_TO_EXPRESSION.get(c, "neutral")) for c in codes])
         faces = render_faces(rng, drawn, options)
@@ -246,12 +249,7 @@ def write_affectnet(dest: Path, cfg: Mapping[str, Any], options: RenderOptions) 
 RGB_LAYOUTS = ("image_folder", "rafdb", "affectnet")  # colour pictures, as the real sets ship them
 
 
-def materialise_synthetic(dest: Path, cfg: Mapping[str, Any]) -> int:
-    """Generate one synthetic source into ``dest`` following ``cfg['layout']``."""
-    layout = cfg.get("layout")
-    try:
-        writer = WRITERS[layout]
-    except ValueError as exc:
-        raise ValueError(f"synthetic source: {exc}") from None
-    options = RenderOptions(size=int(cfg.get("size", 48)), rgb=layout in RGB_LAYOUTS)
-    return writer(dest, cfg, options)
+def materialise_synthetic(dest: Path, cfg: SyntheticFetch) -> int:
+    """Generate one synthetic source into ``dest`` following ``cfg.layout`` (one the schema allows)."""
+    options = RenderOptions(size=cfg.size or 48, rgb=cfg.layout in RGB_LAYOUTS)
+    return WRITERS[cfg.layout](dest, cfg, options)

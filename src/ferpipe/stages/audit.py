@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,15 +18,18 @@ from ferpipe.data.dataset import IMAGES, load_manifest, save_prepared
 from ferpipe.io import write_json
 from ferpipe.protocol import warn_if_leaky
 
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
-def run(params: dict[str, Any], paths: Paths) -> None:
+
+def run(params: Params, paths: Paths) -> None:
     """The ``audit`` stage: find leaks, apply the policy, write the audited dataset and report."""
-    cfg = params.get("audit", {})
-    policy = cfg.get("policy", "drop_from_train")
+    cfg = params.audit
+    policy = cfg.policy
     leaky = warn_if_leaky(params)
     manifest = load_manifest(paths.prepared)
     images = np.load(paths.prepared / IMAGES)
-    near = audit_pairs(images, manifest, int(cfg.get("max_hash_distance", 6)), float(cfg.get("max_rmse", 10.0)))
+    near = audit_pairs(images, manifest, cfg.max_hash_distance, cfg.max_rmse)
     pairs = pd.concat([exact_pairs(manifest), near[near["rmse"] > 0]], ignore_index=True)
     pairs = pairs.sort_values(["rmse", "held", "copy"], kind="stable").reset_index(drop=True)
     leaks = pairs[pairs["kind"] != "train~train"]
@@ -35,8 +38,8 @@ def run(params: dict[str, Any], paths: Paths) -> None:
         drop[leaks["copy"].to_numpy(dtype=int)] = True
     report = {
         "policy": policy,
-        "max_hash_distance": int(cfg.get("max_hash_distance", 6)),
-        "max_rmse": float(cfg.get("max_rmse", 10.0)),
+        "max_hash_distance": cfg.max_hash_distance,
+        "max_rmse": float(cfg.max_rmse),
         **summarise(pairs, manifest),
         "dropped": int(drop.sum()),
         "leaky_protocol": bool(leaky),

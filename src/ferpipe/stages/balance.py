@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from ferpipe.data.balance import (
 from ferpipe.data.dataset import Split, load_split, save_prepared
 from ferpipe.io import write_json
 from ferpipe.protocol import warn_if_leaky
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 
 def _digests(images: np.ndarray) -> list[str]:
@@ -36,17 +39,16 @@ def _leak_evidence(original: dict[str, Split], result: dict[str, Split]) -> dict
     }
 
 
-def run(params: dict[str, Any], paths: Paths) -> None:
+def run(params: Params, paths: Paths) -> None:
     """The ``balance`` stage: write ``data/balanced``, the splits every model trains and is scored on.
 
     With ``scope: after_split`` (ferpipe's protocol) only the training split is rebalanced and
     validation and test pass through untouched. ``before_split`` is a report's leaky protocol,
     reproduced on purpose and flagged (:mod:`ferpipe.protocol`).
     """
-    cfg = params.get("balance", {})
-    scope = cfg.get("scope", "after_split")
+    scope = params.balance.scope
     warn_if_leaky(params)
-    kwargs = balance_params(cfg)
+    kwargs = balance_params(params.balance)
     audited = {split: load_split(paths.audited, split) for split in ("train", "val", "test")}
     if scope == "after_split":
         result = {**audited, "train": balance(audited["train"], **kwargs)}

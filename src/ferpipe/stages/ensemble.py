@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,25 +23,26 @@ from ferpipe.evaluate.uncertainty import paired, paired_metrics
 from ferpipe.io import write_json
 from ferpipe.serving.chosen import Chosen
 from ferpipe.serving.registration import register_classifier
-from ferpipe.tracking import log_scores
+from ferpipe.tracking import TrackingSettings, log_scores
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 
-def run(params: dict[str, Any], paths: Paths) -> None:
+def run(params: Params, paths: Paths) -> None:
     """Combine the members' probabilities by each method, score, and register the pipeline's best.
 
     The best is the member or ensemble with the highest validation accuracy (the test split
     never chooses anything); it is registered as a new version and becomes ``@challenger``,
     and ``@champion`` only by the rule in :mod:`ferpipe.tracking.registry`.
     """
-    cfg = params["ensemble"]
-    members: list[str] = list(cfg["members"])
-    if not members:  # one member is allowed: a single-model report still runs the whole pipeline
-        raise ValueError("params ensemble.members: name at least one trained model")
+    members = list(params.ensemble.members)  # the schema asks for one at least: a single-model report runs too
+    settings = TrackingSettings.of(params)
     labels = {split: load_split(paths.balanced, split).labels for split in EVAL_SPLITS}
     probs = {split: [np.load(paths.probabilities(m, split)) for m in members] for split in EVAL_SPLITS}
     cross_labels = {source: data.labels for source, data in load_cross_sets(paths.audited).items()}
     cross_probs = {s: [np.load(paths.probabilities(m, cross_split(s))) for m in members] for s in cross_labels}
-    experiment_id = tracking.configure(params["mlflow"]["experiment"], paths.home)
+    experiment_id = tracking.configure(settings.experiment, paths.home)
     run_ids = {m: tracking.model_run(experiment_id, paths.model_file(m)) or "" for m in members}
     weights = ens.fit_weights(probs["val"], labels["val"])  # validation only
     summary: dict[str, Any] = {"members": members, "weights": dict(zip(members, _rounded(weights), strict=True))}
@@ -84,7 +85,7 @@ def run(params: dict[str, Any], paths: Paths) -> None:
             if method == "weighted":
                 method_tags["ferpipe.weights"] = json.dumps(summary["weights"])
             log_scores(
-                params,
+                settings,
                 paths,
                 f"ensemble_{method}",
                 mlflow_metrics(summary[method]) | paired_metrics(against, "over_best_member"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import save_prepared
@@ -12,10 +12,13 @@ from ferpipe.data.prepare import (
 )
 from ferpipe.io import atomic_path, write_json
 
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
-def run(params: dict[str, Any], paths: Paths) -> None:
+
+def run(params: Params, paths: Paths) -> None:
     """The ``prepare`` stage: write the merged dataset and its data report."""
-    result = prepare(params.get("sources", {}), paths.raw, params.get("prepare", {}))
+    result = prepare(params.sources, paths.raw, params.prepare)
     save_prepared(paths.prepared, result.images, result.manifest)
     write_json(paths.detail("data_report"), result.report)
     write_json(paths.headline("prepare"), prepare_headline(result.report))

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.config import Paths
 from ferpipe.io import atomic_path
-from ferpipe.report.html import (
-    REPORT_FILE,
-    build_report,
-    write_plot_data,
-)
+from ferpipe.report.html import REPORT_FILE, Contents, build_report, write_plot_data
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 
-def run(params: dict[str, Any], paths: Paths) -> None:
+def run(params: Params, paths: Paths) -> None:
     """The ``report`` stage: plot data, then the HTML report."""
-    write_plot_data(params, paths)
+    contents = Contents.of(params)
+    write_plot_data(contents, paths)
     target = paths.root / "reports" / REPORT_FILE
     with atomic_path(target) as tmp:
-        tmp.write_text(build_report(params, paths), encoding="utf-8")
+        tmp.write_text(build_report(contents, paths), encoding="utf-8")
     print(f"report: {target}")

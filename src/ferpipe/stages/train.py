@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.config import Paths
-from ferpipe.pipeline.training import train_model
+from ferpipe.pipeline.training import TrainingSettings, train_model
 from ferpipe.train.distributed import joined_world
 
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
-def run(name: str, params: dict[str, Any], paths: Paths) -> None:
+
+def run(name: str, params: Params, paths: Paths) -> None:
     """Train ``models.<name>`` on the training split of ``data/balanced``, validating on its ``val``.
 
     An interrupted run leaves ``data/checkpoints/<name>/``; rerunning the stage with the same
@@ -17,4 +20,4 @@ def run(name: str, params: dict[str, Any], paths: Paths) -> None:
     ``torchrun`` the processes train data-parallel and rank 0 alone logs and writes.
     """
     with joined_world() as world:
-        train_model(name, params, paths, world)
+        train_model(name, TrainingSettings.of(params), paths, world)

@@ -6,12 +6,15 @@ DVC does not hash: they live outside the repository) reruns that download and wh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.config import Paths
 from ferpipe.sources.fingerprint import write_fingerprints
 
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
-def run(params: dict[str, Any], paths: Paths) -> None:
+
+def run(params: Params, paths: Paths) -> None:
     """Write every configured source's fingerprint."""
-    write_fingerprints(params.get("sources", {}), paths.home, paths.watch)
+    write_fingerprints(params.sources, paths.home, paths.watch)

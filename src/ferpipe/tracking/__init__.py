@@ -17,11 +17,15 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.config import Paths
 from ferpipe.data.dataset import IMAGES
+
+if TYPE_CHECKING:  # the schema's types only: training stays importable without pydantic
+    from ferpipe.schema import Params
 
 # The md5 of the model file a train run wrote. Later stages find the run by it: a run id kept
 # beside the weights would make the DVC output differ on every run (and a restored output name
@@ -152,9 +156,25 @@ def _sqlite_size(header: bytes) -> int:
     return (65536 if page_size == 1 else page_size) * int.from_bytes(header[28:32], "big")
 
 
-def registered_model(params: Mapping[str, Any]) -> str:
-    """The registered model's name: ``mlflow.registered_model``, ``ferpipe`` by default."""
-    return str(params["mlflow"].get("registered_model", "ferpipe"))
+@dataclass(frozen=True)
+class TrackingSettings:
+    """What every MLflow run of a pipeline takes from params: the experiment, the registered model and
+    its promotion rule, the protocol's leak tags, and the whole params file (the pipeline's run logs it)."""
+
+    experiment: str
+    leak_tags: Mapping[str, str]  # ``leaky`` and the switches (ferpipe.protocol.leak_tags)
+    document: Mapping[str, Any]  # the params file as written
+    registered_model: str = "ferpipe"
+    promote_on: str = "any_gain"
+
+    @classmethod
+    def of(cls, params: Params) -> TrackingSettings:
+        from ferpipe.protocol import leak_tags
+
+        section = params.mlflow
+        return cls(
+            section.experiment, leak_tags(params), params.document(), section.registered_model, section.promote_on
+        )
 
 
 def runs_page(ui: str, experiment_id: str) -> str:
@@ -197,15 +217,13 @@ def file_hash(*paths: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def run_tags(root: Path, params: Mapping[str, Any], data_hash: str) -> dict[str, str]:
+def run_tags(root: Path, settings: TrackingSettings, data_hash: str) -> dict[str, str]:
     """Tags that tie a run to its DVC stage, DVC experiment, commit and data, and flag a leaky protocol."""
-    from ferpipe.protocol import leak_tags
-
     tags = {
-        "ferpipe.experiment": params["mlflow"]["experiment"],
+        "ferpipe.experiment": settings.experiment,
         "git.commit": git_commit(root),
         "data.hash": data_hash,
-        **leak_tags(params),
+        **settings.leak_tags,
     }
     for env, tag in (
         ("DVC_STAGE", "dvc.stage"),
@@ -250,7 +268,7 @@ def pipeline_key() -> str | None:
     return None
 
 
-def pipeline_run(root: Path, params: Mapping[str, Any]) -> str | None:
+def pipeline_run(root: Path, settings: TrackingSettings) -> str | None:
     """The parent run of the running pipeline, created by its first stage that logs to MLflow.
 
     It carries the whole params file, so runs of two pipelines compare in one view.
@@ -262,18 +280,18 @@ def pipeline_run(root: Path, params: Mapping[str, Any]) -> str | None:
     from mlflow.entities import Param
 
     client = mlflow.MlflowClient()
-    experiment_id = mlflow.get_experiment_by_name(params["mlflow"]["experiment"]).experiment_id
+    experiment_id = mlflow.get_experiment_by_name(settings.experiment).experiment_id
     found = client.search_runs(
         [experiment_id], filter_string=f"tags.`{PIPELINE_TAG}` = '{key}' and tags.`ferpipe.kind` = 'pipeline'"
     )
     if found:
         return found[0].info.run_id
-    tags = {**run_tags(root, params, "-"), "ferpipe.kind": "pipeline", PIPELINE_TAG: key}
+    tags = {**run_tags(root, settings, "-"), "ferpipe.kind": "pipeline", PIPELINE_TAG: key}
     tags.pop("dvc.stage", None)
     tags.pop("data.hash")
     name = os.environ.get("DVC_EXP_NAME") or f"repro {time.strftime('%Y-%m-%d %H:%M:%S')}"
     run = client.create_run(experiment_id, tags=tags, run_name=name)
-    for batch in _chunks(flatten(params), 100):  # MLflow takes at most 100 params per batch
+    for batch in _chunks(flatten(settings.document), 100):  # MLflow takes at most 100 params per batch
         client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in batch])
     return run.info.run_id
 
@@ -411,7 +429,7 @@ def data_hash(paths: Paths) -> str:
 
 
 def log_scores(
-    params: dict[str, Any],
+    settings: TrackingSettings,
     paths: Paths,
     name: str,
     metrics: dict[str, float],
@@ -424,10 +442,10 @@ def log_scores(
     ensemble (a child of the pipeline's run); returns the run id."""
     import mlflow
 
-    experiment_id = configure(params["mlflow"]["experiment"], paths.home)
+    experiment_id = configure(settings.experiment, paths.home)
     run_id = model_run(experiment_id, model_file) if model_file else None
-    all_tags = {**run_tags(paths.root, params, data_hash(paths)), "ferpipe.model": name, **tags}
-    parent = None if run_id else pipeline_run(paths.root, params)
+    all_tags = {**run_tags(paths.root, settings, data_hash(paths)), "ferpipe.model": name, **tags}
+    parent = None if run_id else pipeline_run(paths.root, settings)
     with open_run(run_id=run_id, run_name=name, tags=all_tags, parent_run_id=parent) as run:
         # a model's train run logged the model: link its test metrics to it (an ensemble run has none)
         mlflow.log_metrics(metrics, model_id=logged_model_id(run_id) if run_id else None)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.choices import DEFAULT_EPOCHS
 from ferpipe.train.augment import AugmentConfig
 from ferpipe.train.optim import scaled_epochs
+
+if TYPE_CHECKING:  # the schema's types only: training runs without pydantic on a GPU box
+    from ferpipe.schema import Training
 
 
 @dataclass(frozen=True)
@@ -36,15 +39,21 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
-    def from_params(cls, defaults: dict[str, Any], model: dict[str, Any]) -> TrainConfig:
-        """Merge shared defaults with one model's overrides; a misspelt key is an error, not ignored."""
-        merged = {**defaults, **model}
-        names = {f.name for f in fields(cls)} - {"augment"}
-        unknown = sorted(set(merged) - names - {"augment", "arch", "args"})
-        if unknown:
-            raise ValueError(f"params: unknown training keys {unknown}; known: {sorted(names | {'augment'})}")
-        values = {k: merged[k] for k in names if k in merged}
-        augment = {**defaults.get("augment", {}), **model.get("augment", {})}
+    def of(cls, defaults: Training, model: Training | None = None) -> TrainConfig:
+        """A model's settings over the shared ``train`` defaults over this class's own: a setting the
+        params leave unset (None in the schema) falls through to the next. A model's ``schedule``
+        replaces the default one whole; ``augment`` is merged setting by setting."""
+        layers = [defaults, *([model] if model is not None else [])]
+        values: dict[str, Any] = {}
+        for name in (f.name for f in fields(cls) if f.name != "augment"):
+            for layer in layers:
+                if getattr(layer, name) is not None:
+                    values[name] = getattr(layer, name)
+        if "schedule" in values:  # as written: the scheduler reads the keys its kind needs
+            values["schedule"] = values["schedule"].model_dump(exclude_unset=True)
+        augment: dict[str, Any] = {}
+        for layer in layers:
+            augment.update(layer.augment.model_dump(exclude_unset=True) if layer.augment else {})
         if "scale_range" in augment:
             augment["scale_range"] = tuple(augment["scale_range"])
         return cls(**values, augment=AugmentConfig(**augment))

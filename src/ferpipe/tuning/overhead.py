@@ -6,7 +6,6 @@ pruner's reports and MLflow's runs, per-epoch metrics and system-metrics thread.
 
 from __future__ import annotations
 
-import copy
 import os
 import statistics
 import tempfile
@@ -17,7 +16,8 @@ from typing import Any
 
 from ferpipe import tables
 from ferpipe.config import Paths
-from ferpipe.pipeline.training import Recipe
+from ferpipe.pipeline.training import TrainingSettings
+from ferpipe.schema import Params
 from ferpipe.train.loop import fit
 from ferpipe.tuning.space import current_values, tuned_space
 from ferpipe.tuning.study import STORAGE_ENV
@@ -27,17 +27,17 @@ STUDY = "overhead"
 GOAL = 0.05  # the study's and tracking's share of a trial's training time, at most
 
 
-def measure_overhead(paths: Paths, params: dict[str, Any], model: str, repeats: int) -> str:
+def measure_overhead(paths: Paths, params: Params, model: str, repeats: int) -> str:
     """A table of ``repeats`` alternating plain fits and one-trial workers, and the median overhead.
 
     The stores are made first by an untimed worker (a new database's tables are made once per team,
     not per trial); each timed worker then joins the study, takes today's recipe from the queue,
     trains it and logs it, as a worker on another machine would.
     """
-    trial_params = copy.deepcopy(params)
-    trial_params["tune"]["pruner"] = "none"  # the same epochs on both sides
-    recipe = Recipe.of(params, model)
-    recipe_values = current_values(params, tuned_space(params, model))
+    space = tuned_space(params, model)  # also: params has a tune section
+    trial_params = params.model_copy(update={"tune": params.tune.model_copy(update={"pruner": "none"})})  # same epochs
+    recipe = TrainingSettings.of(params).recipe(model)
+    recipe_values = current_values(params, space)
     rows, shares = [], []
     with _throwaway_stores():
         study = run_worker(paths, trial_params, model, STUDY, Budget(trials=1), _quiet)  # untimed

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe import tables
 from ferpipe.evaluate.uncertainty import wilson
 from ferpipe.io import atomic_path
 from ferpipe.tuning.space import exp_run_flags
 from ferpipe.tuning.study import MODEL_ATTR, RUN_ATTR
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Params
 
 
 def trials_table(study: Any) -> str:
@@ -64,14 +67,14 @@ def _cell(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def best_command(study: Any, params: dict[str, Any]) -> list[str]:
+def best_command(study: Any, params: Params) -> list[str]:
     """``dvc exp run`` with the best trial's values: the reproducible rerun through the whole pipeline."""
     import optuna
 
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         raise ValueError(f"study {study.study_name!r}: no completed trial yet (`ferpipe tune --show` lists them)")
     best = study.best_trial
-    flags = exp_run_flags(best.params, study.user_attrs[MODEL_ATTR], params)
+    flags = exp_run_flags(best.params, study.user_attrs[MODEL_ATTR], params.document())
     return ["dvc", "exp", "run", "-n", f"tune-{study.study_name}", *flags]
 
 

@@ -13,8 +13,8 @@ from ferpipe import tracking
 from ferpipe.config import Paths
 from ferpipe.data.dataset import MANIFEST, Split
 from ferpipe.errors import Interrupted
-from ferpipe.pipeline.training import Recipe, log_epoch
-from ferpipe.schema import Tune
+from ferpipe.pipeline.training import Recipe, TrainingSettings, log_epoch
+from ferpipe.schema import Dimension, Params, Tune, parse_params
 from ferpipe.train.loop import fit
 from ferpipe.tuning.space import current_values, suggest, tuned_space, with_values
 from ferpipe.tuning.study import (
@@ -47,20 +47,21 @@ class Budget:
 
 
 def run_worker(
-    paths: Paths, params: dict[str, Any], model: str, study_name: str, budget: Budget, echo: Callable[[str], None]
+    paths: Paths, params: Params, model: str, study_name: str, budget: Budget, echo: Callable[[str], None]
 ) -> Any:
     """Join (or create) ``study_name`` and run trials of ``model`` until the budget is spent; returns the study."""
     import optuna
 
-    space = tuned_space(params, model)
-    recipe = Recipe.of(params, model)
+    space = tuned_space(params, model)  # also: params has a tune section
+    training = TrainingSettings.of(params)
+    recipe = training.recipe(model)
     if not (paths.balanced / MANIFEST).exists():
         raise FileNotFoundError(f"{paths.balanced}: no balanced data to tune on; run `dvc repro balance` first")
-    tune = Tune.model_validate(params["tune"])  # typed, its defaults filled in once (by the schema)
+    tune: Tune = params.tune
     data_hash = tracking.data_hash(paths)
-    tracking.configure(params["mlflow"]["experiment"], paths.home)
+    tracking.configure(training.tracking.experiment, paths.home)
     binding = {MODEL_ATTR: model, DATA_ATTR: data_hash, COMMIT_ATTR: tracking.git_commit(paths.root)}
-    tags = {**tracking.run_tags(paths.root, params, data_hash), "ferpipe.model": model}
+    tags = {**tracking.run_tags(paths.root, training.tracking, data_hash), "ferpipe.model": model}
 
     def parent_run() -> str:
         return _study_run(study_name, {**tags, "ferpipe.kind": STUDY_KIND, STUDY_TAG: study_name}, tune)
@@ -78,7 +79,7 @@ def run_worker(
     joined = "created" if founder else f"joined, {done} trials finished"
     echo(f"study {study_name} ({joined}): tuning {model} over {', '.join(space)}")
     train, val = recipe.splits(paths)
-    objective = _objective(params, model, space, train, val, study.user_attrs[RUN_ATTR], tags, study_name)
+    objective = _objective(params.document(), model, space, train, val, study.user_attrs[RUN_ATTR], tags, study_name)
     callbacks = [_announce(echo)]
     if budget.trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(budget.trials, states=_finished_states()))
@@ -111,9 +112,9 @@ def _study_run(name: str, tags: dict[str, str], tune: Tune) -> str:
 
 
 def _objective(
-    params: dict[str, Any],
+    document: dict[str, Any],
     model: str,
-    space: dict[str, Any],
+    space: dict[str, Dimension],
     train: Split,
     val: Split,
     parent: str,
@@ -126,7 +127,8 @@ def _objective(
 
     def objective(trial: Any) -> float:
         values = suggest(trial, space)
-        recipe = Recipe.of(with_values(params, values), model)
+        trial_params = parse_params(with_values(document, values))
+        recipe = Recipe.of(model, trial_params.models[model], trial_params.train)
         net = recipe.build()
         begin = time.perf_counter()
         trial_tags = {**tags, "ferpipe.kind": TRIAL_KIND, STUDY_TAG: study_name, TRIAL_TAG: str(trial.number)}

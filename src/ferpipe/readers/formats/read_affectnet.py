@@ -12,7 +12,7 @@ validation from training (``prepare.usage_map`` and ``val_fraction``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.images import UnreadablePicture, open_picture
 from ferpipe.readers.base import (
@@ -22,9 +22,11 @@ from ferpipe.readers.base import (
     bounded_lines,
     contained,
     csv_fields,
-    picture_limit,
     to_grey,
 )
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Read
 
 FILES = {"training.csv": "training", "validation.csv": "validation"}
 COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression")
@@ -44,13 +46,13 @@ AFFECTNET_LABELS = (
 IMAGES_FOLDER = "Manually_Annotated_Images"
 
 
-def read_affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_affectnet(folder: Path, cfg: Read) -> Records:
     """Every row of both CSVs; a bad row (a code out of 0-10, a missing picture, a face box outside
     it) is skipped and listed with its file and row, or raises with ``on_error: fail``."""
     tables = {name: sorted(folder.rglob(name)) for name in FILES}
     if not any(tables.values()) or any(len(found) > 1 for found in tables.values()):
         raise SourceError(f"{folder}: expected AffectNet's training.csv and/or validation.csv (one of each)")
-    fail = cfg.get("on_error", "skip") == "fail"
+    fail = cfg.on_error == "fail"
     records = Records()
     for name, found in tables.items():
         if not found:
@@ -68,7 +70,7 @@ def read_affectnet(folder: Path, cfg: dict[str, Any]) -> Records:
                     continue
                 try:
                     fields = _row(line, header)
-                    image, label = _face(fields, images, picture_limit(cfg))
+                    image, label = _face(fields, images, cfg.max_pixels)
                 except ValueError as exc:
                     if fail:
                         raise SourceError(f"{table}: row {row}: {exc}") from exc

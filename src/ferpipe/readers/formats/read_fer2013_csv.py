@@ -5,13 +5,16 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from ferpipe.labels import FER2013_LABELS
 from ferpipe.readers.base import IMAGE_SIZE, Records, Skipped, SourceError, bounded_lines, csv_fields
 from ferpipe.readers.ferplus import VOTES_FILE, relabel
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Read
 
 COLUMNS = ("emotion", "pixels", "Usage")
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -24,7 +27,7 @@ def _find_csv(folder: Path) -> Path:
     return found[0]
 
 
-def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_fer2013_csv(folder: Path, cfg: Read) -> Records:
     """Parse every row; a malformed row of any kind is skipped and listed (or raises, with ``on_error: fail``).
 
     A file that cannot be read as a whole (truncated or corrupt gzip, an empty file, a wrong
@@ -32,7 +35,7 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
     """
     path = _find_csv(folder)
     records = Records()
-    fail = cfg.get("on_error", "skip") == "fail"
+    fail = cfg.on_error == "fail"
     try:
         with _open_text(path) as handle:
             lines = bounded_lines(handle)
@@ -62,7 +65,7 @@ def read_fer2013_csv(folder: Path, cfg: dict[str, Any]) -> Records:
                 records.add(image, label, path.name, row=row, usage=usage.strip())
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise SourceError(f"{path}: cannot be read (truncated or corrupt file?): {exc}") from exc
-    if cfg.get("votes"):  # FER+: the same rows, labelled by 10 annotators
+    if cfg.votes:  # FER+: the same rows, labelled by 10 annotators
         relabel(folder, path, records, cfg)
     return records
 

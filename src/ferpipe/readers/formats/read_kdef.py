@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferpipe.readers.base import Records
 from ferpipe.readers.tree import Layout, read_tree
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Read
 
 KDEF_CODES = {
     "AF": "fear",
@@ -25,6 +28,6 @@ LAYOUT = Layout(
 )
 
 
-def read_kdef(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_kdef(folder: Path, cfg: Read) -> Records:
     """Every image of the tree, labelled as the layout says."""
     return read_tree(folder, cfg, LAYOUT)

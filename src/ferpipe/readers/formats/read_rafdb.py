@@ -9,7 +9,7 @@ Labels 1-7 are surprise, fear, disgust, happiness, sadness, anger, neutral; the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferpipe.images import open_picture
 from ferpipe.readers.base import (
@@ -18,17 +18,19 @@ from ferpipe.readers.base import (
     SourceError,
     bounded_lines,
     contained,
-    picture_limit,
     to_grey,
     whole_line,
 )
+
+if TYPE_CHECKING:
+    from ferpipe.schema import Read
 
 LABEL_FILE = "list_patition_label.txt"  # sic: RAF-DB's own spelling
 RAFDB_LABELS = {1: "surprise", 2: "fear", 3: "disgust", 4: "happiness", 5: "sadness", 6: "anger", 7: "neutral"}
 USAGES = ("train", "test")
 
 
-def read_rafdb(folder: Path, cfg: dict[str, Any]) -> Records:
+def read_rafdb(folder: Path, cfg: Read) -> Records:
     """Every labelled image; a bad line (label out of 1-7, no split prefix, a missing or unreadable
     image) is skipped and listed with its line, or raises with ``on_error: fail``."""
     found = sorted(folder.rglob(LABEL_FILE))
@@ -36,14 +38,14 @@ def read_rafdb(folder: Path, cfg: dict[str, Any]) -> Records:
         raise SourceError(f"{folder}: expected one {LABEL_FILE} (RAF-DB's basic/EmoLabel/), found {len(found)}")
     label_file = found[0]
     aligned = _aligned_folder(folder)
-    fail = cfg.get("on_error", "skip") == "fail"
+    fail = cfg.on_error == "fail"
     records = Records()
     with open(label_file, encoding="utf-8-sig", errors="replace", newline="") as handle:
         for row, line in bounded_lines(handle):
             if line is not None and not line.strip():
                 continue
             try:
-                name, image, usage, label = _parse(whole_line(line), aligned, picture_limit(cfg))
+                name, image, usage, label = _parse(whole_line(line), aligned, cfg.max_pixels)
             except ValueError as exc:
                 if fail:
                     raise SourceError(f"{label_file}: line {row}: {exc}") from exc
