@@ -562,7 +562,10 @@ def test_the_how_tos_model_and_reader_are_one_file_each_and_rerun_only_their_sta
     examples: dict = {}
     exec(compile(model_code + reader_code, str(page), "exec"), examples)  # the page's code, as written
     assert examples["tiny_mlp"](hidden=8)(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
-    records = examples["read_labels_csv"](faces, {})
+    from ferpipe.schema import Read
+
+    # not a format the schema knows until the file is in place: its defaults, unvalidated
+    records = examples["read_labels_csv"](faces, Read.model_construct(format="labels_csv"))
     assert records.labels == ["happy", "sad", "angry"] and [s.row for s in records.skipped] == [5]
 
     (project / "src/ferpipe/models/zoo/tiny_mlp.py").write_text(model_code)
