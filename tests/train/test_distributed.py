@@ -22,7 +22,7 @@ from ferpipe.stages import train as train_stage
 from ferpipe.train.config import TrainConfig
 from ferpipe.train.distributed import joined_world
 from ferpipe.train.loop import _batch_starts, fit
-from tests.conftest import TINY_SOURCES, prepare_of, sources_of, write_params
+from tests.conftest import TINY_SOURCES, params_of, prepare_of, sources_of, write_params
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def runs(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     usage = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
     result = prepare(sources_of(TINY_SOURCES), tiny_raw, prepare_of({"usage_map": usage}))
     save_prepared(single.audited, result.images, result.manifest)
-    balance_stage.run(_params(32), single)
+    balance_stage.run(params_of(**_params(32), ensemble={"members": ["net"]}, distill={}), single)
     params = _params(_batch_size(len(load_split(single.balanced, "train"))))
     parallel = Paths(tmp_path_factory.mktemp("parallel"))
     shutil.copytree(single.data, parallel.data)
@@ -73,7 +73,7 @@ def runs(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 
     saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
-        train_stage.run("net", params, single)
+        train_stage.run("net", params_of(**params, ensemble={"members": ["net"]}, distill={}), single)
     finally:
         if saved is not None:
             os.environ["MLFLOW_TRACKING_URI"] = saved

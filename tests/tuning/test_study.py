@@ -171,7 +171,7 @@ def test_two_workers_share_one_study_and_a_killed_workers_trial_is_retried(
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     monkeypatch.setenv("FERPIPE_OPTUNA_STORAGE", optuna_database)
-    params = load_params(project / "params.yaml")
+    params = load_params(project / "params.yaml").document()
     params["models"]["lin"]["epochs"] = 40  # long enough to be killed mid-trial
     write_params(project, **params)
     doomed = _start(project, optuna_database, 8)
