@@ -17,7 +17,7 @@ from ferpipe.stages import audit as audit_stage
 from ferpipe.stages import balance as balance_stage
 from ferpipe.stages import evaluate as evaluate_stage
 from ferpipe.stages import train as train_stage
-from tests.conftest import REPO, SHARED, fetch_of, prepare_of, sources_of
+from tests.conftest import REPO, SHARED, fetch_of, params_of, prepare_of, sources_of
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,7 +36,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     save_prepared(paths.prepared, result.images, result.manifest)
     paths.details.mkdir(parents=True)
     (paths.details / "data_report.json").write_text(json.dumps(result.report))
-    audit_stage.run({"audit": {"policy": "drop_from_train"}}, paths)
+    audit_stage.run(params_of(audit={"policy": "drop_from_train"}), paths)
     return paths
 
 
@@ -69,13 +69,15 @@ def test_smoke_training_on_real_fer2013_clears_the_floor(real: Paths, monkeypatc
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     smoke = load_yaml(REPO / "thresholds.yaml")["realdata_smoke"]
     recipe = load_yaml(REPO / "presets" / "cpu_recipe.yaml")
-    params = {
-        "mlflow": {"experiment": "realdata-smoke"},
-        "balance": {"method": "none"},
-        "train": recipe["train"],
-        "models": {"cnn": {**recipe["models"]["cnn"], "epochs": smoke["budget_epochs"]}},
-        "evaluate": recipe["evaluate"],
-    }
+    params = params_of(
+        mlflow={"experiment": "realdata-smoke"},
+        balance={"method": "none"},
+        train=recipe["train"],
+        models={"cnn": {**recipe["models"]["cnn"], "epochs": smoke["budget_epochs"]}},
+        evaluate=recipe["evaluate"],
+        ensemble={"members": ["cnn"]},
+        distill={},
+    )
     balance_stage.run(params, real)
     train_stage.run("cnn", params, real)
     evaluate_stage.run("cnn", params, real)
