@@ -39,7 +39,8 @@ KINDS.register("path")(lambda dest, fetch, cache, root: materialise_path(dest, f
 def materialise_url_kind(dest: Path, fetch: UrlFetch, cache: Path, root: Path) -> int:
     """The ``url`` kind: its download checked by ``sha256`` and retried by ``retries`` and ``timeout``."""
     defaults = UrlCheck()
-    check = UrlCheck(fetch.sha256, fetch.retries or defaults.retries, fetch.timeout or defaults.timeout)
+    retries = defaults.retries if fetch.retries is None else fetch.retries  # 0: one try, no retry
+    check = UrlCheck(fetch.sha256, retries, defaults.timeout if fetch.timeout is None else fetch.timeout)
     return materialise_url(dest, fetch.url, cache, fetch, check)
 
 
