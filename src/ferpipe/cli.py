@@ -125,7 +125,7 @@ def reproduce(
 ) -> None:
     """Rebuild a published report as a DVC experiment, then record claimed against measured."""
     from ferpipe.presets import launch, reports
-    from ferpipe.protocol import warn_if_leaky
+    from ferpipe.protocol import shout
 
     root = repo_root()
     if list_ or name is None:
@@ -133,7 +133,7 @@ def reproduce(
         return
     report = reports.load_report(root, name)
     updates = launch.run_params(root, report, variant, epochs_scale, subsample, set_ or [])
-    warn_if_leaky(updates)
+    shout(launch.run_leaks(root, updates))
     code = launch.launch(root, report, variant, updates, queue, set_ or [])
     if code == 0 and not queue:
         typer.echo(f"recorded in results/{name}.json; the table: `ferpipe results` (README: --readme)")

@@ -41,7 +41,11 @@ def leak_tags(params: Params) -> dict[str, str]:
 
 def warn_if_leaky(params: Params) -> list[str]:
     """Print a banner to stderr when the protocol leaks on purpose; returns the leaks."""
-    leaks = deliberate_leaks(params.balance, params.audit)
+    return shout(deliberate_leaks(params.balance, params.audit))
+
+
+def shout(leaks: list[str]) -> list[str]:
+    """Print the leaks as a banner to stderr (nothing when there are none); returns them."""
     if leaks:
         bar = "!" * 78
         lines = [bar, "LEAKY PROTOCOL, ON PURPOSE: these numbers are NOT honest test accuracy.", *leaks, bar]

@@ -191,6 +191,19 @@ def test_a_report_run_starts_from_the_committed_params_not_what_the_last_run_lef
     assert not start_from_committed(project, {})  # the workspace was the committed params: nothing left out
 
 
+def test_the_leak_banner_reads_the_run_as_the_stages_will(project: Path) -> None:
+    """`ferpipe reproduce` shouts before a leaky run: the leaks of HEAD's params with the run's keys over them."""
+    _commit_params(project, {"audit": {"policy": "keep"}, "train": {"batch_size": 64}})
+    report = reports.load_report(project, "tiny")
+    leaky = launch.run_params(project, report, "report_protocol")
+    assert [leak.split(":")[0] for leak in launch.run_leaks(project, leaky)] == [
+        "balance.scope=before_split",
+        "audit.policy=keep",  # not in the variant, but in the params it starts from
+    ]
+    honest = launch.run_params(project, report, reports.BASE, overrides=["audit.policy=drop_from_train"])
+    assert launch.run_leaks(project, honest) == []
+
+
 def test_without_a_base_run_the_leak_is_read_against_the_honest_twin(project: Path) -> None:
     path = project / "presets" / "reports" / "tiny.yaml"
     preset = yaml.safe_load(path.read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import yaml
 
 from ferpipe.config import load_yaml
 from ferpipe.presets.apply import committed_params, start_from_committed, with_overrides
-from ferpipe.presets.reports import Report, experiment_name
+from ferpipe.presets.reports import Report, document_leaks, experiment_name
 from ferpipe.presets.results import record
 
 
@@ -32,6 +32,13 @@ def run_params(
     knobs = [f"train.epochs_scale={epochs_scale}"] if epochs_scale is not None else []
     knobs += [f"prepare.subsample={subsample}"] if subsample is not None else []
     return with_overrides(updates, yaml.safe_load(committed_params(root)) or {}, [*knobs, *overrides])
+
+
+def run_leaks(root: Path, updates: Mapping[str, Any]) -> list[str]:
+    """The deliberate leaks of the run these updates make: HEAD's params.yaml (what a run starts
+    from) with the updates replacing whole top-level keys, as the stages will read it."""
+    document = {**(yaml.safe_load(committed_params(root)) or {}), **updates}
+    return document_leaks(document)
 
 
 def _free_name(root: Path, name: str) -> str:
