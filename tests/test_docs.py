@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import REPO
 
 
-def _hooks() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_hooks", REPO / "docs" / "hooks.py")
+def _hooks(name: str = "hooks") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", REPO / "docs" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -45,6 +45,48 @@ def test_a_misspelt_marker_stops_the_build_naming_the_page() -> None:
         _hooks().on_page_markdown("<!-- ferpipe:parms -->", page=_page("how-to/x.md"))
 
 
+def _npm_tarball(files: dict[str, bytes]) -> tuple[bytes, str]:
+    """A gzipped tarball laid out as npm's, and its integrity string as the registry publishes it."""
+    import base64
+    import hashlib
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    tarball = buffer.getvalue()
+    return tarball, "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+
+
+def test_mermaid_ships_from_a_checked_tarball_and_is_cached_once(tmp_path: Path) -> None:
+    mermaid = _hooks("mermaid_offline")
+    tarball, integrity = _npm_tarball({mermaid.MEMBER: b"var mermaid={};", "package/README.md": b"x"})
+    (tmp_path / "m.tgz").write_bytes(tarball)
+    cache = tmp_path / "cache" / "mermaid.min.js"
+    url = (tmp_path / "m.tgz").as_uri()
+    script = b"var mermaid={};"
+    assert mermaid.cached_script(cache, url, integrity) == script and cache.read_bytes() == script
+    (tmp_path / "m.tgz").unlink()  # the second build reads the cache, no download
+    assert mermaid.cached_script(cache, url, integrity) == script
+
+
+def test_a_tampered_or_wrong_tarball_stops_the_build_and_no_network_only_says_so(tmp_path: Path) -> None:
+    mermaid = _hooks("mermaid_offline")
+    tarball, integrity = _npm_tarball({mermaid.MEMBER: b"var mermaid={};"})
+    with pytest.raises(ValueError, match="the registry published"):
+        mermaid.script_from_tarball(tarball + b"!", integrity)
+    other, other_integrity = _npm_tarball({"package/index.js": b""})
+    with pytest.raises(ValueError, match=r"no package/dist/mermaid\.min\.js in the tarball"):
+        mermaid.script_from_tarball(other, other_integrity)
+    cache = tmp_path / "mermaid.min.js"
+    assert mermaid.cached_script(cache, (tmp_path / "absent.tgz").as_uri(), integrity) is None  # offline: unpkg later
+    assert not cache.exists()
+
+
 @pytest.mark.slow
 def test_the_site_builds_strictly_with_its_reference_pages(tmp_path: Path) -> None:
     site = tmp_path / "site"
@@ -60,3 +102,6 @@ def test_the_site_builds_strictly_with_its_reference_pages(tmp_path: Path) -> No
     params = (site / "reference" / "params" / "index.html").read_text()
     assert "models.&lt;name&gt;.ema" in params and "ferpipe:params" not in params
     assert "registry" in (site / "reference" / "api" / "index.html").read_text()
+    pipeline = (site / "explanation" / "pipeline" / "index.html").read_text()
+    assert 'class="mermaid"' in pipeline and "assets/javascripts/mermaid.min.js" in pipeline  # drawn offline
+    assert (site / "assets" / "javascripts" / "mermaid.min.js").stat().st_size > 1_000_000
