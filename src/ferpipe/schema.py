@@ -221,6 +221,7 @@ class Augment(Section):
     max_rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)] | None = None
     max_shift: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
     scale_range: Annotated[list[Annotated[float, Field(gt=0.0)]], Field(min_length=2, max_length=2)] | None = None
+    erasing: Annotated[float, Field(ge=0.0, le=1.0)] | None = None  # chance of one random box erased per image
 
     @model_validator(mode="after")
     def _ordered(self) -> Augment:

@@ -1,6 +1,11 @@
-"""Batch augmentation with tensor ops: one affine warp per image, done for the whole batch.
+"""Batch augmentation with tensor ops: one affine warp per image, done for the whole batch, then
+(when asked) one erased box per image.
 
-It runs where the batch is (on the GPU when there is one) and replaces per-sample PIL work.
+It runs where the batch is (on the GPU when there is one) and replaces per-sample PIL work. Every
+random number comes from the run's own generator, drawn for the whole global batch, so a run is
+repeatable and every rank of a data-parallel run draws the same values; that is why random
+erasing is written here rather than taken from torchvision, whose ``RandomErasing`` draws from
+the global generator, one image at a time.
 """
 
 from __future__ import annotations
@@ -15,15 +20,17 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Random mirror, rotation, scale and shift applied to training batches."""
+    """Random mirror, rotation, scale and shift applied to training batches, and random erasing."""
 
     flip: bool = True
     max_rotation_deg: float = 10.0
     max_shift: float = 0.08
     scale_range: tuple[float, float] = (0.9, 1.1)
+    erasing: float = 0.0  # chance that an image has one random box erased (Zhong et al. 2020); 0 turns it off
 
     @property
     def enabled(self) -> bool:
+        """Whether the affine warp moves anything (erasing is separate)."""
         return self.flip or self.max_rotation_deg > 0 or self.max_shift > 0 or self.scale_range != (1.0, 1.0)
 
 
@@ -82,6 +89,39 @@ def _pixel_centres(h: int, w: int, device: torch.device, dtype: torch.dtype) -> 
     return xs[None, :], ys[:, None]
 
 
+ERASED_AREA = (0.02, 0.33)  # of the image: torchvision's RandomErasing defaults, after Zhong et al.
+ERASED_ASPECT = (0.3, 3.3)
+
+
+def random_boxes(n: int, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """Boxes (n, 4) to erase, as fractions of the image's side: top, left, height, width; an image
+    left alone gets an empty box. None when erasing is off, and then nothing is drawn, so a run
+    without erasing draws the same numbers as before erasing existed."""
+    if cfg.erasing <= 0:
+        return None
+    area = torch.rand(n, generator=generator) * (ERASED_AREA[1] - ERASED_AREA[0]) + ERASED_AREA[0]
+    low, high = math.log(ERASED_ASPECT[0]), math.log(ERASED_ASPECT[1])
+    aspect = torch.exp(torch.rand(n, generator=generator) * (high - low) + low)
+    height, width = torch.sqrt(area * aspect).clamp(max=1.0), torch.sqrt(area / aspect).clamp(max=1.0)
+    top, left = torch.rand(n, generator=generator) * (1 - height), torch.rand(n, generator=generator) * (1 - width)
+    erased = (torch.rand(n, generator=generator) < cfg.erasing).float()
+    return torch.stack([top, left, height * erased, width * erased], 1)
+
+
+def erase(x: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
+    """Fill each image's box (pixels whose centre falls inside it) with the image's mean value: a
+    hole that carries no brightness cue."""
+    if boxes is None:
+        return x
+    boxes = boxes.to(device=x.device, dtype=x.dtype)
+    xs, ys = _pixel_centres(x.shape[-2], x.shape[-1], x.device, x.dtype)
+    xs, ys = (xs + 1) / 2, (ys + 1) / 2  # centres in [0, 1]
+    top, left, height, width = (boxes[:, i, None, None] for i in range(4))
+    inside = (ys >= top) & (ys < top + height) & (xs >= left) & (xs < left + width)  # (n, h, w)
+    return torch.where(inside[:, None], x.mean(dim=(1, 2, 3), keepdim=True), x)
+
+
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Warp a batch (n, c, h, w) of floats with freshly drawn random affines."""
-    return warp(x, random_affine(x.shape[0], cfg, generator))
+    """Warp a batch (n, c, h, w) of floats with freshly drawn random affines, then erase its boxes."""
+    theta = random_affine(x.shape[0], cfg, generator)
+    return erase(warp(x, theta), random_boxes(x.shape[0], cfg, generator))

@@ -23,7 +23,7 @@ from ferpipe.device import autocast_dtype, placed, to_input
 from ferpipe.labels import NUM_CLASSES
 from ferpipe.models.inference import predict_logits
 from ferpipe.models.registry import model_option, penalty
-from ferpipe.train.augment import random_affine, warp
+from ferpipe.train.augment import erase, random_affine, random_boxes, warp
 from ferpipe.train.checkpoint import save_checkpoint
 from ferpipe.train.config import FitResult, TrainConfig
 from ferpipe.train.distributed import World
@@ -191,9 +191,11 @@ class _Step:
     ) -> tuple[float, int, int]:
         """Train on the rows ``index``; returns the batch's mean loss, correct predictions and count."""
         theta = random_affine(len(index), self.cfg.augment, generator)  # drawn for the global batch
+        boxes = random_boxes(len(index), self.cfg.augment, generator)
         mine = self.world.shard(torch.arange(len(index)))
         rows = index[mine]
         x = warp(to_input(self.images.index_select(0, rows), self.device), None if theta is None else theta[mine])
+        x = erase(x, None if boxes is None else boxes[mine])
         y = self.labels.index_select(0, rows).to(self.device)
         target = y if self.targets is None else self.targets.index_select(0, rows).to(self.device)
         if self.mixer is not None and len(y) % 2 == 0:
