@@ -176,12 +176,13 @@ def recipes_table(root: Path) -> str:
 
 def cross_table(records: dict[str, dict[str, Any]]) -> str:
     """A row per model of each run that scored test-only sources, a column per source: accuracy,
-    its Wilson interval and the number of faces. Empty when no run did."""
+    its Wilson interval and the number of faces. Empty when no run did. A run is named only: its
+    budget is in the table above, and repeating it made the first column hundreds of characters wide."""
     scored = [scores for entry in records.values() for scores in entry.get("cross", {}).values()]
     sources = sorted({source for scores in scored for source in scores})
     rows = []
     for name, entry in records.items():
-        where = _run_cell(name, entry)
+        where = name
         for model, scores in entry.get("cross", {}).items():
             rows.append([where, model, *(_cross_cell(scores.get(source)) for source in sources)])
             where = ""
