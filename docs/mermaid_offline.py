@@ -32,19 +32,20 @@ log = logging.getLogger("mkdocs.hooks.mermaid_offline")
 _script: bytes | None = None
 
 
-def script_from_tarball(tarball: bytes, integrity: str) -> bytes:
-    """Mermaid's minified script out of its npm tarball, once the tarball matches ``integrity``."""
+def script_from_tarball(tarball: bytes, integrity: str, source: str = TARBALL) -> bytes:
+    """Mermaid's minified script out of its npm tarball (downloaded from ``source``, which errors
+    name), once the tarball matches ``integrity``."""
     algorithm, _, expected = integrity.partition("-")
     digest = base64.b64encode(hashlib.new(algorithm, tarball).digest()).decode()
     if digest != expected:
-        raise ValueError(f"{TARBALL}: {algorithm} is {digest}, the registry published {expected}; not used")
+        raise ValueError(f"{source}: {algorithm} is {digest}, the registry published {expected}; not used")
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
         try:
             member = archive.extractfile(MEMBER)
         except KeyError:
             member = None
         if member is None:
-            raise ValueError(f"{TARBALL}: no {MEMBER} in the tarball")
+            raise ValueError(f"{source}: no {MEMBER} in the tarball")
         return member.read()
 
 
@@ -58,7 +59,7 @@ def cached_script(cache: Path = CACHE, url: str = TARBALL, integrity: str = INTE
     except (urllib.error.URLError, OSError) as error:
         log.info("Mermaid %s not fetched (%s): the diagrams load from unpkg.com when online", VERSION, error)
         return None
-    script = script_from_tarball(tarball, integrity)
+    script = script_from_tarball(tarball, integrity, url)
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_name(f".{cache.name}.tmp")
     partial.write_bytes(script)

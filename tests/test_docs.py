@@ -82,6 +82,9 @@ def test_a_tampered_or_wrong_tarball_stops_the_build_and_no_network_only_says_so
     other, other_integrity = _npm_tarball({"package/index.js": b""})
     with pytest.raises(ValueError, match=r"no package/dist/mermaid\.min\.js in the tarball"):
         mermaid.script_from_tarball(other, other_integrity)
+    (tmp_path / "other.tgz").write_bytes(other)
+    with pytest.raises(ValueError, match=r"other\.tgz: no package/dist"):  # the file it came from, named
+        mermaid.cached_script(tmp_path / "c.js", (tmp_path / "other.tgz").as_uri(), other_integrity)
     cache = tmp_path / "mermaid.min.js"
     assert mermaid.cached_script(cache, (tmp_path / "absent.tgz").as_uri(), integrity) is None  # offline: unpkg later
     assert not cache.exists()
